@@ -1,0 +1,46 @@
+# swarm-operator: every set-up step lives here, so a fresh machine needs only `make`.
+# `make demo` runs the main job, `make test` the tests (both install what they need).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+APT_STAMP := /var/lib/swarm-operator-lab-deps.stamp
+LAB_PACKAGES := docker.io docker-registry busybox-static iproute2 iptables
+PYTEST_ARGS ?=
+
+.PHONY: install deps test test-unit lint crds clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages the lab needs (root). Idempotent: skipped once installed.
+deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get install $(LAB_PACKAGES))" >&2; exit 1; fi
+	@missing=""; for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The README's test command: everything, lab tests included (needs root).
+test: install deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Pure tests only: no root, no Docker.
+test-unit: install
+	$(BIN)/pytest -m "not lab" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check operator
+	$(BIN)/ruff format --check operator
+	$(BIN)/mypy operator/swarm_operator
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

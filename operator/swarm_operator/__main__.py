@@ -1,0 +1,5 @@
+"""`python -m swarm_operator` is the `swarm-operator` command."""
+
+from swarm_operator.cli import main
+
+raise SystemExit(main())

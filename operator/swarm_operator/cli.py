@@ -1,0 +1,49 @@
+"""The `swarm-operator` command line: argument parsing and dispatch, nothing more.
+
+Each subcommand lives in its own module (`cmd_*.py`) with two functions:
+``register(subparsers)`` adds its parser and sets ``func`` to ``run(args) -> int``.
+Exit codes are the subcommand's; argparse's usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from swarm_operator import __version__
+
+# Subcommand modules, in the order `--help` lists them.
+COMMANDS: tuple[str, ...] = (
+    # "swarm_operator.cmd_validate",
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swarm-operator",
+        description=(
+            "Keep a Docker Swarm equal to a directory of YAML manifests "
+            "(kinds Network, Service, Node): validate, plan, apply, run as a daemon."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
