@@ -49,6 +49,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 
+
 class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
     """The safe loader, with the tag resolution of plain scalars cached.
 
