@@ -72,9 +72,11 @@ Duration = Annotated[
     PlainSerializer(units.format_duration, return_type=str),
     WithJsonSchema(
         {
-            "type": "string",
-            "pattern": r"^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$",
-            "description": "A duration such as '10s', '1m30s' or '500ms'.",
+            "anyOf": [
+                {"type": "string", "pattern": r"^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration such as '10s', '1m30s' or '500ms' (a number: seconds).",
         }
     ),
 ]
