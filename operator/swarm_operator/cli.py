@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     # engine (issue 4):
     "swarm_operator.cmd_plan",
     "swarm_operator.cmd_apply",
+    "swarm_operator.cmd_lab",
 )
 
 EXIT_OK = 0
