@@ -180,14 +180,16 @@ class Executor:
     # ------------------------------------------------------------------ networks
 
     def _remove_network(self, network_id: str, name: str) -> None:
-        """Remove, retrying while tasks that just left still hold endpoints on it."""
+        """Remove, retrying while tasks that just left still hold endpoints on it, then
+        wait until the manager has let go of it (removal is asynchronous: the name stays
+        taken for a moment, and a create with that name would fail)."""
         deadline = time.monotonic() + NETWORK_REMOVE_TIMEOUT
         while True:
             try:
                 self.client.remove_network(network_id)
-                return
+                break
             except NotFound:
-                return
+                break
             except ApiError as exc:
                 text = exc.explanation.lower()
                 busy = "in use" in text or "active endpoints" in text
@@ -195,6 +197,13 @@ class Executor:
                     raise
                 self.progress(f"Network {name}: waiting for endpoints to go ({exc.explanation})")
                 self.sleep(1.0)
+        while time.monotonic() < deadline:
+            try:
+                self.client.inspect_network(network_id)
+            except NotFound:
+                return
+            self.sleep(0.2)
+        raise ApiError(f"network {name} ({network_id[:12]}) was removed but is still listed")
 
     def _set_service_networks(
         self, service_id: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
@@ -220,7 +229,7 @@ class Executor:
         old_id = live.id
         services = {
             s["Spec"]["Name"]: s
-            for s in self.client.services()
+            for s in sorted(self.client.services(), key=lambda s: str(s["Spec"]["Name"]))
             if s["Spec"]["Name"] in action.disrupts
         }
         saved: dict[str, list[dict[str, Any]]] = {}
