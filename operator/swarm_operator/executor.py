@@ -28,6 +28,11 @@ from swarm_operator.models import Manifest, Network, Node, Service
 from swarm_operator.plan import Action, Plan, PlanOptions, plan
 
 MAX_CONFLICT_RETRIES = 3
+TRANSIENT_TIMEOUT = 60.0
+TRANSIENT_MARKERS: tuple[str, ...] = (
+    # a node promoted a moment ago has not joined the Raft group yet
+    "can't find manager in raft memberlist",
+)
 NETWORK_REMOVE_TIMEOUT = 60.0
 
 Progress = Callable[[str], None]
@@ -97,38 +102,41 @@ class Executor:
 
     def _run_with_retries(self, action: Action) -> Result:
         current = action
-        for attempt in range(MAX_CONFLICT_RETRIES + 1):
+        conflicts = 0
+        deadline = time.monotonic() + TRANSIENT_TIMEOUT
+        while True:
             try:
-                message = self._do(current)
-                return Result(current, True, message)
+                return Result(current, True, self._do(current))
             except VersionConflict as exc:
-                if attempt == MAX_CONFLICT_RETRIES:
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
                     return Result(
-                        current,
-                        False,
-                        f"gave up after {attempt + 1} version conflicts: {exc.explanation}",
+                        current, False, f"gave up after {conflicts} version conflicts: {exc}"
                     )
                 self.progress(
                     f"{current.kind} {current.name}: changed while we worked "
                     f"({exc.explanation}); re-reading and re-planning"
                 )
-                replanned = plan(
-                    self.desired,
-                    read_live(self.client, keys=[current.key]),
-                    self.options,
-                    keys=[current.key],
-                )
-                found = [a for a in replanned.actions if a.key == current.key]
-                if not found or not found[0].changes:
-                    return Result(current, True, "already up to date after re-reading")
-                if found[0].blocked:
-                    return Result(found[0], False, f"not done: {found[0].blocked}")
-                current = found[0]
             except ApiError as exc:
-                return Result(current, False, exc.explanation)
+                transient = any(m in exc.explanation for m in TRANSIENT_MARKERS)
+                if not transient or time.monotonic() > deadline:
+                    return Result(current, False, exc.explanation)
+                self.progress(f"{current.kind} {current.name}: not yet ({exc.explanation})")
+                self.sleep(1.0)
             except SwarmOperatorError as exc:
                 return Result(current, False, str(exc))
-        raise AssertionError("unreachable")
+            replanned = plan(
+                self.desired,
+                read_live(self.client, keys=[current.key]),
+                self.options,
+                keys=[current.key],
+            )
+            found = [a for a in replanned.actions if a.key == current.key]
+            if not found or not found[0].changes:
+                return Result(current, True, "already up to date after re-reading")
+            if found[0].blocked:
+                return Result(found[0], False, f"not done: {found[0].blocked}")
+            current = found[0]
 
     # ------------------------------------------------------------------ actions
 

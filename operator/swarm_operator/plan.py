@@ -150,7 +150,7 @@ class Plan:
 
 # --------------------------------------------------------------------------- diff
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def _child(path: str, key: str) -> str:
