@@ -279,7 +279,7 @@ def _adding(
 # --------------------------------------------------------------------------- wait
 
 
-def _parse_time(text: str) -> float:
+def parse_time(text: str) -> float:
     """Docker's RFC 3339 timestamps (nanoseconds) as POSIX seconds."""
     text = text.rstrip("Z")
     main, _, frac = text.partition(".")
@@ -331,7 +331,7 @@ def service_progress(
     no_node = False
     for t in tasks:
         st = t.get("Status") or {}
-        created = _parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
+        created = parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
         if created < since:
             continue
         err = str(st.get("Err") or "")
