@@ -29,6 +29,7 @@ import difflib
 import gc
 import os
 import re
+import stat
 import types
 import typing
 from collections.abc import Iterator
@@ -295,7 +296,11 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            err(0, 0, "not a regular file: refused")
+            return objects, errors
+        size = st.st_size
         if size > max_file_bytes:
             err(1, 1, f"file is {size} bytes, more than the limit of {max_file_bytes}: refused")
             return objects, errors
@@ -328,10 +333,19 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        err(line, column, _syntax_message(exc))
+        message = _syntax_message(exc)
+        lines = text.splitlines()
+        if (
+            mark
+            and mark.line < len(lines)
+            and lines[mark.line][mark.column : mark.column + 1] == "\t"
+        ):
+            message += "; tabs cannot indent YAML: use spaces"
+        err(line, column, message)
     except yaml.reader.ReaderError as exc:
         line, column = _text_line_col(text, exc.position)
-        err(line, column, f"YAML cannot contain the character {exc.character!r}")
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        err(line, column, f"YAML cannot contain the character U+{char:04X}")
     except yaml.YAMLError as exc:  # pragma: no cover - other parser failures
         err(1, 1, f"YAML error: {exc}")
     except RecursionError:
@@ -498,6 +512,8 @@ def _load_document(
     except _BuildError as exc:
         err(exc.line, exc.column, exc.message)
         return
+    if data is None:
+        return  # an empty document (`---` with nothing after it, or only comments)
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"the value {data!r}"
         err(
