@@ -113,3 +113,42 @@ def test_write_all(tmp_path: Path) -> None:
 def test_main_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert schema.main([]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_readme_reference_is_current() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert schema.reference() in readme + "\n", "README.md is stale: run `make crds`"
+
+
+def test_update_readme(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    stale = f"{schema.REFERENCE_BEGIN}\nSTALE-CONTENT\n{schema.REFERENCE_END}"
+    readme.write_text(f"# x\n\n{stale}\n\nrest\n")
+    assert schema.update_readme(readme) is True
+    text = readme.read_text()
+    assert text.startswith("# x\n\n" + schema.REFERENCE_BEGIN)
+    assert "STALE-CONTENT" not in text
+    assert text.endswith(schema.REFERENCE_END + "\n\nrest\n")
+    assert "| `maxReplicasPerNode` | integer | unset |" in text
+    assert schema.update_readme(readme) is False
+
+
+def _properties(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        for name, prop in node.get("properties", {}).items():
+            found.append((f"{path}.{name}", prop))
+        for key, value in node.items():
+            found.extend(_properties(value, f"{path}.{key}"))
+    return found
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_property_is_described(kind: str) -> None:
+    document = schema.schema_for(kind)
+    bare = [
+        path
+        for path, prop in _properties(document)
+        if "description" not in prop and "$ref" not in prop
+    ]
+    assert not bare, f"add a description (models.py or schema.FIELD_DOCS) for {bare}"
