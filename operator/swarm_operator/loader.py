@@ -51,12 +51,25 @@ DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 
 
-class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
-    """The safe loader, with the tag resolution of plain scalars cached.
+_TAG = "tag:yaml.org,2002:"
+_STR_TAG = _TAG + "str"
+_BOOL_TAG = _TAG + "bool"
+_INT_TAG = _TAG + "int"
+_FLOAT_TAG = _TAG + "float"
+_MERGE_TAG = _TAG + "merge"
 
-    Resolving a scalar's implicit tag (int? bool? null?) is pure Python even in the C
-    parser, and the same keys and values recur in every manifest. The safe loader has no
-    path resolvers, so the tag depends only on the text; both path hooks are no-ops.
+
+class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
+    """The safe loader, with YAML 1.2 booleans and the tag resolution of scalars cached.
+
+    YAML 1.1 reads ``yes``, ``no``, ``on``, ``off`` as booleans and ``22:22`` as the
+    base-60 number 1342: a label ``country: NO`` would silently become ``"false"``. Here,
+    as in YAML 1.2 (and compose), only ``true``/``false`` are booleans and base-60 numbers
+    are text; boolean fields still take ``yes`` and ``on`` (pydantic reads them).
+
+    Resolving a scalar's implicit tag is pure Python even in the C parser, and the same
+    keys and values recur in every manifest. The safe loader has no path resolvers, so the
+    tag depends only on the text (cached); both path hooks are no-ops.
     """
 
     _cache: typing.ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}
@@ -68,6 +81,10 @@ class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
         tag = self._cache.get(key)
         if tag is None:
             tag = super().resolve(kind, value, implicit)
+            yaml11_bool = tag == _BOOL_TAG and value.lower() not in ("true", "false")
+            base60 = tag in (_INT_TAG, _FLOAT_TAG) and ":" in value
+            if yaml11_bool or base60:
+                tag = _STR_TAG
             if len(self._cache) > 20_000:
                 self._cache.clear()
             self._cache[key] = tag
@@ -85,9 +102,6 @@ MAX_ALIAS_EXPANSION = 50_000
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
-_TAG = "tag:yaml.org,2002:"
-_STR_TAG = _TAG + "str"
-_MERGE_TAG = _TAG + "merge"
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
 

@@ -611,3 +611,22 @@ def test_many_manifests_load(tmp_path: Path) -> None:
     result = load_directory(tmp_path)
     assert result.ok
     assert len(result.objects) == 2000
+
+
+def test_yaml_1_2_booleans_keep_text_as_text(tmp_path: Path) -> None:
+    extra = (
+        "  env: {COUNTRY: NO, FLAG: on, PORTS: 22:22, REAL: true, COUNT: 12}\n"
+        "  init: yes\n"  # boolean fields still read yes/on
+    )
+    write(tmp_path / "a.yaml", service("web", extra))
+    result = load_directory(tmp_path)
+    assert result.ok, [str(e) for e in result.errors]
+    spec = result.objects[0].manifest.spec
+    assert spec.env == {
+        "COUNTRY": "NO",
+        "FLAG": "on",
+        "PORTS": "22:22",
+        "REAL": "true",
+        "COUNT": "12",
+    }
+    assert spec.init is True
