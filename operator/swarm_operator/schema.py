@@ -42,7 +42,9 @@ FIELD_DOCS: dict[str, str] = {
     "Service.spec": "The service's settings; `image` is required.",
     "Node.spec": "What to enforce on the node; unset fields are left as they are.",
     "ProbeSpec.enabled": "Probe this network's cross-host reachability.",
-    "ServiceSpec.mode": "replicated: `replicas` tasks; global: one per node; jobs run to completion.",
+    "ServiceSpec.mode": (
+        "replicated: `replicas` tasks; global: one per node; jobs run to completion."
+    ),
     "ServiceSpec.networks": "Networks to attach to: a name, or {name, aliases}.",
     "ServiceSpec.ports": "Ports to publish.",
     "ServiceSpec.endpointMode": "vip: one virtual IP; dnsrr: the name resolves to the tasks.",
