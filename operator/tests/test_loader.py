@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from samples import FULL
 
 from swarm_operator import loader
@@ -630,3 +632,77 @@ def test_yaml_1_2_booleans_keep_text_as_text(tmp_path: Path) -> None:
         "COUNT": "12",
     }
     assert spec.init is True
+
+
+# --------------------------------------------------------------------------- never raises
+
+_YAMLISH = st.text(
+    alphabet=st.sampled_from(list("abkindspecmetadataapiVersion:-[]{},&*!<>|'\"#%@`\n\t 0123.\\?")),
+    max_size=300,
+)
+_FIELD_NAMES = st.sampled_from(
+    [
+        "apiVersion",
+        "kind",
+        "metadata",
+        "spec",
+        "name",
+        "image",
+        "replicas",
+        "ports",
+        "target",
+        "labels",
+        "env",
+        "mode",
+        "subnet",
+        "gateway",
+        "networks",
+        "x",
+    ]
+)
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.sampled_from(["swarm-operator/v1alpha1", "Service", "Network", "Node", "10.10.0.0/24"]),
+)
+_DOCUMENTS = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(_FIELD_NAMES, inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=_YAMLISH)
+def test_any_text_gives_a_result_not_an_exception(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text)
+    result = load_file(path)
+    assert result.files == (path,)
+    for error in result.errors:
+        assert error.source.file == path
+        assert error.message
+        assert error.source.line >= 0
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(documents=st.lists(_DOCUMENTS, min_size=1, max_size=3))
+def test_any_structure_gives_a_result_not_an_exception(
+    tmp_path: Path, documents: list[object]
+) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump_all(documents))
+    result = load_file(path)
+    lines = path.read_text().count("\n") + 1
+    for error in result.errors:
+        assert 1 <= error.source.line <= lines, str(error)
+        assert error.source.column >= 1
