@@ -553,7 +553,7 @@ def test_network_errors(tmp_path: Path, spec: str, line: int, column: int, messa
     text = f"{HEAD}kind: Network\nmetadata:\n  name: app-net\nspec:\n{spec}"
     write(tmp_path / "n.yaml", text)
     error = only_error(load_directory(tmp_path))
-    assert (error.source.line, error.source.column) == (line, column)
+    assert error.source == SourceRef(tmp_path / "n.yaml", line, column)
     assert error.message.startswith(message), error.message
 
 

@@ -125,6 +125,15 @@ def test_short_forms() -> None:
     assert dumped["resources"]["limits"] == {"cpus": "2", "memory": "1G"}
 
 
+def test_command_string_is_split_like_a_shell() -> None:
+    spec = ServiceSpec.model_validate({"image": "i", "command": "sh -c 'echo a  b'", "args": "x"})
+    assert spec.command == ["sh", "-c", "echo a  b"]
+    assert spec.args == ["x"]
+    loc, msg = _error(ServiceSpec, {"image": "i", "command": "sh -c 'unclosed"})
+    assert loc == ("command",)
+    assert 'cannot split "sh -c \'unclosed" into words: No closing quotation' in msg
+
+
 def test_equal_values_in_different_spellings_are_equal() -> None:
     a = ServiceSpec.model_validate({"image": "i", "stopGracePeriod": "90s"})
     b = ServiceSpec.model_validate({"image": "i", "stopGracePeriod": "1m30s"})
