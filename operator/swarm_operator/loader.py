@@ -639,11 +639,15 @@ def _message(item: Any) -> str:
         hint = _did_you_mean(str(value), choices) if choices else ""
         allowed = ", ".join(choices) or expected
         return f"{_show(value)} is not allowed (use one of: {allowed}){hint}"
-    if kind == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch" and tuple(item["loc"])[-1:] == ("name",):
         return (
             f"{_show(value)} is not a valid name: use letters, digits, '_', '.', '-' "
             "(starting with a letter or digit, at most 63 characters)"
         )
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        msg = "must be a mapping (key: value)"
+    else:
+        msg = re.sub(r"^Input should be", "must be", msg)
     if isinstance(value, dict | list):
         return msg
     return f"{msg}, got {_show(value)}"

@@ -460,13 +460,13 @@ def test_manifest_errors(tmp_path: Path, text: str, line: int, column: int, mess
             5,
             "unknown field 'paralelism' in spec.updateConfig; did you mean 'parallelism'?",
         ),
-        ("  replicas: -1\n", 7, 13, "spec.replicas: Input should be greater than or equal to 0"),
-        ("  replicas: three\n", 7, 13, "spec.replicas: Input should be a valid integer"),
+        ("  replicas: -1\n", 7, 13, "spec.replicas: must be greater than or equal to 0"),
+        ("  replicas: three\n", 7, 13, "spec.replicas: must be a valid integer"),
         (
             "  ports:\n    - target: 80\n      published: 70000\n",
             9,
             18,
-            "spec.ports[0].published: Input should be less than or equal to 65535, got 70000",
+            "spec.ports[0].published: must be less than or equal to 65535, got 70000",
         ),
         (
             "  ports:\n    - {target: 80, protocol: tpc}\n",
@@ -485,7 +485,7 @@ def test_manifest_errors(tmp_path: Path, text: str, line: int, column: int, mess
             "  env:\n    A: 1\n    B:\n",
             9,
             7,
-            "spec.env.B: Input should be a valid string, got null (empty)",
+            "spec.env.B: must be a valid string, got null (empty)",
         ),
         (
             "  stopGracePeriod: 10 seconds\n",
@@ -517,7 +517,14 @@ def test_manifest_errors(tmp_path: Path, text: str, line: int, column: int, mess
             14,
             "missing required field 'name' in spec.networks[0]",
         ),
-        ("  command: 42\n", 7, 12, "spec.command: Input should be a valid list, got 42"),
+        ("  command: 42\n", 7, 12, "spec.command: must be a valid list, got 42"),
+        (
+            "  networks: [42]\n",
+            7,
+            14,
+            "spec.networks[0]: must be a mapping (key: value), got 42",
+        ),
+        ("  placement: [a]\n", 7, 3, "spec.placement: must be a mapping (key: value)"),
         ("  mounts: [{type: bind, target: /x}]\n", 7, 12, "spec.mounts[0]: a bind mount needs"),
     ],
 )
@@ -544,8 +551,8 @@ def test_service_errors(tmp_path: Path, extra: str, line: int, column: int, mess
             "spec.gateway: gateway 10.10.1.254 is outside subnet 10.10.0.0/24",
         ),
         ("  gateway: 10.0.0.1\n", 6, 12, "spec.gateway: a gateway needs a subnet"),
-        ("  mtu: 20\n", 6, 8, "spec.mtu: Input should be greater than or equal to 68"),
-        ("  attachable: maybe\n", 6, 15, "spec.attachable: Input should be a valid boolean"),
+        ("  mtu: 20\n", 6, 8, "spec.mtu: must be greater than or equal to 68"),
+        ("  attachable: maybe\n", 6, 15, "spec.attachable: must be a valid boolean"),
         ("  atachable: true\n", 6, 3, "unknown field 'atachable' in spec; did you mean"),
     ],
 )
