@@ -84,6 +84,13 @@ def test_one_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith(f"{root}/typo.yaml:7:3: unknown field")
 
 
+def test_max_file_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = bad_directory(tmp_path)
+    assert cli.main(["validate", str(root), "--max-file-bytes", "10"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("more than the limit of 10: refused") == 3
+
+
 def test_empty_directory_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["validate", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "valid: 0 objects in 0 files\n"
@@ -98,7 +105,15 @@ def test_missing_directory_is_a_usage_error(
 
 @pytest.mark.parametrize(
     "argv",
-    [["validate"], ["validate", "x", "--output", "yaml"], ["validate", "a", "b"], ["nope"], []],
+    [
+        ["validate"],
+        ["validate", "x", "--output", "yaml"],
+        ["validate", "a", "b"],
+        ["validate", "x", "--max-file-bytes", "0"],
+        ["validate", "x", "--max-file-bytes", "1M"],
+        ["nope"],
+        [],
+    ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
