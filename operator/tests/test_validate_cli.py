@@ -29,8 +29,13 @@ def bad_directory(root: Path) -> Path:
     return root
 
 
+DEMO = REPO / "manifests" / "cross-host-demo"
+
+
 def test_shipped_manifests_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["validate", str(REPO / "manifests")]) == 0
+    assert capsys.readouterr().out.startswith("valid: ")
+    assert cli.main(["validate", str(DEMO)]) == 0
     out = capsys.readouterr().out
     assert out == "valid: 9 objects in 3 files (1 Network, 5 Service, 3 Node)\n"
 
@@ -67,7 +72,7 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_json_output_when_valid(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["validate", str(REPO / "manifests"), "-o", "json"]) == 0
+    assert cli.main(["validate", str(DEMO), "-o", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == {
         "valid": True,
@@ -144,7 +149,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_real_process_exit_codes(tmp_path: Path) -> None:
-    ok = _run("validate", str(REPO / "manifests"))
+    ok = _run("validate", str(DEMO))
     assert (ok.returncode, ok.stdout) == (
         0,
         "valid: 9 objects in 3 files (1 Network, 5 Service, 3 Node)\n",
