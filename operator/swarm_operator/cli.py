@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from swarm_operator import __version__
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("swarm_operator.cmd_validate",)
+COMMANDS: tuple[str, ...] = (
+    "swarm_operator.cmd_validate",
+    # one line per command module
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
