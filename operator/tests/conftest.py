@@ -98,6 +98,20 @@ def _ids(host: LabHost, *args: str) -> set[str]:
     return set(proc.stdout.split()) if proc.returncode == 0 else set()
 
 
+# Networks every daemon has; `bridge` even gets a new ID each time a daemon starts.
+_PREDEFINED_NETWORKS = frozenset({"bridge", "host", "none", "docker_gwbridge", "ingress"})
+
+
+def _networks(host: LabHost) -> set[str]:
+    proc = docker(host, "network", "ls", "--format", "{{.ID}} {{.Name}}", timeout=60)
+    found = set()
+    for line in proc.stdout.splitlines():
+        net_id, name = line.split(maxsplit=1)
+        if name not in _PREDEFINED_NETWORKS:
+            found.add(net_id)
+    return found
+
+
 def _snapshot(the_lab: Lab) -> _Snapshot:
     nodes: dict[str, dict[str, object]] = {}
     ids = _ids(the_lab.manager, "node", "ls")
@@ -107,7 +121,7 @@ def _snapshot(the_lab: Lab) -> _Snapshot:
             nodes[node["ID"]] = node["Spec"]
     return _Snapshot(
         services=_ids(the_lab.manager, "service", "ls"),
-        networks={h.name: _ids(h, "network", "ls") for h in the_lab.hosts},
+        networks={h.name: _networks(h) for h in the_lab.hosts},
         containers={h.name: _ids(h, "ps", "-a") for h in the_lab.hosts},
         nodes=nodes,
     )
@@ -155,7 +169,7 @@ def swarm_cleanup(lab: Lab) -> Iterator[None]:
     # Networks go last: a network is busy until the tasks on it are gone (bounded retries).
     for host in [*lab.hosts[1:], manager]:
         for attempt in range(40):
-            left = _ids(host, "network", "ls") - before.networks.get(host.name, set())
+            left = _networks(host) - before.networks.get(host.name, set())
             if not left:
                 break
             docker(host, "network", "rm", *sorted(left), timeout=60)
