@@ -27,6 +27,7 @@ def test_leave_a_mess(lab: Lab, swarm_cleanup: None) -> None:
     node = worker.name
     args = ["node", "update", "--label-add", f"{MESS}=1", "--availability", "drain", node]
     assert docker(m, *args).returncode == 0
+    assert docker(m, "node", "promote", lab.hosts[2].name).returncode == 0
 
 
 def test_the_mess_is_gone(lab: Lab) -> None:
@@ -38,3 +39,5 @@ def test_the_mess_is_gone(lab: Lab) -> None:
     spec = json.loads(docker(m, "node", "inspect", worker.name).stdout)[0]["Spec"]
     assert spec["Availability"] == "active"
     assert MESS not in (spec.get("Labels") or {})
+    third = json.loads(docker(m, "node", "inspect", lab.hosts[2].name).stdout)[0]["Spec"]
+    assert third["Role"] == "worker"
