@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,24 @@ def _processes(small: Lab) -> list[ProcId]:
     return procs
 
 
+def _run_overlay_service(small: Lab) -> None:
+    m = small.manager
+    assert docker(m, "network", "create", "-d", "overlay", "cleanup-net").returncode == 0
+    proc = docker(
+        m, "service", "create", "--detach", "--name", "cleanup-svc", "--mode", "global",
+        "--network", "cleanup-net", "--endpoint-mode", "dnsrr", small.image, "sleep", "600",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.monotonic() + 60
+    while True:
+        states = docker(m, "service", "ps", "cleanup-svc", "--format", "{{.CurrentState}}")
+        running = [s for s in states.stdout.splitlines() if s.startswith("Running")]
+        if len(running) == len(small.hosts):
+            return
+        assert time.monotonic() < deadline, states.stdout
+        time.sleep(0.5)
+
+
 def _assert_nothing_left(layout: Layout, procs: list[ProcId]) -> None:
     assert [p.pid for p in procs if p.alive()] == []
     assert list_netns(layout.netns_prefix) == []
@@ -71,21 +90,39 @@ def _assert_nothing_left(layout: Layout, procs: list[ProcId]) -> None:
     assert load_lab(layout.index) is None
 
 
+def _machine_docker_files() -> set[str]:
+    files = Path("/var/lib/docker/network/files")
+    return {p.name for p in files.iterdir()} if files.is_dir() else set()
+
+
 def test_down_leaves_nothing_behind_after_an_up_down_up_cycle(lab: Lab) -> None:
     index = _scratch_index(lab)
     layout = Layout(index)
     messages: list[str] = []
     if load_lab(index) is not None:
         lab_down(index, progress=messages.append)
-    for cycle in range(2):
-        small = lab_up(index, hosts=2, managers=1, progress=messages.append)
-        # First round with a container on every host (shims, container processes, mounts).
-        for host in small.hosts if cycle == 0 else []:
-            proc = docker(host, "run", "-d", small.image, "sleep", "600")
-            assert proc.returncode == 0, proc.stderr
-        procs = _processes(small)
-        lab_down(index, progress=messages.append)
-        _assert_nothing_left(layout, procs)
+    try:
+        for cycle in range(2):
+            small = lab_up(index, hosts=2, managers=1, progress=messages.append)
+            # First round with a container on every host (shims, container processes, mounts)
+            # and a service on an overlay network (its load-balancer sandbox files).
+            if cycle == 0:
+                for host in small.hosts:
+                    proc = docker(host, "run", "-d", small.image, "sleep", "600")
+                    assert proc.returncode == 0, proc.stderr
+                _run_overlay_service(small)
+            procs = _processes(small)
+            # dockerd's hard-coded /var/lib/docker/network/files stays per host: the machine's
+            # copy gets no file named after this lab's networks.
+            ids = docker(small.manager, "network", "ls", "-q", "--no-trunc").stdout.split()
+            assert ids
+            leaked = {f for f in _machine_docker_files() if any(i[:12] in f for i in ids)}
+            assert leaked == set()
+            lab_down(index, progress=messages.append)
+            _assert_nothing_left(layout, procs)
+    finally:
+        if load_lab(index) is not None:  # a failed check: still leave nothing behind
+            lab_down(index, progress=messages.append)
 
 
 def test_a_lab_beyond_repair_is_recreated(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
