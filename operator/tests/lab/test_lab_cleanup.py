@@ -1,7 +1,7 @@
 """`lab down` leaves nothing behind (no process, namespace, link, mount, rule or data), and
 `lab up` recreates a lab it cannot repair.
 
-Runs a small lab of its own on a scratch index (default 9, env
+Runs a small lab of its own on a scratch index (the lab index + 50, env
 SWARM_OPERATOR_LAB_SCRATCH_INDEX), twice (up, down, up, down), with containers running.
 """
 
@@ -32,7 +32,9 @@ pytestmark = pytest.mark.lab
 
 
 def _scratch_index(lab: Lab) -> int:
-    index = int(os.environ.get("SWARM_OPERATOR_LAB_SCRATCH_INDEX", "9"))
+    """Lab index + 50 (env SWARM_OPERATOR_LAB_SCRATCH_INDEX overrides): engineers and CI
+    running the suite at the same time on their own lab indexes never share a scratch lab."""
+    index = int(os.environ.get("SWARM_OPERATOR_LAB_SCRATCH_INDEX", str(lab.index + 50)))
     assert index != lab.index, "the scratch index must differ from the session lab's"
     return index
 
