@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -152,3 +153,52 @@ def test_a_lab_beyond_repair_is_recreated(lab: Lab, monkeypatch: pytest.MonkeyPa
         assert [h.node.split()[0] for h in status] == ["ready/active", "ready/active"]
     finally:
         lab_down(index, progress=messages.append)
+
+
+FORWARD_DROP_SCRIPT = """
+set -eu
+# A machine whose FORWARD policy is DROP (as a running dockerd leaves it), in a private
+# network and mount namespace so the real machine's firewall is never touched.
+mkdir -p /tmp/so-fwtest-cg
+mount --rbind /sys/fs/cgroup /tmp/so-fwtest-cg
+mount -t sysfs sysfs /sys
+mount --move /tmp/so-fwtest-cg /sys/fs/cgroup
+ip link set lo up
+iptables -P FORWARD DROP
+lab() { "$PY" -m swarm_operator lab "$@" --index "$INDEX"; }
+ping2() { nsenter --net=/var/run/netns/so$INDEX-h1 /bin/busybox ping -c1 -W2 10.77.$INDEX.12; }
+trap 'lab down >/dev/null 2>&1 || true' EXIT
+lab up --hosts 2 >/dev/null 2>&1
+echo "rule-after-up: $(iptables -S FORWARD | grep -c "swarm-operator-lab-$INDEX")"
+ping2 >/dev/null && echo "ping-with-rule: ok"
+iptables -D FORWARD -i br-lab$INDEX -o br-lab$INDEX \
+    -m comment --comment swarm-operator-lab-$INDEX -j ACCEPT
+ping2 >/dev/null || echo "ping-without-rule: dropped"
+lab up --hosts 2 >/dev/null 2>&1
+ping2 >/dev/null && echo "ping-after-repair: ok"
+lab down >/dev/null 2>&1
+echo "rule-after-down: $(iptables -S FORWARD | grep -c "swarm-operator-lab-$INDEX" || true)"
+"""
+
+
+def test_a_forward_drop_policy_gets_a_bridge_rule_that_down_removes(lab: Lab) -> None:
+    index = _scratch_index(lab)
+    env = {**os.environ, "PY": sys.executable, "INDEX": str(index)}
+    proc = subprocess.run(
+        ["unshare", "-n", "-m", "--propagation", "private", "bash", "-c", FORWARD_DROP_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines == [
+        "rule-after-up: 1",
+        "ping-with-rule: ok",
+        "ping-without-rule: dropped",
+        "ping-after-repair: ok",
+        "rule-after-down: 0",
+    ], proc.stdout + proc.stderr
+    assert load_lab(index) is None
+    assert list_netns(Layout(index).netns_prefix) == []
