@@ -15,7 +15,11 @@ from collections.abc import Sequence
 from swarm_operator import __version__
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("swarm_operator.cmd_validate",)
+COMMANDS: tuple[str, ...] = (
+    "swarm_operator.cmd_validate",
+    "swarm_operator.cmd_lab",
+    "swarm_operator.cmd_run",
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
