@@ -309,13 +309,7 @@ class Daemon:
                 "manifest failed to load; its objects are left alone", source=place, error=message
             )
         for key in change.held:
-            desired = self.desired.get(key)
-            self.board.update(
-                *key,
-                held=True,
-                source=str(desired.file) if desired else None,
-                last_error="manifest failed to load: left alone",
-            )
+            self._hold(key)
         if change.keys:
             log.info(
                 "manifests changed",
@@ -445,13 +439,7 @@ class Daemon:
             return "skipped", SUCCESS  # the resync after reconnecting brings it back
         desired = self.desired.get(key)
         if desired is not None and desired.held:
-            self.board.update(
-                kind,
-                name,
-                held=True,
-                source=str(desired.file),
-                last_error="manifest failed to load: left alone",
-            )
+            self._hold(key)
             log.info("held: its manifest failed to load, left alone")
             return "skipped", SUCCESS
         manifests = self.desired.manifests()
@@ -571,6 +559,18 @@ class Daemon:
         else:
             health = "progressing"
         return health, (progress.desired, progress.running)
+
+    def _hold(self, key: Key) -> None:
+        """Its manifest failed to load: not compared, not changed, shown as unknown."""
+        desired = self.desired.get(key)
+        status = self.board.update(
+            *key,
+            held=True,
+            sync_status="unknown",
+            source=str(desired.file) if desired else None,
+            last_error="manifest failed to load: left alone until it loads again",
+        )
+        self._set_object(key[0], key[1], "unknown", status)
 
     def _set_object(self, kind: str, name: str, sync: str, status: Any) -> None:
         health = getattr(status, "health_status", "missing") or "missing"

@@ -126,7 +126,7 @@ class Metrics:
         # Manifests.
         self.manifest_load_errors = Gauge(
             f"{p}_manifest_load_errors",
-            "Manifest files that currently fail to load (their objects are left alone).",
+            "Manifest load errors at the last reload (objects of failing files are left alone).",
             registry=registry,
         )
         self.manifest_load_failures_total = Counter(
