@@ -7,9 +7,9 @@ store, as labels on the Swarm object itself (``docker swarm inspect`` shows them
 whose version is stale ("update out of sequence"), so two instances racing for the
 lease cannot both win. Labels:
 
-- ``swarm-operator.lease/holder``: ``hostname:pid:random`` of the holder ("" = free);
-- ``swarm-operator.lease/renewed``: unix time of the last renewal;
-- ``swarm-operator.lease/duration``: seconds the lease lasts after a renewal.
+- ``io.swarm-operator.lease.holder``: ``hostname:pid:random`` of the holder ("" = free);
+- ``io.swarm-operator.lease.renewed``: unix time of the last renewal;
+- ``io.swarm-operator.lease.duration``: seconds the lease lasts after a renewal.
 
 The holder renews every ``duration / 3``. Another instance takes the lease over only
 once ``renewed + duration`` has passed (the holder died or lost the manager), so it
@@ -34,9 +34,9 @@ from typing import Any, Protocol
 
 from swarm_operator.errors import SwarmOperatorError, VersionConflict
 
-LABEL_HOLDER = "swarm-operator.lease/holder"
-LABEL_RENEWED = "swarm-operator.lease/renewed"
-LABEL_DURATION = "swarm-operator.lease/duration"
+LABEL_HOLDER = "io.swarm-operator.lease.holder"
+LABEL_RENEWED = "io.swarm-operator.lease.renewed"
+LABEL_DURATION = "io.swarm-operator.lease.duration"
 
 
 class LeaseStore(Protocol):
