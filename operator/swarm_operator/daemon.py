@@ -45,7 +45,13 @@ from prometheus_client import CollectorRegistry
 
 from swarm_operator import logs
 from swarm_operator.docker_api import SwarmClient
-from swarm_operator.errors import DockerUnavailable, NotAManager, NotFound, SwarmOperatorError
+from swarm_operator.errors import (
+    ApiError,
+    DockerUnavailable,
+    NotAManager,
+    NotFound,
+    SwarmOperatorError,
+)
 from swarm_operator.executor import Executor, service_progress
 from swarm_operator.lease import Lease, SwarmLabelStore
 from swarm_operator.live import LiveObject, read_live
@@ -62,7 +68,14 @@ Key = tuple[str, str]
 log = logs.get_logger("swarm_operator.daemon")
 
 EVENT_KINDS = {"service": "Service", "network": "Network", "node": "Node"}
-QUORUM_MARKERS = ("does not have a leader", "no leader", "quorum")
+QUORUM_MARKERS = (
+    "does not have a leader",
+    "no leader",
+    "lost leader",
+    "quorum",
+    "deadline exceeded",
+)
+MAX_RECONNECT_BACKOFF = 10.0
 
 
 @dataclass(frozen=True)
@@ -191,7 +204,7 @@ class Daemon:
                     next_lease = 0.0
                 else:
                     self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF)
                 continue
             try:
                 if now >= next_lease:
@@ -223,7 +236,12 @@ class Daemon:
                 self.options.host,
                 observer=lambda name, seconds, ok: self.metrics.observe_api_call(name, seconds),
             )
-            client.require_manager()
+            swarm = client.require_manager()
+            if swarm.get("Error"):
+                # The engine is a manager but its Raft has no leader (quorum lost) or
+                # another cluster error: listing or writing would fail or hang.
+                client.close()
+                raise ApiError(str(swarm["Error"]))
         except SwarmOperatorError as exc:
             self.board.set_connection(False, str(exc), quorum=not _is_quorum_loss(exc))
             self.metrics.manager_connected.set(0)
@@ -260,6 +278,9 @@ class Daemon:
         self.board.set_connection(False, str(exc), quorum=not quorum_lost)
         self.metrics.manager_connected.set(0)
         self.metrics.ready.set(0)
+        # Writes need the manager anyway; the lease runs out on its own meanwhile.
+        self.metrics.leader.set(0)
+        self.board.set_role("standby", self._lease.holder if self._lease else None)
 
     def _tick_lease(self) -> None:
         if self._lease is None:

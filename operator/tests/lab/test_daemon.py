@@ -363,6 +363,52 @@ def test_a_restarted_manager_dockerd_is_survived(
     assert d.stop() == 0
 
 
+def test_quorum_loss_stops_writes_is_reported_and_recovered(
+    lab: Lab, swarm_cleanup: None, docker_cli: DockerCli, workdir: Path, daemons: list[Daemon]
+) -> None:
+    manifests = workdir / "m"
+    write_manifests(manifests, lab.image)
+    d = start(daemons, lab, manifests, workdir / "d.log")
+    d.wait_ready()
+    wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)
+    # Three managers, then two of them down: the Raft has no majority.
+    docker_cli("node", "promote", "host2", "host3")
+    wait_for(
+        "three reachable managers",
+        lambda: (
+            docker_cli("node", "ls", "--format", "{{.ManagerStatus}}")
+            .stdout.split()
+            .count("Reachable")
+            == 2
+        ),
+    )
+    try:
+        stop_host(lab, "host2")
+        stop_host(lab, "host3")
+        wait_for("quorum loss to be reported", lambda: d.status()["quorum"] is False, timeout=120)
+        code, body = http(d.url + "/readyz")
+        assert code == 503 and "quorum" in body
+        wait_for("writes to stop", lambda: "swarm_operator_leader 0.0" in d.metrics())
+        assert "swarm_operator_manager_connected 0.0" in d.metrics()
+        # An edit made during the outage waits, and is applied once the quorum is back.
+        write_service(manifests, lab.image, 3)
+    finally:
+        # Bring the managers back and demote them here: the lab's own repair cannot
+        # rejoin a manager that comes back to a Swarm without quorum.
+        start_host(lab, "host2")
+        start_host(lab, "host3")
+        for host in ("host2", "host3"):  # one at a time: each must keep a majority
+            wait_for(
+                f"{host} to be demoted again",
+                lambda host=host: docker_cli("node", "demote", host, check=False).returncode == 0,
+                timeout=120,
+            )
+        wait_nodes_ready(lab)
+    d.wait_ready(timeout=120)
+    wait_for("the edit to be applied after recovery", lambda: replicas(docker_cli) == 3)
+    assert d.stop() == 0
+
+
 def test_a_second_instance_stands_by_and_takes_over(
     lab: Lab, swarm_cleanup: None, docker_cli: DockerCli, workdir: Path, daemons: list[Daemon]
 ) -> None:
