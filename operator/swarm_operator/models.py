@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -72,9 +73,11 @@ Duration = Annotated[
     PlainSerializer(units.format_duration, return_type=str),
     WithJsonSchema(
         {
-            "type": "string",
-            "pattern": r"^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$",
-            "description": "A duration such as '10s', '1m30s' or '500ms'.",
+            "anyOf": [
+                {"type": "string", "pattern": r"^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration such as '10s', '1m30s' or '500ms' (a number: seconds).",
         }
     ),
 ]
@@ -409,8 +412,12 @@ class ServiceSpec(Model):
     @field_validator("command", "args", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
+        # Split like a shell (and compose): "sh -c 'echo a b'" is three words, not five.
         if isinstance(value, str):
-            return value.split()
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split {value!r} into words: {exc}") from None
         return value
 
     @field_validator("networks", mode="before")
