@@ -149,7 +149,6 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
         actions.append("forward rule")
         save(lab)
     for host in lab.hosts:
-        n = host.number
         if not (system.netns_exists(host.netns) and system.link_exists(host.veth)):
             if host.pid and ProcId(host.pid, host.start).alive():
                 _kill_host(host)
@@ -159,6 +158,10 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
             system.create_host_netns(host.netns, host.veth, lab.bridge, f"{host.address}/24")
             host.pid = host.start = host.mnt_ns = 0
             actions.append(f"{host.name} network")
+        elif system.link_master(host.veth) != lab.bridge:
+            clock.say(f"{host.name}: link was off {lab.bridge}, plugging it back")
+            system.run(["ip", "link", "set", host.veth, "master", lab.bridge, "up"])
+            actions.append(f"{host.name} link")
         elif not system.link_up(host.veth):
             clock.say(f"{host.name}: link was cut, restoring it")
             system.set_link(host.veth, True)
@@ -168,7 +171,6 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
             system.delete_rule(host.netns, "INPUT", spec)
             clock.say(f"{host.name}: removed lab firewall rule {' '.join(spec)}")
             actions.append(f"{host.name} firewall")
-        assert n >= 1
     save(lab)
 
 
@@ -204,6 +206,8 @@ def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
     for host in lab.hosts:
         if host.pid and ProcId(host.pid, host.start).alive():
             continue
+        # A daemon that died may have left shims and containers behind: a clean start.
+        _kill_host(host)
         _start_dockerd(lab, host)
         started.append(host)
     if started:
