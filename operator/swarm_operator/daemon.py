@@ -54,7 +54,7 @@ from swarm_operator.errors import (
 )
 from swarm_operator.executor import Executor, service_progress
 from swarm_operator.lease import Lease, SwarmLabelStore
-from swarm_operator.live import LiveObject, read_live
+from swarm_operator.live import LiveObject, live_node, read_live
 from swarm_operator.loader import load_directory
 from swarm_operator.metrics import Metrics, NodeInfo, ObjectInfo
 from swarm_operator.plan import Action, Plan, PlanOptions, plan
@@ -304,10 +304,10 @@ class Daemon:
             log.debug("standby", holder=self._lease.holder)
 
     def _check_health(self, client: SwarmClient) -> None:
-        nodes = read_live(client, keys=[("Node", "*")]).nodes
+        nodes = [live_node(raw) for raw in client.nodes()]
         infos = [
             NodeInfo(n.name, n.node.role, n.node.availability, n.node.state)
-            for n in nodes.values()
+            for n in nodes
             if n.node is not None
         ]
         self.metrics.set_nodes(infos)
@@ -399,10 +399,12 @@ class Daemon:
         attributes = (event.get("Actor") or {}).get("Attributes") or {}
         name = attributes.get("name")
         if kind == "Node":
-            # Node events name the node by ID; which hostname is cheap to find out in the
-            # reconcile, so every declared node is looked at (there are few).
-            for key in self.desired.declared():
-                if key[0] == "Node":
+            # Node events carry the hostname as "name" (Docker 20.10); without it, every
+            # declared node is looked at (there are few).
+            declared = [k for k in self.desired.declared() if k[0] == "Node"]
+            keys = [("Node", str(name))] if name else declared
+            for key in keys:
+                if key in declared:
                     self.queue.add(key)
             self._refresh_nodes_soon()
             return

@@ -112,8 +112,12 @@ def test_events_enqueue_the_key_they_are_about(setup) -> None:  # type: ignore[n
     # Not declared and no --prune: nothing to do with it.
     d._on_event({"Type": "service", "Actor": {"Attributes": {"name": "stranger"}}})
     assert drain(d) == []
-    d._on_event({"Type": "node", "Actor": {"ID": "abc", "Attributes": {}}})
+    d._on_event({"Type": "node", "Actor": {"ID": "abc", "Attributes": {"name": "host2"}}})
     assert drain(d) == [("Node", "host2")]
+    d._on_event({"Type": "node", "Actor": {"ID": "abd", "Attributes": {"name": "host9"}}})
+    assert drain(d) == []  # not declared
+    d._on_event({"Type": "node", "Actor": {"ID": "abc", "Attributes": {}}})
+    assert drain(d) == [("Node", "host2")]  # no name: every declared node
     d._on_event({"Type": "container", "Actor": {"Attributes": {"name": "x"}}})
     assert drain(d) == []
     assert (
