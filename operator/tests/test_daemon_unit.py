@@ -144,3 +144,18 @@ def test_the_source_revision_is_the_checked_out_commit(setup) -> None:  # type: 
     d.reload()
     assert registry.get_sample_value("swarm_operator_source_revision_info", {"revision": sha}) == 1
     assert d.board.snapshot()["sourceRevision"] == sha
+
+
+def test_removing_more_than_max_prune_files_blocks_every_prune(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.yaml").write_text(SERVICE.format(name=name, replicas=1))
+    d = Daemon(DaemonOptions(directory=tmp_path, prune=True, max_prune=1), CollectorRegistry())
+    d.reload()
+    assert d._prune_blocker is None
+    (tmp_path / "a.yaml").unlink()
+    d.reload()
+    assert d._prune_blocker is None  # one removal: within --max-prune
+    (tmp_path / "b.yaml").unlink()
+    (tmp_path / "c.yaml").unlink()
+    d.reload()
+    assert d._prune_blocker is not None and "--max-prune 1" in d._prune_blocker

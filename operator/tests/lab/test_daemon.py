@@ -340,6 +340,54 @@ def test_a_broken_manifest_leaves_everything_in_place(
     wait_for("the load error to clear", lambda: not d.status()["loadErrors"])
 
 
+def test_prune_deletes_what_is_no_longer_declared_within_max_prune(
+    lab: Lab, swarm_cleanup: None, docker_cli: DockerCli, workdir: Path, daemons: list[Daemon]
+) -> None:
+    manifests = workdir / "m"
+    manifests.mkdir()
+    names = ["dmn-a", "dmn-b", "dmn-c"]
+    for name in names:
+        (manifests / f"{name}.yaml").write_text(
+            "apiVersion: swarm-operator/v1alpha1\nkind: Service\n"
+            f"metadata:\n  name: {name}\nspec:\n  image: {lab.image}\n"
+            '  command: ["sleep", "3600"]\n  replicas: 1\n'
+        )
+
+    def exists(name: str) -> bool:
+        return docker_cli("service", "inspect", name, check=False).returncode == 0
+
+    d = start(daemons, lab, manifests, workdir / "d.log", "--prune", "--max-prune", "1")
+    d.wait_ready()
+    wait_for("the three services", lambda: all(exists(n) for n in names))
+    # (Any managed object left in the Swarm by something else counts towards --max-prune.)
+    # One manifest removed: within --max-prune, deleted.
+    (manifests / "dmn-a.yaml").unlink()
+    wait_for("dmn-a to be pruned", lambda: not exists("dmn-a"))
+    # Two at once: more than --max-prune, nothing deleted, and said why.
+    (manifests / "dmn-b.yaml").unlink()
+    (manifests / "dmn-c.yaml").unlink()
+    wait_for(
+        "the refusal to be logged",
+        lambda: any("max-prune" in json.dumps(e) for e in d.logs() if e.get("level") == "warning"),
+    )
+    for name in ("dmn-b", "dmn-c"):
+        wait_for(
+            f"{name} to be reported kept, out of sync, because of --max-prune",
+            lambda name=name: (
+                "max-prune" in str((d.obj("Service", name) or {}).get("last_error"))
+                and (d.obj("Service", name) or {}).get("sync_status") == "out_of_sync"
+            ),
+        )
+    assert exists("dmn-b") and exists("dmn-c")
+    assert not [
+        e
+        for e in d.logs()
+        if e.get("event") == "corrected"
+        and e.get("name") in ("dmn-b", "dmn-c")
+        and e.get("action") == "delete"
+    ]
+
+
 def test_a_restarted_manager_dockerd_is_survived(
     lab: Lab, swarm_cleanup: None, docker_cli: DockerCli, workdir: Path, daemons: list[Daemon]
 ) -> None:
