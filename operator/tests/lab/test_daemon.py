@@ -445,10 +445,23 @@ def test_quorum_loss_stops_writes_is_reported_and_recovered(
         # rejoin a manager that comes back to a Swarm without quorum.
         start_host(lab, "host2")
         start_host(lab, "host3")
-        for host in ("host2", "host3"):  # one at a time: each must keep a majority
+        # One at a time, each only once the Raft has really let go of the previous one
+        # (a demote returns before the member is removed; two in a row can leave a
+        # Raft of two members with one of them gone: no quorum).
+        for host, managers_left in (("host3", 2), ("host2", 1)):
             wait_for(
                 f"{host} to be demoted again",
                 lambda host=host: docker_cli("node", "demote", host, check=False).returncode == 0,
+                timeout=120,
+            )
+            wait_for(
+                f"{managers_left} manager(s) in the Raft",
+                lambda n=managers_left: (
+                    docker_cli(
+                        "info", "--format", "{{.Swarm.Managers}}", check=False
+                    ).stdout.strip()
+                    == str(n)
+                ),
                 timeout=120,
             )
         wait_nodes_ready(lab)
