@@ -31,6 +31,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.lab)
 
 
+_NEEDS_ROOT = (
+    "lab tests need Linux and root (network namespaces, one dockerd per host). "
+    'Run them as root (`make test`), or deselect them explicitly with -m "not lab".'
+)
+
+
+def _lab_possible() -> bool:
+    return sys.platform.startswith("linux") and os.geteuid() == 0
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Also for lab-marked tests that reach the lab some other way than the fixture.
+    if item.get_closest_marker("lab") is not None and not _lab_possible():
+        pytest.fail(_NEEDS_ROOT, pytrace=False)
+
+
 def _progress(message: str) -> None:
     print(f"lab: {message}", file=sys.stderr, flush=True)
 
@@ -42,12 +58,8 @@ def lab() -> Iterator[Lab]:
     Reuses (and repairs) a lab that is already up; brings one up otherwise and then takes
     it down at the end of the session (unless $SWARM_OPERATOR_LAB_KEEP=1).
     """
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        pytest.fail(
-            "lab tests need Linux and root (network namespaces, one dockerd per host). "
-            'Run them as root (`make test`), or deselect them explicitly with -m "not lab".',
-            pytrace=False,
-        )
+    if not _lab_possible():
+        pytest.fail(_NEEDS_ROOT, pytrace=False)
     index = index_from_env()
     existing = load_lab(index)
     hosts, managers = LAB_HOSTS, 1

@@ -110,17 +110,18 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock) -> Lab:
     save(lab)
 
     actions: list[str] = []
-    _ensure_network(lab, actions, clock)
-    _ensure_registry(lab, actions, clock)
-    _ensure_daemons(lab, actions, clock)
-    image_job = _ensure_image_async(lab, actions, clock)
     try:
-        _ensure_swarm(lab, actions, clock)
-        wait_nodes_ready(lab, NODES_READY_TIMEOUT)
-    finally:
-        if image_job is not None:
-            image_job.result()
-    save(lab)
+        _ensure_all(lab, actions, clock)
+    except LabError as exc:
+        if fresh:
+            raise
+        # Beyond repair (e.g. a Swarm that lost its quorum): start over, once.
+        clock.say(f"lab {index} could not be repaired ({exc}); recreating it")
+        _down(index, clock)
+        lab, fresh, actions = new_lab(index, hosts, managers), True, []
+        layout.data_dir.mkdir(parents=True, exist_ok=True)
+        save(lab)
+        _ensure_all(lab, actions, clock)
     elapsed = time.monotonic() - clock.t0
     summary = (
         f"{len(lab.hosts)} hosts ({', '.join(h.name for h in lab.hosts)}), "
@@ -133,6 +134,20 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock) -> Lab:
     else:
         clock.say(f"lab {index} repaired ({'; '.join(actions)}) in {elapsed:.1f}s: {summary}")
     return lab
+
+
+def _ensure_all(lab: Lab, actions: list[str], clock: _Clock) -> None:
+    _ensure_network(lab, actions, clock)
+    _ensure_registry(lab, actions, clock)
+    _ensure_daemons(lab, actions, clock)
+    image_job = _ensure_image_async(lab, actions, clock)
+    try:
+        _ensure_swarm(lab, actions, clock)
+        wait_nodes_ready(lab, NODES_READY_TIMEOUT)
+    finally:
+        if image_job is not None:
+            image_job.result()
+    save(lab)
 
 
 def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
