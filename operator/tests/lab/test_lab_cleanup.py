@@ -1,7 +1,7 @@
 """`lab down` leaves nothing behind (no process, namespace, link, mount, rule or data), and
 `lab up` recreates a lab it cannot repair.
 
-Runs a small lab of its own on a scratch index (default 9, env
+Runs a small lab of its own on a scratch index (the lab index + 50, env
 SWARM_OPERATOR_LAB_SCRATCH_INDEX), twice (up, down, up, down), with containers running.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,9 @@ pytestmark = pytest.mark.lab
 
 
 def _scratch_index(lab: Lab) -> int:
-    index = int(os.environ.get("SWARM_OPERATOR_LAB_SCRATCH_INDEX", "9"))
+    """Lab index + 50 (env SWARM_OPERATOR_LAB_SCRATCH_INDEX overrides): engineers and CI
+    running the suite at the same time on their own lab indexes never share a scratch lab."""
+    index = int(os.environ.get("SWARM_OPERATOR_LAB_SCRATCH_INDEX", str(lab.index + 50)))
     assert index != lab.index, "the scratch index must differ from the session lab's"
     return index
 
@@ -53,6 +57,24 @@ def _processes(small: Lab) -> list[ProcId]:
     return procs
 
 
+def _run_overlay_service(small: Lab) -> None:
+    m = small.manager
+    assert docker(m, "network", "create", "-d", "overlay", "cleanup-net").returncode == 0
+    proc = docker(
+        m, "service", "create", "--detach", "--name", "cleanup-svc", "--mode", "global",
+        "--network", "cleanup-net", "--endpoint-mode", "dnsrr", small.image, "sleep", "600",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.monotonic() + 60
+    while True:
+        states = docker(m, "service", "ps", "cleanup-svc", "--format", "{{.CurrentState}}")
+        running = [s for s in states.stdout.splitlines() if s.startswith("Running")]
+        if len(running) == len(small.hosts):
+            return
+        assert time.monotonic() < deadline, states.stdout
+        time.sleep(0.5)
+
+
 def _assert_nothing_left(layout: Layout, procs: list[ProcId]) -> None:
     assert [p.pid for p in procs if p.alive()] == []
     assert list_netns(layout.netns_prefix) == []
@@ -71,21 +93,39 @@ def _assert_nothing_left(layout: Layout, procs: list[ProcId]) -> None:
     assert load_lab(layout.index) is None
 
 
+def _machine_docker_files() -> set[str]:
+    files = Path("/var/lib/docker/network/files")
+    return {p.name for p in files.iterdir()} if files.is_dir() else set()
+
+
 def test_down_leaves_nothing_behind_after_an_up_down_up_cycle(lab: Lab) -> None:
     index = _scratch_index(lab)
     layout = Layout(index)
     messages: list[str] = []
     if load_lab(index) is not None:
         lab_down(index, progress=messages.append)
-    for cycle in range(2):
-        small = lab_up(index, hosts=2, managers=1, progress=messages.append)
-        # First round with a container on every host (shims, container processes, mounts).
-        for host in small.hosts if cycle == 0 else []:
-            proc = docker(host, "run", "-d", small.image, "sleep", "600")
-            assert proc.returncode == 0, proc.stderr
-        procs = _processes(small)
-        lab_down(index, progress=messages.append)
-        _assert_nothing_left(layout, procs)
+    try:
+        for cycle in range(2):
+            small = lab_up(index, hosts=2, managers=1, progress=messages.append)
+            # First round with a container on every host (shims, container processes, mounts)
+            # and a service on an overlay network (its load-balancer sandbox files).
+            if cycle == 0:
+                for host in small.hosts:
+                    proc = docker(host, "run", "-d", small.image, "sleep", "600")
+                    assert proc.returncode == 0, proc.stderr
+                _run_overlay_service(small)
+            procs = _processes(small)
+            # dockerd's hard-coded /var/lib/docker/network/files stays per host: the machine's
+            # copy gets no file named after this lab's networks.
+            ids = docker(small.manager, "network", "ls", "-q", "--no-trunc").stdout.split()
+            assert ids
+            leaked = {f for f in _machine_docker_files() if any(i[:12] in f for i in ids)}
+            assert leaked == set()
+            lab_down(index, progress=messages.append)
+            _assert_nothing_left(layout, procs)
+    finally:
+        if load_lab(index) is not None:  # a failed check: still leave nothing behind
+            lab_down(index, progress=messages.append)
 
 
 def test_a_lab_beyond_repair_is_recreated(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,3 +153,52 @@ def test_a_lab_beyond_repair_is_recreated(lab: Lab, monkeypatch: pytest.MonkeyPa
         assert [h.node.split()[0] for h in status] == ["ready/active", "ready/active"]
     finally:
         lab_down(index, progress=messages.append)
+
+
+FORWARD_DROP_SCRIPT = """
+set -eu
+# A machine whose FORWARD policy is DROP (as a running dockerd leaves it), in a private
+# network and mount namespace so the real machine's firewall is never touched.
+mkdir -p /tmp/so-fwtest-cg
+mount --rbind /sys/fs/cgroup /tmp/so-fwtest-cg
+mount -t sysfs sysfs /sys
+mount --move /tmp/so-fwtest-cg /sys/fs/cgroup
+ip link set lo up
+iptables -P FORWARD DROP
+lab() { "$PY" -m swarm_operator lab "$@" --index "$INDEX"; }
+ping2() { nsenter --net=/var/run/netns/so$INDEX-h1 /bin/busybox ping -c1 -W2 10.77.$INDEX.12; }
+trap 'lab down >/dev/null 2>&1 || true' EXIT
+lab up --hosts 2 >/dev/null 2>&1
+echo "rule-after-up: $(iptables -S FORWARD | grep -c "swarm-operator-lab-$INDEX")"
+ping2 >/dev/null && echo "ping-with-rule: ok"
+iptables -D FORWARD -i br-lab$INDEX -o br-lab$INDEX \
+    -m comment --comment swarm-operator-lab-$INDEX -j ACCEPT
+ping2 >/dev/null || echo "ping-without-rule: dropped"
+lab up --hosts 2 >/dev/null 2>&1
+ping2 >/dev/null && echo "ping-after-repair: ok"
+lab down >/dev/null 2>&1
+echo "rule-after-down: $(iptables -S FORWARD | grep -c "swarm-operator-lab-$INDEX" || true)"
+"""
+
+
+def test_a_forward_drop_policy_gets_a_bridge_rule_that_down_removes(lab: Lab) -> None:
+    index = _scratch_index(lab)
+    env = {**os.environ, "PY": sys.executable, "INDEX": str(index)}
+    proc = subprocess.run(
+        ["unshare", "-n", "-m", "--propagation", "private", "bash", "-c", FORWARD_DROP_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines == [
+        "rule-after-up: 1",
+        "ping-with-rule: ok",
+        "ping-without-rule: dropped",
+        "ping-after-repair: ok",
+        "rule-after-down: 0",
+    ], proc.stdout + proc.stderr
+    assert load_lab(index) is None
+    assert list_netns(Layout(index).netns_prefix) == []
