@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     # one line per command module
     "swarm_operator.cmd_plan",
     "swarm_operator.cmd_apply",
+    "swarm_operator.cmd_run",
 )
 
 EXIT_OK = 0
