@@ -44,3 +44,14 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# --- lab (see README "Lab"): a real multi-host Swarm on this machine (root, Linux) ---
+LAB_INDEX ?= $(or $(SWARM_OPERATOR_LAB_INDEX),0)
+LAB_HOSTS ?= 3
+.PHONY: lab lab-down
+
+lab: deps install
+	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS)
+
+lab-down: install
+	$(BIN)/swarm-operator lab down --index $(LAB_INDEX)

@@ -17,6 +17,7 @@ from swarm_operator import __version__
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
     # "swarm_operator.cmd_validate",
+    "swarm_operator.cmd_lab",
 )
 
 EXIT_OK = 0

@@ -1,0 +1,51 @@
+"""A real multi-host Docker Swarm on one Linux machine, for tests, demos and users.
+
+Each lab host is a network namespace with its own dockerd (own mount namespace, /run
+and hostname) plugged into a bridge; a registry runs on the bridge address with a
+busybox image. Modules: `layout` (names and addresses of lab K), `state` (`Lab`,
+`LabHost`, the state file), `system` (processes, links, firewall), `engine` (dockerd,
+registry, docker CLI), `preflight` (what the machine lacks), `lifecycle` (up, down,
+status, faults). This package never imports the ``docker`` Python package.
+"""
+
+from swarm_operator.lab.layout import INDEX_ENV, LabConfigError, Layout, index_from_env
+from swarm_operator.lab.lifecycle import (
+    HostStatus,
+    block,
+    cut,
+    docker,
+    lab_down,
+    lab_status,
+    lab_up,
+    load_lab,
+    restore,
+    start_host,
+    stop_host,
+    unblock,
+    wait_nodes_ready,
+)
+from swarm_operator.lab.state import Lab, LabHost
+from swarm_operator.lab.system import LabError
+
+__all__ = [
+    "INDEX_ENV",
+    "HostStatus",
+    "Lab",
+    "LabConfigError",
+    "LabError",
+    "LabHost",
+    "Layout",
+    "block",
+    "cut",
+    "docker",
+    "index_from_env",
+    "lab_down",
+    "lab_status",
+    "lab_up",
+    "load_lab",
+    "restore",
+    "start_host",
+    "stop_host",
+    "unblock",
+    "wait_nodes_ready",
+]

@@ -1,0 +1,213 @@
+"""The lab's daemons: one dockerd per host, the registry, and the docker CLI against them.
+
+Owns how a lab host's dockerd is started (its own netns, mount namespace, /run,
+hostname and daemon.json, see LAB.md), how the registry on the bridge address is
+configured, and a tiny read-only Engine API client over the unix socket used to wait
+for daemons and nodes. It deliberately does not import the ``docker`` package: the
+operator's Engine API access is `swarm_operator.docker_api`; this is lab plumbing.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from swarm_operator.lab.system import DAEMON_ENV, NETNS_DIR, LabError, spawn_detached
+
+# The Debian docker.io CLI matches the daemon (API 1.41); prefer it over any other
+# `docker` earlier on PATH (a newer CLI wants buildx for `docker build`).
+DEBIAN_DOCKER = "/usr/bin/docker"
+
+
+def docker_cli() -> str:
+    if os.access(DEBIAN_DOCKER, os.X_OK):
+        return DEBIAN_DOCKER
+    found = shutil.which("docker")
+    if found is None:
+        raise LabError("the docker CLI is missing (Debian package docker.io)")
+    return found
+
+
+def docker_run(
+    socket_path: str | Path, *args: str, timeout: float = 120.0, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``docker ARGS`` against the daemon listening on ``socket_path``."""
+    env = dict(DAEMON_ENV)
+    env["DOCKER_HOST"] = f"unix://{socket_path}"
+    cmd = [docker_cli(), *args]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"timed out after {timeout:.0f}s: docker {' '.join(args)}") from exc
+    if check and proc.returncode != 0:
+        raise LabError(f"docker {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+# --- dockerd -----------------------------------------------------------------------------
+
+
+def write_daemon_config(host_dir: Path, registry: str) -> Path:
+    """A per-host daemon.json; given with --config-file so /etc/docker is never read."""
+    (host_dir / "run").mkdir(parents=True, exist_ok=True)
+    (host_dir / "docker").mkdir(parents=True, exist_ok=True)
+    path = host_dir / "daemon.json"
+    config = {
+        "insecure-registries": [registry],
+        "log-level": "warn",
+        # The engine ID key; its default is the machine-wide /etc/docker/key.json, which
+        # would give every lab daemon the same ID and leave a file outside the lab.
+        "deprecated-key-path": str(host_dir / "key.json"),
+    }
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path) -> int:
+    """Start one lab host's dockerd; returns its pid (nsenter, unshare and sh all exec).
+
+    `nsenter --net` (not `ip netns exec`, which remounts /sys and breaks cgroups), a
+    private mount namespace with the host's own /run (daemons would otherwise share
+    /run/docker and containerd's sockets) and a UTS namespace for the node's hostname.
+    """
+    script = (
+        f"hostname {hostname} && mount --make-rprivate / && "
+        f"mount --bind {host_dir}/run /run && "
+        f"exec dockerd --data-root {host_dir}/docker --host unix://{sock} "
+        f"--pidfile /run/docker.pid --config-file {host_dir}/daemon.json"
+    )
+    if sock.exists():
+        sock.unlink()
+    cmd = ["nsenter", f"--net={NETNS_DIR / netns}", "unshare", "-m", "-u", "sh", "-c", script]
+    return spawn_detached(cmd, host_dir / "dockerd.log")
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def engine_get(sock: str | Path, path: str, timeout: float = 5.0) -> Any:
+    """GET an Engine API path over the unix socket and decode JSON; raises OSError/LabError."""
+    conn = _UnixHTTPConnection(str(sock), timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise LabError(f"GET {path} on {sock}: HTTP {resp.status} {body[:200]!r}")
+    return json.loads(body) if body.strip().startswith((b"{", b"[")) else body.decode()
+
+
+def engine_ping(sock: str | Path) -> bool:
+    try:
+        return bool(engine_get(sock, "/_ping", timeout=1.0) == "OK")
+    except (OSError, LabError, http.client.HTTPException):
+        return False
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+# --- registry ----------------------------------------------------------------------------
+
+
+def write_registry_config(registry_dir: Path, addr: str) -> Path:
+    (registry_dir / "data").mkdir(parents=True, exist_ok=True)
+    path = registry_dir / "config.yml"
+    path.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        "storage:\n"
+        f"  filesystem:\n    rootdirectory: {registry_dir / 'data'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: {addr}\n"
+    )
+    return path
+
+
+def start_registry(registry_dir: Path, addr: str) -> int:
+    config = write_registry_config(registry_dir, addr)
+    return spawn_detached(["docker-registry", "serve", str(config)], registry_dir / "registry.log")
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+
+
+def registry_get(url: str, timeout: float = 2.0, accept: str | None = None) -> int:
+    """HTTP status of a GET on the lab registry (never through a proxy); 0 if unreachable."""
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        with _NO_PROXY.open(req, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, http.client.HTTPException):
+        return 0
+
+
+def registry_up(registry: str) -> bool:
+    return registry_get(f"http://{registry}/v2/", timeout=1.0) == 200
+
+
+def image_present(registry: str, image: str) -> bool:
+    """Whether ``REGISTRY/REPO:TAG`` has a manifest in the lab registry."""
+    repo, tag = image.removeprefix(registry + "/").rsplit(":", 1)
+    url = f"http://{registry}/v2/{repo}/manifests/{tag}"
+    return registry_get(url, accept=_MANIFEST_TYPES) == 200
+
+
+DOCKERFILE = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+CMD ["sh"]
+"""
+
+
+def build_and_push_image(sock: Path, context: Path, image: str, busybox: str) -> None:
+    """Build the busybox image (httpd, wget, nc, ping, nslookup) on one host and push it."""
+    context.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(busybox, context / "busybox")
+    (context / "Dockerfile").write_text(DOCKERFILE)
+    docker_run(sock, "build", "-q", "-t", image, str(context), check=True, timeout=300)
+    last = ""
+    for _ in range(3):
+        proc = docker_run(sock, "push", image, timeout=300)
+        if proc.returncode == 0:
+            return
+        last = (proc.stderr or proc.stdout).strip()
+        time.sleep(0.5)
+    raise LabError(f"docker push {image} failed: {last}")
