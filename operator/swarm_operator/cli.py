@@ -18,6 +18,7 @@ from swarm_operator import __version__
 COMMANDS: tuple[str, ...] = (
     # "swarm_operator.cmd_validate",
     "swarm_operator.cmd_lab",
+    "swarm_operator.cmd_doctor",
 )
 
 EXIT_OK = 0

@@ -161,11 +161,19 @@ def diagnose_matrix(
             continue
         state = info[node].state if node in info else "unknown"
         why = errors.get(node) or (f"node is {state}" if state != "ready" else "no running task")
+        failed = _failed_ports(ports, node)
+        hint = (
+            f" ({_names(failed)} {'does' if len(failed) == 1 else 'do'} not answer there: "
+            "a task on an overlay "
+            "cannot start on a node that Swarm's gossip does not reach)"
+            if failed
+            else ""
+        )
         findings.append(
             Finding(
                 "error",
                 "probe",
-                f"no probe task runs on {node} over {net}: {why}; "
+                f"no probe task runs on {node} over {net}: {why}{hint}; "
                 f"its pairs over {net} cannot be checked",
                 fix=(
                     "check the node (docker node ps " + node + ") and that it can pull "
@@ -262,7 +270,9 @@ def _culprit_finding(
     ports_checked: bool,
 ) -> Finding:
     net = m.network
-    lead = f"overlay {net}: every pair between {node} and {_names(others)} fails"
+    lead = (
+        f"overlay {net}: every pair between {node} and the other nodes ({', '.join(others)}) fails"
+    )
     nodes = (node,)
     state = info[node].state if node in info else "unknown"
     if state != "ready":
@@ -517,20 +527,24 @@ def diagnose_subnets(
     for net in ordered:
         for sub in _nets(net.subnets):
             hits: dict[str, list[str]] = {}
-            for node in nodes:
-                try:
-                    if node.addr and ipaddress.ip_address(node.addr) in sub:
-                        hits.setdefault(f"{node.addr} (address of {node.hostname})", []).append(
-                            node.hostname
-                        )
-                except ValueError:
-                    continue
+            overlapping = []
             for cidr, per_node in host_nets.items():
                 hnet = ipaddress.ip_network(cidr)
                 if hnet.version != sub.version or not hnet.overlaps(sub):
                     continue
+                overlapping.append(hnet)
                 where = sorted({f"{h} {i}" for h, names in per_node.items() for i in names})
                 hits.setdefault(f"host network {cidr} ({', '.join(where)})", []).extend(per_node)
+            for node in nodes:
+                try:
+                    addr = ipaddress.ip_address(node.addr) if node.addr else None
+                except ValueError:
+                    continue
+                if addr is None or addr not in sub or any(addr in h for h in overlapping):
+                    continue
+                hits.setdefault(f"{node.addr} (address of {node.hostname})", []).append(
+                    node.hostname
+                )
             if hits:
                 what = "; ".join(sorted(hits))
                 findings.append(

@@ -20,9 +20,10 @@ Docker calls live in `probe_runner.py` (through `docker_api.SwarmClient`); findi
 
 What a probe image needs (the default is the lab's busybox image; any image works that
 has these): ``sh``, ``awk``, ``sed``, ``sort``, ``date``, ``sleep``, ``cat``, ``mkdir``,
-``nslookup`` (to resolve ``tasks.<service>``), ``ping`` (round-trip time), ``httpd`` and
-``wget`` (a TCP listener and client over the overlay), ``nc`` and ``timeout`` (TCP connect
-tests of the Swarm ports) and ``ip`` (interface addresses). The node name comes from the
+``nslookup`` (to resolve ``tasks.<service>``), ``ping`` (round-trip time), ``httpd`` (a TCP
+listener on the overlay), ``nc``, ``grep`` and ``timeout`` (TCP tests: the peers' listener and
+the Swarm ports) and ``ip`` (interface addresses). ``wget`` is not used: the static
+busybox of Debian crashes in it (an NSS lookup in a static binary). The node name comes from the
 service's env template ``{{.Node.Hostname}}``, so the image needs nothing for that.
 """
 
@@ -114,9 +115,9 @@ def host_probe_name(run_id: str = "") -> str:
 
 OVERLAY_SCRIPT = r"""
 N="${SO_NODE:-$(hostname)}"
-I=$(date +%s)$$
+I=$(date +%s)-$RANDOM
 tl() { printf '"inc":"%s","round":%s,"t":%s}' "$I" "$r" "$(date +%s)"; }
-mkdir -p /tmp/so-www && echo ok > /tmp/so-www/index.html
+mkdir -p /tmp/so-www && echo so-probe-ok > /tmp/so-www/index.html
 httpd -p "$SO_PORT" -h /tmp/so-www
 r=0
 while :; do
@@ -137,7 +138,9 @@ while :; do
     (
       rtt=$(ping -c1 -W1 "$ip" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) *ms.*/\1/p')
       icmp=1; [ -n "$rtt" ] || { icmp=0; rtt=null; }
-      tcp=0; wget -q -T 2 -O /dev/null "http://$ip:$SO_PORT/" 2>/dev/null && tcp=1
+      tcp=0
+      printf 'GET / HTTP/1.0\r\n\r\n' | timeout 4 nc -w 2 "$ip" "$SO_PORT" 2>/dev/null \
+        | grep -q so-probe-ok && tcp=1
       printf '{"so":"peer","src":"%s","dst_ip":"%s","ok":%s,"icmp":%s,"tcp":%s,"rtt_ms":%s,%s\n' \
         "$N" "$ip" "$((icmp|tcp))" "$icmp" "$tcp" "$rtt" "$(tl)"
     ) &
@@ -154,7 +157,7 @@ Every line is one ``printf`` (one write), so the parallel peer checks never inte
 
 HOST_SCRIPT = r"""
 N="${SO_NODE:-$(hostname)}"
-I=$(date +%s)$$
+I=$(date +%s)-$RANDOM
 tl() { printf '"inc":"%s","round":%s,"t":%s}' "$I" "$r" "$(date +%s)"; }
 r=0
 while :; do

@@ -261,7 +261,7 @@ def test_mtu_smaller_underlay_on_one_node() -> None:
         (
             [OverlayInfo("clash", subnets=("10.77.3.0/24",))],
             ["clash"],
-            ["10.77.3.11 (address of host1)", "host network 10.77.3.0/24"],
+            ["host network 10.77.3.0/24 (host1 eth0, host2 eth0, host3 eth0)"],
         ),
         ([OverlayInfo("wide", subnets=("10.0.0.0/8",))], ["wide"], ["10.77.3.0/24"]),
         ([OverlayInfo("gw", subnets=("172.18.5.0/24",))], ["gw"], ["docker_gwbridge"]),
