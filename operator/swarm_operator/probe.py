@@ -38,6 +38,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from swarm_operator.models import ProbeSpec
+
 JSON = dict[str, Any]
 
 # --------------------------------------------------------------------------- settings
@@ -483,6 +485,7 @@ class Round:
     number: int
     t: int
     peers: tuple[PeerRecord, ...] = ()
+    inc: str = ""
     ifaces: tuple[IfaceRecord, ...] = ()
     ports: tuple[PortRecord, ...] = ()
 
@@ -514,6 +517,7 @@ def latest_rounds(records: Iterable[Record]) -> dict[str, Round]:
             src=src,
             number=end.round,
             t=end.t,
+            inc=end.inc,
             peers=tuple(sorted((r for r in recs if isinstance(r, PeerRecord)), key=_ip_key)),
             ifaces=tuple(r for r in recs if isinstance(r, IfaceRecord)),
             ports=tuple(r for r in recs if isinstance(r, PortRecord)),
@@ -579,6 +583,9 @@ class Matrix:
     """Nodes that have a running probe task with an address on the network."""
     mtu: Mapping[str, int] = field(default_factory=dict)
     """Per node, the MTU of the probe task's interface on this overlay."""
+    rounds: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    """Per source node, (incarnation, number) of the round its row comes from: a new value
+    means new measurements (observe RTTs once per round, not once per scrape)."""
 
     def get(self, src: str, dst: str) -> Pair:
         return self.pairs.get((src, dst), Pair(src, dst, "no-probe"))
@@ -655,7 +662,39 @@ def build_matrix(
                     icmp=rec.icmp,
                     tcp=rec.tcp,
                 )
-    return Matrix(network=network, nodes=order, pairs=pairs, running=running, mtu=mtu)
+    return Matrix(
+        network=network,
+        nodes=order,
+        pairs=pairs,
+        running=running,
+        mtu=mtu,
+        rounds={src: (rnd.inc, rnd.number) for src, rnd in rounds.items() if src in order},
+    )
+
+
+def samples(m: Matrix) -> list[tuple[str, str, int, float | None]]:
+    """(source, target, reachable 0/1, RTT in seconds or None) for every pair, diagonal
+    included: what the daemon exports as ``swarm_operator_overlay_reachable``. A pair that
+    could not be measured (no probe task, stale round) counts as unreachable."""
+    out: list[tuple[str, str, int, float | None]] = []
+    for src in m.nodes:
+        for dst in m.nodes:
+            pair = m.get(src, dst)
+            rtt = pair.rtt_ms / 1000.0 if pair.ok and pair.rtt_ms is not None else None
+            out.append((src, dst, 1 if pair.ok else 0, rtt))
+    return out
+
+
+def settings_for_network(
+    spec: ProbeSpec | None, *, driver: str = "overlay", default_image: str | None = None
+) -> ProbeSettings | None:
+    """The daemon's probe settings for a managed network, or None when it is not probed
+    (``spec.probe.enabled: false``, or not an overlay). Probing is on by default."""
+    if driver != "overlay" or (spec is not None and not spec.enabled):
+        return None
+    image = (spec.image if spec is not None else None) or probe_image(default_image)
+    interval = (spec.interval if spec is not None else 5_000_000_000) / 1e9
+    return ProbeSettings(image=image, interval_s=interval, owner="daemon")
 
 
 def port_results(rounds: Mapping[str, Round]) -> list[PortRecord]:

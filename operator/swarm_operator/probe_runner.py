@@ -30,6 +30,7 @@ from swarm_operator.probe import (
     IfaceRecord,
     Matrix,
     NodeInfo,
+    Pair,
     PortRecord,
     ProbeSettings,
     Record,
@@ -292,6 +293,7 @@ class ProbeRunner:
     settings: ProbeSettings = field(default_factory=ProbeSettings)
     network_id: str = ""
     service: ProbeService | None = None
+    _seen_rounds: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def _service(self) -> ProbeService:
         if self.service is None:
@@ -323,6 +325,18 @@ class ProbeRunner:
                 {"Name": self.service_name},
             )
         self.service.remove()
+
+    def poll(self, now: float | None = None) -> tuple[Matrix, list[Pair]]:
+        """`read`, plus the pairs measured in rounds not seen by the previous `poll` (feed
+        their ``rtt_ms`` to the RTT histogram once)."""
+        matrix = self.read(now)
+        fresh: list[Pair] = []
+        for src, seen in matrix.rounds.items():
+            if self._seen_rounds.get(src) == seen:
+                continue
+            self._seen_rounds[src] = seen
+            fresh.extend(p for p in matrix.pairs.values() if p.src == src and p.ok)
+        return matrix, fresh
 
     def read(self, now: float | None = None, nodes: list[NodeInfo] | None = None) -> Matrix:
         """The latest matrix: rows and columns are the nodes a global task should run on;

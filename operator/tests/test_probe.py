@@ -286,3 +286,25 @@ def test_probe_image_setting() -> None:
 
 def test_round_record_parsed() -> None:
     assert parse_line(end("host3", 7, 70, 3, "z")) == RoundRecord("host3", 7, 3, 70, "z")
+
+
+def test_samples_for_the_daemons_metrics() -> None:
+    m = build_matrix(
+        "net", list(ADDRS.values()), ADDRS, latest_rounds(parse_logs(_full_round("host2")))
+    )
+    rows = {(s, d): (v, rtt) for s, d, v, rtt in probe.samples(m)}
+    assert len(rows) == 9
+    assert rows[("host1", "host2")] == (0, None)
+    assert rows[("host1", "host3")] == (1, 0.0002)
+    assert m.rounds == {"host1": ("a", 4), "host2": ("a", 4), "host3": ("a", 4)}
+
+
+def test_settings_for_network() -> None:
+    from swarm_operator.models import ProbeSpec
+
+    default = probe.settings_for_network(None, default_image="img:1")
+    assert default == ProbeSettings(image="img:1", interval_s=5.0, owner="daemon")
+    tuned = probe.settings_for_network(ProbeSpec(interval="10s", image="x:2"))
+    assert tuned is not None and tuned.interval_s == 10.0 and tuned.image == "x:2"
+    assert probe.settings_for_network(ProbeSpec(enabled=False)) is None
+    assert probe.settings_for_network(None, driver="bridge") is None

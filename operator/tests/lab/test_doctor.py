@@ -216,10 +216,13 @@ def test_probe_runner_sees_vxlan_block_and_recovery(
     first = runner.ensure()
     assert runner.ensure() == first  # idempotent: the daemon calls it on every reconcile
 
+    rtts: list[float] = []
+
     def wait_for(pred: Callable[[dict[tuple[str, str], bool]], bool], what: str) -> None:
         seen: dict[tuple[str, str], bool] = {}
         for _ in range(60):
-            m = runner.read()
+            m, fresh = runner.poll()
+            rtts.extend(p.rtt_ms for p in fresh if p.rtt_ms is not None)
             seen = {k: p.ok for k, p in m.pairs.items()}
             if len(seen) == 9 and pred(seen):
                 return
@@ -237,6 +240,7 @@ def test_probe_runner_sees_vxlan_block_and_recovery(
         finally:
             unblock(lab, "host2", "4789/udp")
         wait_for(lambda m: all(m.values()), "recovered")
+        assert rtts, "no round-trip time was measured"
         # the probe is not a user object: plan/prune never see it
         from swarm_operator.live import read_live
 
