@@ -140,7 +140,8 @@ def swarm_cleanup(lab: Lab) -> Iterator[None]:
     before = _snapshot(lab)
     yield
     # Repair faults first, so cleanup can reach every host.
-    lab_up(lab.index, hosts=len(lab.hosts), managers=lab.managers, progress=lambda _m: None)
+    fresh = lab_up(lab.index, hosts=len(lab.hosts), managers=lab.managers, progress=lambda _m: None)
+    lab.update_from(fresh)
     manager = lab.manager
     new_services = _ids(manager, "service", "ls") - before.services
     if new_services:
