@@ -42,6 +42,11 @@ lint: install
 	$(BIN)/ruff format --check operator
 	$(BIN)/mypy operator/swarm_operator
 
+# JSON Schemas of the manifest kinds, generated from the models and checked in
+# (operator/tests/test_crds.py fails when they are stale).
+crds: install
+	$(PY) -m swarm_operator.schema crds
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 

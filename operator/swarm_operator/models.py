@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -71,9 +72,11 @@ Duration = Annotated[
     PlainSerializer(units.format_duration, return_type=str),
     WithJsonSchema(
         {
-            "type": "string",
-            "pattern": r"^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$",
-            "description": "A duration such as '10s', '1m30s' or '500ms'.",
+            "anyOf": [
+                {"type": "string", "pattern": r"^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration such as '10s', '1m30s' or '500ms' (a number: seconds).",
         }
     ),
 ]
@@ -189,31 +192,44 @@ class NetworkSpec(Model):
 
     @field_validator("gateway")
     @classmethod
-    def _address(cls, value: str | None) -> str | None:
+    def _address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (not a model validator) so that errors point at `gateway`.
         if value is None:
             return None
         try:
-            return str(ipaddress.ip_address(value))
+            address = ipaddress.ip_address(value)
         except ValueError:
             raise ValueError(f"{value!r} is not an IP address") from None
-
-    @model_validator(mode="after")
-    def _inside_subnet(self) -> NetworkSpec:
-        if self.subnet is None:
-            if self.gateway is not None or self.ip_range is not None:
-                raise ValueError("gateway and ipRange need a subnet")
-            return self
-        net = ipaddress.ip_network(self.subnet)
-        if self.gateway is not None and ipaddress.ip_address(self.gateway) not in net:
-            raise ValueError(f"gateway {self.gateway} is outside subnet {self.subnet}")
-        if self.ip_range is not None:
-            rng = ipaddress.ip_network(self.ip_range)
-            inside = rng.version == net.version and (
-                rng.network_address in net and rng.broadcast_address in net
+        if "subnet" not in info.data:  # the subnet itself is invalid: reported there
+            return str(address)
+        subnet = info.data["subnet"]
+        if subnet is None:
+            raise ValueError("a gateway needs a subnet")
+        net = ipaddress.ip_network(subnet)
+        if address not in net:
+            raise ValueError(f"gateway {address} is outside subnet {subnet}")
+        if net.num_addresses > 2 and address in (net.network_address, net.broadcast_address):
+            raise ValueError(
+                f"gateway {address} is the network or broadcast address of subnet {subnet}"
             )
-            if not inside:
-                raise ValueError(f"ipRange {self.ip_range} is outside subnet {self.subnet}")
-        return self
+        return str(address)
+
+    @field_validator("ip_range")
+    @classmethod
+    def _range_inside(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or "subnet" not in info.data:
+            return value
+        subnet = info.data["subnet"]
+        if subnet is None:
+            raise ValueError("ipRange needs a subnet")
+        net = ipaddress.ip_network(subnet)
+        rng = ipaddress.ip_network(value)
+        inside = rng.version == net.version and (
+            rng.network_address in net and rng.broadcast_address in net
+        )
+        if not inside:
+            raise ValueError(f"ipRange {value} is outside subnet {subnet}")
+        return value
 
 
 # --------------------------------------------------------------------------- Service
@@ -237,10 +253,24 @@ class SpreadPreference(Model):
     spread: str = Field(description="Node label to spread over, e.g. node.labels.zone.")
 
 
+_CONSTRAINT = re.compile(r"^\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*$")
+
+
 class Placement(Model):
     constraints: list[str] = Field(default_factory=list, description="e.g. node.role==worker.")
     preferences: list[SpreadPreference] = Field(default_factory=list)
     max_replicas_per_node: int | None = Field(default=None, ge=0)
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraint_syntax(cls, value: list[str]) -> list[str]:
+        for constraint in value:
+            if not _CONSTRAINT.match(constraint):
+                raise ValueError(
+                    f"invalid constraint {constraint!r}: use KEY==VALUE or KEY!=VALUE, "
+                    "e.g. node.role==worker or node.labels.zone!=a"
+                )
+        return value
 
 
 class ResourceAmounts(Model):
@@ -248,9 +278,39 @@ class ResourceAmounts(Model):
     memory: ByteSize | None = None
 
 
+MIN_MEMORY_LIMIT = 6 * 1024 * 1024
+"""Docker refuses a container memory limit below 6 MiB."""
+
+
 class Resources(Model):
     limits: ResourceAmounts | None = None
     reservations: ResourceAmounts | None = None
+
+    @field_validator("limits")
+    @classmethod
+    def _min_memory(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
+        if value is not None and value.memory is not None and value.memory < MIN_MEMORY_LIMIT:
+            raise ValueError(
+                f"memory limit {units.format_bytes(value.memory)} is below Docker's minimum of 6M"
+            )
+        return value
+
+    @field_validator("reservations")
+    @classmethod
+    def _within_limits(
+        cls, value: ResourceAmounts | None, info: ValidationInfo
+    ) -> ResourceAmounts | None:
+        limits: ResourceAmounts | None = info.data.get("limits")
+        if value is None or limits is None:
+            return value
+        for name in ("cpus", "memory"):
+            want, cap = getattr(value, name), getattr(limits, name)
+            if want is not None and cap is not None and want > cap:
+                text = units.format_cpus if name == "cpus" else units.format_bytes
+                raise ValueError(
+                    f"reservations.{name} {text(want)} is more than limits.{name} {text(cap)}"
+                )
+        return value
 
 
 class UpdateConfig(Model):
@@ -287,6 +347,16 @@ class Healthcheck(Model):
     def _shell_form(cls, value: Any) -> Any:
         if isinstance(value, str):
             return ["CMD-SHELL", value]
+        return value
+
+    @field_validator("test")
+    @classmethod
+    def _test_form(cls, value: list[str] | None) -> list[str] | None:
+        if value and value[0] not in ("CMD", "CMD-SHELL", "NONE"):
+            raise ValueError(
+                f"test must start with CMD, CMD-SHELL or NONE, got {value[0]!r} "
+                "(or write the test as one string to run it with a shell)"
+            )
         return value
 
 
@@ -362,27 +432,72 @@ class ServiceSpec(Model):
                 raise ValueError(f"hosts[{name!r}]: {address!r} is not an IP address") from None
         return value
 
-    @model_validator(mode="after")
-    def _mode_rules(self) -> ServiceSpec:
-        if self.mode in ("global", "global-job") and self.replicas is not None:
-            raise ValueError(f"replicas cannot be set with mode {self.mode!r}")
-        if self.mode == "replicated" and self.replicas is None:
-            object.__setattr__(self, "replicas", 1)
-        if self.endpoint_mode == "dnsrr" and any(p.mode == "ingress" for p in self.ports):
-            raise ValueError(
-                "endpointMode dnsrr cannot publish ports in ingress mode; use mode host"
-            )
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or "=" in name:
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
+    # The cross-field rules below are field validators on the later field (pydantic validates
+    # fields in declaration order and passes the earlier ones in `info.data`), so that an
+    # error points at the offending key rather than at the whole spec.
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas_need_replicated_mode(cls, value: int | None, info: ValidationInfo) -> int | None:
+        mode = info.data.get("mode")
+        if value is not None and mode in ("global", "global-job"):
+            raise ValueError(f"replicas cannot be set with mode {mode!r}")
+        return value
+
+    @field_validator("networks")
+    @classmethod
+    def _networks_once(cls, value: list[NetworkAttachment]) -> list[NetworkAttachment]:
+        names = [n.name for n in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"network {name!r} is listed twice")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_once(cls, value: list[PortSpec]) -> list[PortSpec]:
         seen: set[tuple[int, str]] = set()
-        for port in self.ports:
+        for port in value:
             if port.published is None:
                 continue
             key = (port.published, port.protocol)
             if key in seen:
                 raise ValueError(f"port {port.published}/{port.protocol} is published twice")
             seen.add(key)
-        names = [n.name for n in self.networks]
-        if len(names) != len(set(names)):
-            raise ValueError("a network is listed twice")
+        return value
+
+    @field_validator("endpoint_mode")
+    @classmethod
+    def _dnsrr_without_ingress(cls, value: str, info: ValidationInfo) -> str:
+        ports: list[PortSpec] = info.data.get("ports") or []
+        if value == "dnsrr" and any(p.mode == "ingress" for p in ports):
+            raise ValueError(
+                "endpointMode dnsrr cannot publish ports in ingress mode; use mode host"
+            )
+        return value
+
+    @field_validator("placement")
+    @classmethod
+    def _max_per_node_replicated(
+        cls, value: Placement | None, info: ValidationInfo
+    ) -> Placement | None:
+        mode = info.data.get("mode")
+        if value is not None and value.max_replicas_per_node and mode in ("global", "global-job"):
+            raise ValueError(f"maxReplicasPerNode cannot be set with mode {mode!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_replicas(self) -> ServiceSpec:
+        if self.mode == "replicated" and self.replicas is None:
+            object.__setattr__(self, "replicas", 1)
         return self
 
 
