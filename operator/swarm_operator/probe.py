@@ -685,6 +685,17 @@ def samples(m: Matrix) -> list[tuple[str, str, int, float | None]]:
     return out
 
 
+def metric_maps(
+    m: Matrix, fresh: Iterable[Pair] = ()
+) -> tuple[dict[tuple[str, str], bool], dict[tuple[str, str], float]]:
+    """The arguments of the daemon's ``Metrics.set_overlay_matrix(network, reachable,
+    rtts)``: every pair's reachability, and the RTTs (seconds) of ``fresh`` pairs (from
+    `probe_runner.ProbeRunner.poll`), so the histogram observes each round once."""
+    reachable = {(src, dst): bool(ok) for src, dst, ok, _ in samples(m)}
+    rtts = {(p.src, p.dst): p.rtt_ms / 1000.0 for p in fresh if p.ok and p.rtt_ms is not None}
+    return reachable, rtts
+
+
 def settings_for_network(
     spec: ProbeSpec | None, *, driver: str = "overlay", default_image: str | None = None
 ) -> ProbeSettings | None:

@@ -308,3 +308,40 @@ def test_settings_for_network() -> None:
     assert tuned is not None and tuned.interval_s == 10.0 and tuned.image == "x:2"
     assert probe.settings_for_network(ProbeSpec(enabled=False)) is None
     assert probe.settings_for_network(None, driver="bridge") is None
+
+
+def test_metric_maps_match_the_daemons_set_overlay_matrix() -> None:
+    m = build_matrix(
+        "net", list(ADDRS.values()), ADDRS, latest_rounds(parse_logs(_full_round("host2")))
+    )
+    fresh = [m.get("host1", "host3"), m.get("host1", "host2")]
+    reachable, rtts = probe.metric_maps(m, fresh)
+    assert len(reachable) == 9 and reachable[("host1", "host2")] is False
+    assert rtts == {("host1", "host3"): 0.0002}
+
+
+def test_probe_services_and_networks_are_not_user_objects() -> None:
+    from swarm_operator.live import build_state
+
+    spec = probe.overlay_probe_spec("front", ProbeSettings())
+    services = [
+        {"ID": "p", "Spec": spec, "Version": {"Index": 1}},
+        {
+            "ID": "u",
+            "Version": {"Index": 1},
+            "Spec": {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "x:1"}}},
+        },
+    ]
+    networks = [
+        {"Id": "N1", "Name": "front", "Scope": "swarm", "Driver": "overlay", "Labels": {}},
+        {
+            "Id": "N2",
+            "Name": "so-doctor-ab12",
+            "Scope": "swarm",
+            "Driver": "overlay",
+            "Labels": probe.probe_labels("overlay", ProbeSettings(owner="doctor", run_id="ab12")),
+        },
+    ]
+    state = build_state(services, networks, [])
+    assert sorted(state.services) == ["web"]
+    assert sorted(state.networks) == ["front"]
