@@ -164,6 +164,8 @@ def run_doctor(
             )
             report.throwaway = name
             targets = [name]
+            raw = client.inspect_network(created_network)
+            networks.append(overlay_info(raw))
         progress(
             f"deploying probes (image {settings.image}) on {', '.join(targets)} "
             f"and in host network mode"

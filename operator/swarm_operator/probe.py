@@ -250,6 +250,9 @@ def _service_spec(
             },
             "Networks": networks,
             "RestartPolicy": {"Condition": "any", "Delay": 1_000_000_000},
+            # json-file: service logs work whatever the node's default driver; bounded so a
+            # probe that runs for months keeps a few MB per node
+            "LogDriver": {"Name": "json-file", "Options": {"max-size": "1m", "max-file": "2"}},
             "Resources": {"Limits": {"MemoryBytes": 32 * 1024 * 1024}},
         },
         "Mode": {"Global": {}},
