@@ -18,7 +18,7 @@ import pytest
 
 from swarm_operator.cli import main
 from swarm_operator.docker_api import SwarmClient
-from swarm_operator.lab import Lab, block, unblock
+from swarm_operator.lab import Lab, block, start_host, stop_host, unblock
 from swarm_operator.probe import ProbeSettings
 from swarm_operator.probe_runner import ProbeRunner
 
@@ -265,3 +265,29 @@ def test_gossip_blocked_on_host2_is_named(
     named = [f for f in report["findings"] if "host2" in f["nodes"] and "7946" in f["subject"]]
     assert named, report["findings"]
     assert any("7946/tcp" in f["message"] for f in named)
+
+
+def test_node_down_is_named_and_the_others_are_still_checked(
+    lab: Lab, docker_cli: DockerCli, swarm_cleanup: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = paper_net(lab, docker_cli)
+    stop_host(lab, "host3")
+    try:
+        state = ""
+        for _ in range(120):  # the managers notice a silent node after a few heartbeats
+            state = docker_cli("node", "inspect", "host3", "--format", "{{.Status.State}}").stdout
+            if state.strip() == "down":
+                break
+            time.sleep(0.5)
+        assert state.strip() == "down"
+        rc, report = doctor_json(lab, capsys, "--network", net)
+    finally:
+        start_host(lab, "host3")
+    assert rc == 1
+    down = [f for f in report["findings"] if f["check"] == "nodes"]
+    assert [f["nodes"] for f in down] == [["host3"]]
+    assert "host3 is down" in down[0]["message"]
+    # host1 <-> host2 was still measured, and is fine
+    matrix = pairs(report, net)
+    assert set(matrix) == {(s, d) for s in ("host1", "host2") for d in ("host1", "host2")}
+    assert all(matrix.values())
