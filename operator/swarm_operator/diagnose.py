@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from swarm_operator.probe import IfaceRecord, Matrix, NodeInfo, Pair, PortRecord
@@ -695,5 +695,16 @@ def diagnose(
         )
     findings += diagnose_mtu(networks, nodes, ifaces, {m.network: m.mtu for m in matrices})
     findings += diagnose_subnets(networks, nodes, ifaces)
-    findings += diagnose_addresses(networks)
+    addresses = diagnose_addresses(networks)
+    crowded = {f.subject for f in addresses}
+    findings = [
+        replace(
+            f,
+            message=f.message + f" ({f.subject}'s subnet is short of addresses: see addresses)",
+        )
+        if f.check == "probe" and f.subject in crowded
+        else f
+        for f in findings
+    ]
+    findings += addresses
     return sort_findings(findings)

@@ -250,6 +250,15 @@ def running_nodes(tasks: Iterable[JSON], nodes: Iterable[NodeInfo]) -> dict[str,
     return {h: str((t.get("Status") or {}).get("State", "")) for h, t in newest.items()}
 
 
+def _newest_messages(tasks: list[JSON], host_by_id: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for task in sorted(tasks, key=lambda t: str(t.get("UpdatedAt", ""))):
+        host = host_by_id.get(str(task.get("NodeID", "")))
+        if host:
+            out[host] = str((task.get("Status") or {}).get("Message") or "")
+    return out
+
+
 def task_errors(tasks: Iterable[JSON], nodes: Iterable[NodeInfo]) -> dict[str, str]:
     """Hostname -> why its probe task is not running: the newest task's error, else its
     state (``preparing``, ``starting``, ...), for nodes whose newest task is not running."""
@@ -257,16 +266,20 @@ def task_errors(tasks: Iterable[JSON], nodes: Iterable[NodeInfo]) -> dict[str, s
     task_list = list(tasks)
     host_by_id = {n.id: n.hostname for n in node_list}
     states = running_nodes(task_list, node_list)
-    out: dict[str, str] = {
-        host: f"its task is still {state or 'unknown'}"
-        for host, state in states.items()
-        if state != "running"
-    }
+    messages = _newest_messages(task_list, host_by_id)
+    out: dict[str, str] = {}
+    for node, state in states.items():
+        if state == "running":
+            continue
+        message = messages.get(node, "")
+        out[node] = f"its task is still {state or 'unknown'}" + (
+            f" ({message})" if message and message != state else ""
+        )
     for task in sorted(task_list, key=lambda t: str(t.get("UpdatedAt", ""))):
-        host = host_by_id.get(str(task.get("NodeID", "")))
+        where = host_by_id.get(str(task.get("NodeID", "")))
         status = task.get("Status") or {}
-        if host and status.get("Err") and states.get(host) != "running":
-            out[host] = f"{status.get('State')}: {status['Err']}"
+        if where and status.get("Err") and states.get(where) != "running":
+            out[where] = f"{status.get('State')}: {status['Err']}"
     return out
 
 

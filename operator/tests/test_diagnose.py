@@ -363,3 +363,16 @@ def test_diagnose_sorts_errors_first() -> None:
     )
     assert [f.severity for f in found] == ["error", "warning", "info"]
     assert found[0].subject == "4789/udp"
+
+
+def test_probe_missing_on_a_crowded_network_points_at_addresses() -> None:
+    found = diagnose(
+        nodes=NODES,
+        matrices=[matrix(running=("host1", "host2"))],
+        networks=[
+            OverlayInfo("paper-net", subnets=("10.10.0.0/28",), addresses_used={"10.10.0.0/28": 12})
+        ],
+    )
+    (probe_finding,) = [f for f in found if f.check == "probe"]
+    assert "short of addresses" in probe_finding.message
+    assert [f.severity for f in found if f.check == "addresses"] == ["warning"]

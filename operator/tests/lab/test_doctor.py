@@ -188,6 +188,31 @@ def test_overlapping_subnet_is_named(
     assert "paper-net" not in subnet[0]  # 10.10.K.0/24 overlaps nothing
 
 
+def test_address_use_near_exhaustion_is_named(
+    lab: Lab, docker_cli: DockerCli, swarm_cleanup: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docker_cli("network", "create", "--driver", "overlay", "--subnet", "10.30.0.0/28", "small")
+    docker_cli(
+        "service", "create", "--detach", "--name", "fill", "--replicas", "8",
+        "--endpoint-mode", "dnsrr", "--network", "small", lab.image, "sleep", "3600",
+    )  # fmt: skip
+    running = ""
+    for _ in range(120):
+        running = docker_cli(
+            "service", "ls", "--filter", "name=fill", "--format", "{{.Replicas}}"
+        ).stdout
+        if running.strip() == "8/8":
+            break
+        time.sleep(0.5)
+    assert running.strip() == "8/8"
+    # 8 tasks + 3 load balancers of 13 addresses; the probes cannot all get one either
+    rc, report = doctor_json(lab, capsys, "--network", "small", "--timeout", "20s")
+    assert rc == 1
+    (use,) = [f for f in report["findings"] if f["check"] == "addresses"]
+    assert use["subject"] == "small" and use["severity"] == "warning"
+    assert "11 of 13" in use["message"]
+
+
 def test_no_overlay_uses_a_throwaway_network_and_removes_it(
     lab: Lab, docker_cli: DockerCli, swarm_cleanup: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
