@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "swarm_operator.cmd_apply",
     "swarm_operator.cmd_lab",
     "swarm_operator.cmd_doctor",
+    # one line per command module
 )
 
 EXIT_OK = 0

@@ -46,7 +46,13 @@ def docker_run(
     cmd = [docker_cli(), *args]
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"timed out after {timeout:.0f}s: docker {' '.join(args)}") from exc

@@ -1,4 +1,5 @@
-"""`lab down` leaves nothing behind: no process, namespace, link, mount, rule or data.
+"""`lab down` leaves nothing behind (no process, namespace, link, mount, rule or data), and
+`lab up` recreates a lab it cannot repair.
 
 Runs a small lab of its own on a scratch index (default 9, env
 SWARM_OPERATOR_LAB_SCRATCH_INDEX), twice (up, down, up, down), with containers running.
@@ -12,7 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from swarm_operator.lab import Lab, Layout, docker, lab_down, lab_up, load_lab
+from swarm_operator.lab import (
+    Lab,
+    LabError,
+    Layout,
+    docker,
+    lab_down,
+    lab_status,
+    lab_up,
+    lifecycle,
+    load_lab,
+    stop_host,
+)
 from swarm_operator.lab.system import ProcId, list_netns
 
 pytestmark = pytest.mark.lab
@@ -65,11 +77,39 @@ def test_down_leaves_nothing_behind_after_an_up_down_up_cycle(lab: Lab) -> None:
     messages: list[str] = []
     if load_lab(index) is not None:
         lab_down(index, progress=messages.append)
-    for _cycle in range(2):
+    for cycle in range(2):
         small = lab_up(index, hosts=2, managers=1, progress=messages.append)
-        for host in small.hosts:
+        # First round with a container on every host (shims, container processes, mounts).
+        for host in small.hosts if cycle == 0 else []:
             proc = docker(host, "run", "-d", small.image, "sleep", "600")
             assert proc.returncode == 0, proc.stderr
         procs = _processes(small)
         lab_down(index, progress=messages.append)
         _assert_nothing_left(layout, procs)
+
+
+def test_a_lab_beyond_repair_is_recreated(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    index = _scratch_index(lab)
+    messages: list[str] = []
+    try:
+        small = lab_up(index, hosts=2, managers=1, progress=messages.append)
+        stop_host(small, "host2")
+        real_wait = lifecycle.wait_nodes_ready
+        failures = ["simulated: the Swarm lost its quorum"]
+
+        def wait_once_failing(the_lab: Lab, timeout: float = 60) -> None:
+            if failures:
+                raise LabError(failures.pop())
+            real_wait(the_lab, timeout)
+
+        monkeypatch.setattr(lifecycle, "wait_nodes_ready", wait_once_failing)
+        messages.clear()
+        again = lab_up(index, hosts=2, managers=1, progress=messages.append)
+        assert any("could not be repaired" in m for m in messages), messages
+        assert f"lab {index} is up in" in messages[-1]
+        assert again.hosts[0].pid != small.hosts[0].pid  # recreated, not repaired
+        status = lab_status(index)
+        assert status is not None
+        assert [h.node.split()[0] for h in status] == ["ready/active", "ready/active"]
+    finally:
+        lab_down(index, progress=messages.append)
