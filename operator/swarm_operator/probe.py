@@ -22,9 +22,10 @@ What a probe image needs (the default is the lab's busybox image; any image work
 has these): ``sh``, ``awk``, ``sed``, ``sort``, ``date``, ``sleep``, ``cat``, ``mkdir``,
 ``nslookup`` (to resolve ``tasks.<service>``), ``ping`` (round-trip time), ``httpd`` (a TCP
 listener on the overlay), ``nc``, ``grep`` and ``timeout`` (TCP tests: the peers' listener and
-the Swarm ports) and ``ip`` (interface addresses). ``wget`` is not used: the static
-busybox of Debian crashes in it (an NSS lookup in a static binary). The node name comes from the
-service's env template ``{{.Node.Hostname}}``, so the image needs nothing for that.
+the Swarm ports) and ``ip`` (interface addresses). ``wget`` is not used: Debian's static
+busybox 1.35 segfaults in ``wget -T`` (its time-out option), and a probe needs a time-out.
+The node name comes from the service's env template ``{{.Node.Hostname}}``, so the image
+needs nothing for that.
 """
 
 from __future__ import annotations
