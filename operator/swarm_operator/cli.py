@@ -17,11 +17,12 @@ from swarm_operator import __version__
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
     "swarm_operator.cmd_validate",
-    "swarm_operator.cmd_lab",
     # one line per command module
     "swarm_operator.cmd_plan",
     "swarm_operator.cmd_apply",
     "swarm_operator.cmd_run",
+    "swarm_operator.cmd_doctor",
+    "swarm_operator.cmd_lab",
 )
 
 EXIT_OK = 0

@@ -177,6 +177,28 @@ class SwarmClient:
     def tasks(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
         return self._call("tasks", lambda: self._api.tasks(filters=dict(filters or {})))
 
+    def service_logs(
+        self, service_id: str, *, since: float = 0, tail: int | None = None
+    ) -> list[str]:
+        """Lines the service's tasks printed on every node (stdout and stderr), read through
+        the manager, oldest first; ``since`` is a Unix time (fractions allowed). The probe
+        (`probe_runner.py`) reads its measurements this way."""
+
+        def read() -> list[str]:
+            frames = self._api.service_logs(
+                service_id,
+                stdout=True,
+                stderr=True,
+                follow=False,
+                since=since,
+                tail="all" if tail is None else str(tail),
+                is_tty=False,
+            )
+            data = frames if isinstance(frames, bytes) else b"".join(frames)
+            return data.decode("utf-8", "replace").splitlines()
+
+        return self._call("service_logs", read)
+
     # ------------------------------------------------------------------ networks
 
     def networks(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from swarm_operator import units
+from swarm_operator import probe, units
 from swarm_operator.models import Manifest, Network, Node, Service
 from swarm_operator.render import (
     LABEL_IMAGE,
@@ -383,6 +383,10 @@ def is_swarm_network(raw: Mapping[str, Any]) -> bool:
     return raw.get("Scope") == "swarm" and not raw.get("Ingress")
 
 
+def _is_probe(raw: Mapping[str, Any]) -> bool:
+    return probe.is_probe((raw.get("Spec") or {}).get("Labels"))
+
+
 def build_state(
     services: Sequence[Mapping[str, Any]],
     networks: Sequence[Mapping[str, Any]],
@@ -390,7 +394,11 @@ def build_state(
 ) -> LiveState:
     """Assemble a LiveState from raw lists (as returned by the Engine API). Pure."""
     ids = {str(n.get("Id")): str(n.get("Name")) for n in networks}
-    live_services = {s.name: s for s in (live_service(raw, ids) for raw in services)}
+    # Probe services (doctor's, the daemon's) are the operator's own plumbing: never user
+    # drift, never pruned; probe_runner.py creates and removes them.
+    live_services = {
+        s.name: s for s in (live_service(raw, ids) for raw in services if not _is_probe(raw))
+    }
     users: dict[str, list[str]] = {}
     for raw in services:
         spec = raw.get("Spec") or {}
@@ -401,7 +409,7 @@ def build_state(
     live_networks = {
         str(raw.get("Name")): live_network(raw, tuple(sorted(users.get(str(raw.get("Name")), []))))
         for raw in networks
-        if is_swarm_network(raw)
+        if is_swarm_network(raw) and not probe.is_probe(raw.get("Labels"))
     }
     by_host: dict[str, LiveObject] = {}
     for raw in nodes:
