@@ -60,3 +60,23 @@ lab: deps install
 
 lab-down: install
 	$(BIN)/swarm-operator lab down --index $(LAB_INDEX)
+
+# --- bench (see README "Benchmarks"): swarm-operator vs docker stack deploy vs the raw API ---
+# Brings lab $(LAB_INDEX) up (or repairs it) and runs bench/run.py; results in bench-results/.
+# e.g. make bench BENCH_ARGS="--sizes 10,50 --trials 20 --parts ab"
+BENCH_ARGS ?=
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench lint-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: deps $(BENCH_STAMP)
+	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS)
+	$(PY) bench/run.py --index $(LAB_INDEX) $(BENCH_ARGS)
+
+lint-bench: install
+	$(BIN)/ruff check bench
+	$(BIN)/ruff format --check bench
+	$(BIN)/mypy bench
