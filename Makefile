@@ -61,6 +61,36 @@ lab: deps install
 lab-down: install
 	$(BIN)/swarm-operator lab down --index $(LAB_INDEX)
 
+# --- daemon (see README "The daemon"): promtool and systemd-analyze for the deploy/ tests,
+# git for the source revision. Added to the packages `make deps` installs.
+LAB_PACKAGES += prometheus systemd git
+DEMO_DIR ?= manifests/cross-host-demo
+DEMO_ADDR ?= 127.0.0.1:9786
+DEMO_PID := .demo.pid
+DEMO_LOG := .demo.log
+.PHONY: demo demo-stop
+
+# Lab up, then the daemon on the demo manifests, in the background (pid in .demo.pid).
+demo: lab
+	@if [ -f $(DEMO_PID) ] && kill -0 "$$(cat $(DEMO_PID))" 2>/dev/null; then \
+		echo "the demo daemon already runs (pid $$(cat $(DEMO_PID))); make demo-stop first"; exit 1; fi
+	@eval "$$($(BIN)/swarm-operator lab env --index $(LAB_INDEX))"; \
+	$(BIN)/swarm-operator run $(DEMO_DIR) --metrics-addr $(DEMO_ADDR) --log-format json \
+		> $(DEMO_LOG) 2>&1 & echo $$! > $(DEMO_PID)
+	@for i in $$(seq 60); do curl -sf http://$(DEMO_ADDR)/readyz >/dev/null && break; sleep 1; done
+	@curl -sf http://$(DEMO_ADDR)/readyz >/dev/null || { echo "the daemon did not become ready; see $(DEMO_LOG)"; exit 1; }
+	@echo "swarm-operator runs on the lab (pid $$(cat $(DEMO_PID)), log $(DEMO_LOG)), keeping $(DEMO_DIR):"
+	@echo "  metrics:  curl http://$(DEMO_ADDR)/metrics | grep swarm_operator_object_info"
+	@echo "  status:   curl http://$(DEMO_ADDR)/status"
+	@echo "  the lab:  eval \"\$$($(BIN)/swarm-operator lab env --index $(LAB_INDEX))\"; docker service ls"
+	@echo "  try:      docker service scale <a service>=5   (reverted within a second)"
+	@echo "  stop:     make demo-stop   (then make lab-down)"
+
+demo-stop:
+	@if [ -f $(DEMO_PID) ]; then pid=$$(cat $(DEMO_PID)); kill -TERM $$pid 2>/dev/null || true; \
+		for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; rm -f $(DEMO_PID); \
+		echo "demo daemon stopped"; else echo "no demo daemon running"; fi
+
 # --- bench (see README "Benchmarks"): swarm-operator vs docker stack deploy vs the raw API ---
 # Brings lab $(LAB_INDEX) up (or repairs it) and runs bench/run.py; results in bench-results/.
 # e.g. make bench BENCH_ARGS="--sizes 10,50 --trials 20 --parts ab"

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "swarm_operator.cmd_plan",
     "swarm_operator.cmd_apply",
     "swarm_operator.cmd_lab",
+    "swarm_operator.cmd_run",
 )
 
 EXIT_OK = 0

@@ -121,6 +121,14 @@ class SwarmClient:
             raise NotAManager(f"the engine at {self.host} is a Swarm worker, not a manager")
         return swarm
 
+    def inspect_swarm(self) -> JSON:
+        """The Swarm object (``Spec``, ``Version``); the daemon keeps its lease in its labels."""
+        return dict(self._call("inspect_swarm", self._api.inspect_swarm))
+
+    def update_swarm(self, version: int, spec: JSON) -> None:
+        """Replace the Swarm's spec if it is still at ``version`` (else VersionConflict)."""
+        self._call("update_swarm", lambda: self._api.update_swarm(version=version, swarm_spec=spec))
+
     # ------------------------------------------------------------------ services
 
     def services(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:

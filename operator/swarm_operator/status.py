@@ -1,0 +1,167 @@
+"""What the daemon knows about itself and its objects, for ``/status``, ``/healthz``, ``/readyz``.
+
+Owns the in-memory status board: one :class:`ObjectStatus` per managed object (sync and
+health status, last error, last applied and reconciled times), current manifest load
+errors, the source revision, the connection and lease state, and the worker heartbeat.
+Written by the daemon's workers and triggers (``daemon.py``), read by the HTTP server
+(``server.py``). Thread-safe; clocks are injected so tests need no sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ObjectStatus:
+    kind: str
+    name: str
+    sync_status: str = "unknown"  # synced | out_of_sync | unknown
+    health_status: str = "missing"  # healthy | progressing | degraded | missing
+    self_heal: bool = True
+    source: str | None = None
+    last_error: str | None = None
+    last_applied: float | None = None  # unix time of the last change made by the operator
+    last_reconciled: float | None = None
+    drift: tuple[str, ...] = ()  # short descriptions of what differs (no values of secrets)
+    held: bool = False  # its manifest failed to load: left alone
+
+
+@dataclass
+class _Board:
+    objects: dict[Key, ObjectStatus] = field(default_factory=dict)
+    load_errors: list[dict[str, str]] = field(default_factory=list)
+    revision: str | None = None
+    connected: bool = False
+    quorum: bool = True
+    connection_error: str | None = None
+    role: str = "standby"  # leader | standby
+    lease_holder: str | None = None
+    first_sync_done: bool = False
+    last_full_sync: float | None = None
+
+
+class StatusBoard:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        heartbeat_timeout: float = 60.0,
+    ) -> None:
+        self._clock = clock
+        self._wall = wall_clock
+        self._timeout = heartbeat_timeout
+        self._lock = threading.Lock()
+        self._board = _Board()
+        self._heartbeat = clock()
+
+    # ------------------------------------------------------------------ liveness
+
+    def beat(self) -> None:
+        """Called by the worker loop each time round (also when idle)."""
+        with self._lock:
+            self._heartbeat = self._clock()
+
+    def alive(self) -> tuple[bool, float]:
+        with self._lock:
+            age = self._clock() - self._heartbeat
+        return age <= self._timeout, age
+
+    def ready(self) -> tuple[bool, str]:
+        with self._lock:
+            b = self._board
+            if not b.connected:
+                return False, f"not connected to a manager: {b.connection_error or 'starting'}"
+            if not b.quorum:
+                return False, "the manager has lost quorum"
+            if not b.first_sync_done:
+                return False, "first full sync not done yet"
+            return True, "ok"
+
+    # ------------------------------------------------------------------ writers
+
+    def set_connection(
+        self, connected: bool, error: str | None = None, quorum: bool = True
+    ) -> None:
+        with self._lock:
+            self._board.connected = connected
+            self._board.connection_error = error
+            self._board.quorum = quorum
+
+    def set_role(self, role: str, holder: str | None) -> None:
+        with self._lock:
+            self._board.role = role
+            self._board.lease_holder = holder
+
+    def full_sync_done(self) -> None:
+        with self._lock:
+            self._board.first_sync_done = True
+            self._board.last_full_sync = self._wall()
+
+    def set_revision(self, revision: str | None) -> None:
+        with self._lock:
+            self._board.revision = revision
+
+    def set_load_errors(self, errors: Iterable[tuple[str, str]]) -> None:
+        with self._lock:
+            self._board.load_errors = [{"source": s, "message": m} for s, m in errors]
+
+    def update(self, kind: str, name: str, **changes: Any) -> ObjectStatus:
+        with self._lock:
+            old = self._board.objects.get((kind, name), ObjectStatus(kind, name))
+            new = replace(old, **changes)
+            self._board.objects[(kind, name)] = new
+            return new
+
+    def get(self, kind: str, name: str) -> ObjectStatus | None:
+        with self._lock:
+            return self._board.objects.get((kind, name))
+
+    def remove(self, kind: str, name: str) -> None:
+        with self._lock:
+            self._board.objects.pop((kind, name), None)
+
+    def retain(self, keys: Iterable[Key]) -> None:
+        keep = set(keys)
+        with self._lock:
+            for key in [k for k in self._board.objects if k not in keep]:
+                del self._board.objects[key]
+
+    # ------------------------------------------------------------------ readers
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``/status`` document."""
+        alive, age = self.alive()
+        ready, why = self.ready()
+        with self._lock:
+            b = self._board
+            objects = [asdict(o) for _, o in sorted(b.objects.items())]
+            for obj in objects:
+                obj["drift"] = list(obj["drift"])
+            return {
+                "ready": ready,
+                "readyReason": why,
+                "alive": alive,
+                "heartbeatAgeSeconds": round(age, 3),
+                "role": b.role,
+                "leaseHolder": b.lease_holder,
+                "connected": b.connected,
+                "quorum": b.quorum,
+                "connectionError": b.connection_error,
+                "sourceRevision": b.revision,
+                "lastFullSync": b.last_full_sync,
+                "loadErrors": list(b.load_errors),
+                "objects": objects,
+                "summary": {
+                    "objects": len(objects),
+                    "outOfSync": sum(o["sync_status"] == "out_of_sync" for o in objects),
+                    "unknown": sum(o["sync_status"] == "unknown" for o in objects),
+                    "held": sum(bool(o["held"]) for o in objects),
+                },
+            }

@@ -1,0 +1,230 @@
+"""Manifest watching: debounce, event filtering, last-good desired state, directory swaps."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swarm_operator.models import Network, Service
+from swarm_operator.watch import Debouncer, DesiredState, ManifestWatcher, relevant
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_debouncer_waits_for_quiet() -> None:
+    clock = FakeClock()
+    d = Debouncer(quiet=0.3, max_wait=2.0, clock=clock)
+    assert not d.take()
+    assert d.wait_time() is None
+    d.touch()
+    clock.now = 0.2
+    d.touch()
+    clock.now = 0.4
+    assert not d.take()
+    assert abs((d.wait_time() or 0) - 0.1) < 1e-9
+    clock.now = 0.5
+    assert d.take()
+    assert not d.take()
+
+
+def test_debouncer_fires_at_max_wait_during_an_endless_burst() -> None:
+    clock = FakeClock()
+    d = Debouncer(quiet=0.3, max_wait=2.0, clock=clock)
+    fired = []
+    for step in range(40):
+        clock.now = step * 0.1
+        d.touch()
+        if d.take():
+            fired.append(clock.now)
+    assert fired == [2.0]
+
+
+def test_relevant_events() -> None:
+    assert relevant("modified", ["/m/web.yaml"], False)
+    assert relevant("moved", ["/m/.web.yaml.swp", "/m/web.yaml"], False)
+    assert relevant("deleted", ["/m/sub"], True)
+    assert not relevant("opened", ["/m/web.yaml"], False)
+    assert not relevant("closed_no_write", ["/m/web.yaml"], False)
+    assert not relevant("modified", ["/m/README.md"], False)
+    assert not relevant("created", ["/m/.git/objects/ab/cdef"], False)
+    assert not relevant("modified", ["/m/sub"], True)
+
+
+# ---------------------------------------------------------------- desired state
+
+
+@dataclass(frozen=True)
+class Src:
+    file: Path
+    line: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Obj:
+    manifest: Service | Network
+    source: Src
+
+
+@dataclass(frozen=True)
+class Err:
+    source: Src
+    message: str
+
+
+@dataclass(frozen=True)
+class Result:
+    objects: list[Obj] = field(default_factory=list)
+    errors: list[Err] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def svc(name: str, replicas: int = 1) -> Service:
+    return Service.model_validate(
+        {"metadata": {"name": name}, "spec": {"image": "i", "replicas": replicas}}
+    )
+
+
+A, B = Path("/m/a.yaml"), Path("/m/b.yaml")
+
+
+def test_first_load_reports_every_key_as_changed() -> None:
+    state = DesiredState()
+    change = state.apply(Result([Obj(svc("web"), Src(A)), Obj(svc("db"), Src(B))]))
+    assert change.changed == {("Service", "web"), ("Service", "db")}
+    assert change.removed == frozenset()
+    assert state.ok
+
+
+def test_only_modified_and_removed_keys_are_reported() -> None:
+    state = DesiredState()
+    state.apply(Result([Obj(svc("web"), Src(A)), Obj(svc("db"), Src(B))]))
+    change = state.apply(Result([Obj(svc("web", 3), Src(A))]))
+    assert change.changed == {("Service", "web")}
+    assert change.removed == {("Service", "db")}
+    assert state.get(("Service", "web")).manifest.spec.replicas == 3  # type: ignore[union-attr]
+    unchanged = state.apply(Result([Obj(svc("web", 3), Src(A))]))
+    assert unchanged.keys == frozenset()
+
+
+def test_a_broken_file_keeps_its_last_good_objects_held() -> None:
+    state = DesiredState()
+    state.apply(Result([Obj(svc("web"), Src(A)), Obj(svc("db"), Src(B))]))
+    change = state.apply(
+        Result([Obj(svc("db", 5), Src(B))], [Err(Src(A, 7), "spec.replicas: bad")])
+    )
+    assert change.removed == frozenset()  # never a prune because a file broke
+    assert change.held == {("Service", "web")}
+    web = state.get(("Service", "web"))
+    assert web is not None and web.held and web.manifest.spec.replicas == 1
+    assert not state.ok
+    assert change.errors == (("/m/a.yaml:7", "spec.replicas: bad"),)
+    # Fixed again: released, and the new version is taken.
+    change = state.apply(Result([Obj(svc("web", 2), Src(A)), Obj(svc("db", 5), Src(B))]))
+    assert ("Service", "web") in change.changed
+    assert not state.get(("Service", "web")).held  # type: ignore[union-attr]
+    assert state.ok
+
+
+def test_the_valid_part_of_a_broken_file_is_held_not_applied() -> None:
+    state = DesiredState()
+    state.apply(Result([Obj(svc("web"), Src(A))]))
+    state.apply(Result([Obj(svc("web", 9), Src(A))], [Err(Src(A, 20), "bad")]))
+    web = state.get(("Service", "web"))
+    assert web is not None and web.held and web.manifest.spec.replicas == 1
+
+
+def test_a_missing_directory_holds_everything() -> None:
+    state = DesiredState()
+    state.apply(Result([Obj(svc("web"), Src(A))]))
+    change = state.apply(Result([], [Err(Src(Path("/m"), 0), "no such directory")]), Path("/m"))
+    assert change.removed == frozenset()
+    assert change.held == {("Service", "web")}
+
+
+# ---------------------------------------------------------------- the watcher, on a real fs
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.n += 1
+
+
+def test_a_burst_of_saves_is_one_change(tmp_path: Path) -> None:
+    calls = Counter()
+    w = ManifestWatcher(tmp_path, calls, quiet=0.5, max_wait=30)
+    w.start()
+    try:
+        for i in range(20):
+            (tmp_path / f"s{i}.yaml").write_text(f"n: {i}\n")
+        assert wait_for(lambda: calls.n >= 1)
+        # Another quiet period passes without a second call for the same burst.
+        time.sleep(1.0)
+        assert calls.n == 1
+    finally:
+        w.stop()
+
+
+def test_an_atomic_rename_save_is_seen(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text("a: 1\n")
+    calls = Counter()
+    w = ManifestWatcher(tmp_path, calls, quiet=0.1)
+    w.start()
+    try:
+        tmp = tmp_path / ".web.yaml.tmp"
+        tmp.write_text("a: 2\n")
+        os.replace(tmp, tmp_path / "web.yaml")
+        assert wait_for(lambda: calls.n >= 1)
+    finally:
+        w.stop()
+
+
+def test_a_directory_swapped_behind_a_symlink_is_followed(tmp_path: Path) -> None:
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    v1.mkdir()
+    v2.mkdir()
+    link = tmp_path / "current"
+    link.symlink_to(v1)
+    calls = Counter()
+    w = ManifestWatcher(link, calls, quiet=0.1, poll_interval=0.1)
+    w.start()
+    try:
+        tmp_link = tmp_path / "current.new"
+        tmp_link.symlink_to(v2)
+        os.replace(tmp_link, link)  # the atomic `ln -sfn` deploy
+        assert wait_for(lambda: calls.n >= 1)
+        assert wait_for(lambda: w.rearmed >= 1)
+        before = calls.n
+        # Edits in the new target are now seen; edits in the old one are not.
+        (v2 / "x.yaml").write_text("a: 1\n")
+        assert wait_for(lambda: calls.n > before)
+    finally:
+        w.stop()
