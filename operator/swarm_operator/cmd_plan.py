@@ -36,17 +36,11 @@ class Desired:
 
 
 def load_desired(directory: str) -> Desired:
-    path = Path(directory)
-    if not path.exists():
-        return Desired((), (f"{directory}: no such directory",))
-    if not path.is_dir():
-        return Desired((), (f"{directory}: not a directory",))
     try:
-        result = load_directory(path)
+        result = load_directory(Path(directory))
     except OSError as exc:
         return Desired((), (f"{directory}: cannot read: {exc}",))
-    errors = tuple(f"{e.source}: {e.message}" for e in result.errors)
-    return Desired(tuple(o.manifest for o in result.objects), errors)
+    return Desired(tuple(o.manifest for o in result.objects), tuple(map(str, result.errors)))
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

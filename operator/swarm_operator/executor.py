@@ -28,6 +28,11 @@ from swarm_operator.models import Manifest, Network, Node, Service
 from swarm_operator.plan import Action, Plan, PlanOptions, plan
 
 MAX_CONFLICT_RETRIES = 3
+TRANSIENT_TIMEOUT = 60.0
+TRANSIENT_MARKERS: tuple[str, ...] = (
+    # a node promoted a moment ago has not joined the Raft group yet
+    "can't find manager in raft memberlist",
+)
 NETWORK_REMOVE_TIMEOUT = 60.0
 
 Progress = Callable[[str], None]
@@ -97,38 +102,41 @@ class Executor:
 
     def _run_with_retries(self, action: Action) -> Result:
         current = action
-        for attempt in range(MAX_CONFLICT_RETRIES + 1):
+        conflicts = 0
+        deadline = time.monotonic() + TRANSIENT_TIMEOUT
+        while True:
             try:
-                message = self._do(current)
-                return Result(current, True, message)
+                return Result(current, True, self._do(current))
             except VersionConflict as exc:
-                if attempt == MAX_CONFLICT_RETRIES:
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
                     return Result(
-                        current,
-                        False,
-                        f"gave up after {attempt + 1} version conflicts: {exc.explanation}",
+                        current, False, f"gave up after {conflicts} version conflicts: {exc}"
                     )
                 self.progress(
                     f"{current.kind} {current.name}: changed while we worked "
                     f"({exc.explanation}); re-reading and re-planning"
                 )
-                replanned = plan(
-                    self.desired,
-                    read_live(self.client, keys=[current.key]),
-                    self.options,
-                    keys=[current.key],
-                )
-                found = [a for a in replanned.actions if a.key == current.key]
-                if not found or not found[0].changes:
-                    return Result(current, True, "already up to date after re-reading")
-                if found[0].blocked:
-                    return Result(found[0], False, f"not done: {found[0].blocked}")
-                current = found[0]
             except ApiError as exc:
-                return Result(current, False, exc.explanation)
+                transient = any(m in exc.explanation for m in TRANSIENT_MARKERS)
+                if not transient or time.monotonic() > deadline:
+                    return Result(current, False, exc.explanation)
+                self.progress(f"{current.kind} {current.name}: not yet ({exc.explanation})")
+                self.sleep(1.0)
             except SwarmOperatorError as exc:
                 return Result(current, False, str(exc))
-        raise AssertionError("unreachable")
+            replanned = plan(
+                self.desired,
+                read_live(self.client, keys=[current.key]),
+                self.options,
+                keys=[current.key],
+            )
+            found = [a for a in replanned.actions if a.key == current.key]
+            if not found or not found[0].changes:
+                return Result(current, True, "already up to date after re-reading")
+            if found[0].blocked:
+                return Result(found[0], False, f"not done: {found[0].blocked}")
+            current = found[0]
 
     # ------------------------------------------------------------------ actions
 
@@ -180,14 +188,16 @@ class Executor:
     # ------------------------------------------------------------------ networks
 
     def _remove_network(self, network_id: str, name: str) -> None:
-        """Remove, retrying while tasks that just left still hold endpoints on it."""
+        """Remove, retrying while tasks that just left still hold endpoints on it, then
+        wait until the manager has let go of it (removal is asynchronous: the name stays
+        taken for a moment, and a create with that name would fail)."""
         deadline = time.monotonic() + NETWORK_REMOVE_TIMEOUT
         while True:
             try:
                 self.client.remove_network(network_id)
-                return
+                break
             except NotFound:
-                return
+                break
             except ApiError as exc:
                 text = exc.explanation.lower()
                 busy = "in use" in text or "active endpoints" in text
@@ -195,6 +205,13 @@ class Executor:
                     raise
                 self.progress(f"Network {name}: waiting for endpoints to go ({exc.explanation})")
                 self.sleep(1.0)
+        while time.monotonic() < deadline:
+            try:
+                self.client.inspect_network(network_id)
+            except NotFound:
+                return
+            self.sleep(0.2)
+        raise ApiError(f"network {name} ({network_id[:12]}) was removed but is still listed")
 
     def _set_service_networks(
         self, service_id: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
@@ -220,7 +237,7 @@ class Executor:
         old_id = live.id
         services = {
             s["Spec"]["Name"]: s
-            for s in self.client.services()
+            for s in sorted(self.client.services(), key=lambda s: str(s["Spec"]["Name"]))
             if s["Spec"]["Name"] in action.disrupts
         }
         saved: dict[str, list[dict[str, Any]]] = {}
@@ -262,7 +279,7 @@ def _adding(
 # --------------------------------------------------------------------------- wait
 
 
-def _parse_time(text: str) -> float:
+def parse_time(text: str) -> float:
     """Docker's RFC 3339 timestamps (nanoseconds) as POSIX seconds."""
     text = text.rstrip("Z")
     main, _, frac = text.partition(".")
@@ -314,7 +331,7 @@ def service_progress(
     no_node = False
     for t in tasks:
         st = t.get("Status") or {}
-        created = _parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
+        created = parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
         if created < since:
             continue
         err = str(st.get("Err") or "")

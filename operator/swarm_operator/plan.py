@@ -21,6 +21,7 @@ carried out; the plan still shows it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -62,9 +63,7 @@ class Difference:
 def _show(value: Any) -> str:
     if value is None:
         return "(unset)"
-    if isinstance(value, str):
-        return repr(value)
-    return str(value).replace("'", '"') if isinstance(value, dict | list) else str(value)
+    return json.dumps(value, default=str)
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ class Plan:
 
 # --------------------------------------------------------------------------- diff
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def _child(path: str, key: str) -> str:

@@ -136,7 +136,9 @@ def service_manifests(draw: st.DrawFn) -> Service:
                     max_size=2,
                 )
             ),
-            "maxReplicasPerNode": draw(maybe(st.integers(0, 4))),
+            "maxReplicasPerNode": (
+                draw(maybe(st.integers(0, 4))) if mode.startswith("replicated") else None
+            ),
         }
     if draw(st.booleans()):
         mem = draw(maybe(st.integers(6 * 2**20, 2**34)))

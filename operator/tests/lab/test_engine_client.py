@@ -1,0 +1,77 @@
+"""SwarmClient on the lab: errors mapped to our tree, the call counter and hook, events."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from swarm_operator.docker_api import SwarmClient
+from swarm_operator.errors import DockerUnavailable, NotAManager, NotFound, VersionConflict
+from swarm_operator.lab import Lab
+from swarm_operator.models import Service
+from swarm_operator.render import service_spec
+
+pytestmark = pytest.mark.lab
+
+
+def _spec(lab: Lab, name: str, replicas: int = 1) -> dict[str, Any]:
+    service = Service.model_validate(
+        {
+            "metadata": {"name": name},
+            "spec": {"image": lab.image, "command": ["sleep", "3600"], "replicas": replicas},
+        }
+    )
+    return service_spec(service)
+
+
+def test_errors_are_ours(lab: Lab, swarm_cleanup: None, tmp_path: Any) -> None:
+    with pytest.raises(DockerUnavailable):
+        SwarmClient(f"unix://{tmp_path}/no.sock")
+    with pytest.raises(NotAManager, match="worker"):
+        SwarmClient(lab.hosts[1].docker_host).require_manager()
+    client = SwarmClient(lab.manager.docker_host)
+    assert client.require_manager()["ControlAvailable"] is True
+    with pytest.raises(NotFound):
+        client.inspect_service("eng-no-such-service")
+    service_id = client.create_service(_spec(lab, "eng-client"))
+    stale = client.inspect_service(service_id)["Version"]["Index"]
+    client.update_service(service_id, stale, _spec(lab, "eng-client", 2))
+    with pytest.raises(VersionConflict) as caught:
+        client.update_service(service_id, stale, _spec(lab, "eng-client", 3))
+    assert "out of sequence" in caught.value.explanation
+    assert client.inspect_service(service_id)["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
+
+
+def test_counter_and_observer(lab: Lab) -> None:
+    seen: list[tuple[str, float, bool]] = []
+    client = SwarmClient(lab.manager.docker_host, observer=lambda *a: seen.append(a))
+    client.services()
+    client.nodes()
+    with pytest.raises(NotFound):
+        client.inspect_network("eng-no-such-network")
+    assert client.calls["services"] == 1 and client.calls["inspect_network"] == 1
+    assert [(name, ok) for name, _, ok in seen] == [
+        ("services", True),
+        ("nodes", True),
+        ("inspect_network", False),
+    ]
+    assert all(seconds >= 0 for _, seconds, _ in seen)
+
+
+def test_events_stream_service_changes(lab: Lab, swarm_cleanup: None) -> None:
+    client = SwarmClient(lab.manager.docker_host)
+    since = time.time() - 1
+    created: list[str] = []
+
+    def make() -> None:
+        created.append(client.create_service(_spec(lab, "eng-events")))
+
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+    events = list(client.events(since=since, until=time.time() + 2))
+    kinds = {(e.get("Type"), e.get("Action"), (e.get("Actor") or {}).get("ID")) for e in events}
+    assert ("service", "create", created[0]) in kinds

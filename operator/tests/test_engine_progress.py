@@ -1,0 +1,120 @@
+"""executor.service_progress and output: convergence and failure read from task lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from engine_helpers import captured_state, svc
+
+from swarm_operator.executor import Report, Result, parse_time, service_progress
+from swarm_operator.output import plan_text, report_text
+from swarm_operator.plan import PlanOptions, plan
+
+NOW = "2026-11-27T14:00:10.123456789Z"
+OLD = "2026-11-27T13:00:00Z"
+SINCE = parse_time("2026-11-27T14:00:00Z")
+
+
+def service(replicas: int = 2, update: str | None = None, message: str = "") -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "ID": "s1",
+        "Spec": {"Name": "web", "Mode": {"Replicated": {"Replicas": replicas}}},
+    }
+    if update:
+        raw["UpdateStatus"] = {"State": update, "Message": message}
+    return raw
+
+
+def task(state: str, desired: str = "running", err: str = "", created: str = NOW) -> Any:
+    return {
+        "ID": f"t-{state}-{err[:5]}",
+        "DesiredState": desired,
+        "CreatedAt": created,
+        "Status": {"State": state, "Err": err},
+    }
+
+
+def test_parse_time_keeps_nanoseconds() -> None:
+    assert parse_time(NOW) - SINCE == pytest.approx(10.123456789)
+
+
+def test_converged() -> None:
+    p = service_progress(service(), [task("running"), task("running")], SINCE, True)
+    assert p.converged and p.failed is None and (p.running, p.desired) == (2, 2)
+
+
+def test_not_yet() -> None:
+    p = service_progress(service(), [task("running"), task("preparing")], SINCE, True)
+    assert not p.converged and p.failed is None
+
+
+@pytest.mark.parametrize("state", ["rollback_started", "rollback_completed", "paused"])
+def test_rollback_and_pause_fail(state: str) -> None:
+    p = service_progress(
+        service(update=state, message="update paused due to failure"),
+        [task("running"), task("running")],
+        SINCE,
+        True,
+    )
+    assert p.failed and state in p.failed and "update paused due to failure" in p.failed
+
+
+def test_repeated_rejections_fail_with_task_errors() -> None:
+    err = "No such image: 10.77.1.1:5000/nope:1"
+    tasks = [
+        task("rejected", "shutdown", err),
+        task("rejected", "shutdown", err + " "),
+        task("pending"),
+    ]
+    p = service_progress(service(1), tasks, SINCE, True)
+    assert p.failed == "tasks keep failing"
+    assert any("No such image" in e for e in p.errors)
+
+
+def test_old_failures_are_history() -> None:
+    err = "No such image: x"
+    tasks = [
+        task("rejected", "shutdown", err, OLD),
+        task("rejected", "shutdown", err + "!", OLD),
+        task("running"),
+    ]
+    p = service_progress(service(1), tasks, SINCE, True)
+    assert p.converged and not p.errors
+
+
+def test_no_suitable_node_fails_after_grace() -> None:
+    tasks = [task("pending", err="no suitable node (scheduling constraints not satisfied)")]
+    assert service_progress(service(1), tasks, SINCE, True).failed is None
+    late = service_progress(service(1), tasks, SINCE, False)
+    assert late.failed == "tasks cannot be scheduled"
+    assert "no suitable node" in late.errors[0]
+
+
+def test_global_service_counts_its_tasks() -> None:
+    raw = {"ID": "g", "Spec": {"Name": "api", "Mode": {"Global": {}}}}
+    p = service_progress(raw, [task("running")] * 3, SINCE, True)
+    assert p.converged and p.desired == 3
+
+
+def test_plan_text_names_fields_and_blocks() -> None:
+    p = plan(
+        [svc("minimal", command=["sleep", "1"]), svc("clisvc")], captured_state(), PlanOptions()
+    )
+    text = plan_text(p)
+    assert "~ update Service minimal" in text
+    assert 'spec.command: ["sleep", "3600"] -> ["sleep", "1"]' in text
+    assert "<~ adopt Service clisvc" in text and "BLOCKED: not taken over" in text
+    assert text.endswith(
+        "Plan: 0 to create, 1 to update, 0 to replace, 1 to adopt, "
+        "0 to delete (0 unchanged, 1 blocked)."
+    )
+    assert "\033[" not in text and "\033[" in plan_text(p, colour=True)
+
+
+def test_report_text_names_object_and_docker_error() -> None:
+    p = plan([svc("new")], captured_state(), PlanOptions())
+    report = Report([Result(p.actions[0], False, "network app-net not found")])
+    text = report_text(report)
+    assert "FAILED  create Service new: network app-net not found" in text
+    assert not report.ok and report.to_dict()["results"][0]["message"].endswith("not found")
