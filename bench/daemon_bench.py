@@ -2,10 +2,12 @@
 
 Owns the daemon's set-up and its three measurements:
 
-(c) drift correction: a hand-made ``docker service update --detach`` (replicas 1 -> 2,
-    a label added, an env var added) on one managed service; the clock starts when the
-    CLI has returned (the change is committed) and stops when a poll of the service's
-    spec (raw ``GET /services/{name}`` every few ms) shows the declared values again.
+(c) drift correction: a hand-made change of one managed service (replicas 1 -> 2, a
+    label added, an env var added), made with the request ``docker service update``
+    sends (inspect, then ``POST /services/{id}/update?version=V``) so that the clock
+    starts at that request and not at a CLI's start-up; it stops when a poll of the
+    service (raw ``GET /services/{name}`` every few ms) shows the declared values again,
+    at a version newer than the hand-made one.
 (d) manifest edit: one service's manifest is rewritten (temp file + rename, as editors
     and ``git checkout`` do) with a new label value; the clock stops when the service's
     spec carries it.
@@ -47,10 +49,26 @@ DRIFT_SERVICES = 10  # managed while drift and edits are measured; one of them i
 TARGET = 1
 DECLARED_ENV = {"BENCH": "declared"}
 DECLARED_LABELS = {"bench.role": "target"}
-CHANGES: dict[str, list[str]] = {
-    "replicas 1 -> 2": ["--replicas", "2"],
-    "label added": ["--label-add", "bench.drift=by-hand"],
-    "env var added": ["--env-add", "DRIFT=by-hand"],
+
+
+def _more_replicas(spec: dict[str, Any]) -> None:
+    spec.setdefault("Mode", {}).setdefault("Replicated", {})["Replicas"] = 2
+
+
+def _label_added(spec: dict[str, Any]) -> None:
+    spec.setdefault("Labels", {})["bench.drift"] = "by-hand"
+
+
+def _env_added(spec: dict[str, Any]) -> None:
+    container = spec.setdefault("TaskTemplate", {}).setdefault("ContainerSpec", {})
+    container["Env"] = [*(container.get("Env") or []), "DRIFT=by-hand"]
+
+
+# What `docker service update --replicas 2 / --label-add / --env-add` changes in the spec.
+CHANGES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "replicas 1 -> 2": _more_replicas,
+    "label added": _label_added,
+    "env var added": _env_added,
 }
 
 
@@ -244,6 +262,32 @@ def _poll_until(
         time.sleep(interval)
 
 
+def _update_by_hand(
+    engine: Engine, name: str, change: Callable[[dict[str, Any]], None]
+) -> tuple[float, int]:
+    """Change the service as `docker service update` does: inspect, then update at that
+    version. Returns the clock just before the update request and the version it replaced."""
+    service = engine.get(f"/services/{name}")
+    spec = service["Spec"]
+    change(spec)
+    version = int(service["Version"]["Index"])
+    t0 = time.monotonic()
+    engine.post(f"/services/{service['ID']}/update", spec, version=version)
+    return t0, version
+
+
+def _restored(declared: tuple[Any, ...], version: int) -> Callable[[dict[str, Any]], bool]:
+    """The declared values are back at a version newer than ``version``: our update at
+    ``version`` succeeded, so any newer version includes it, and declared values there
+    were written after it (not merely not yet overwritten)."""
+
+    def check(service: dict[str, Any]) -> bool:
+        newer = int((service.get("Version") or {}).get("Index", 0)) > version
+        return newer and _fingerprint(service) == declared
+
+    return check
+
+
 def _has_label(key: str, value: str) -> Callable[[dict[str, Any]], bool]:
     def check(service: dict[str, Any]) -> bool:
         return bool(((service.get("Spec") or {}).get("Labels") or {}).get(key) == value)
@@ -294,22 +338,11 @@ def drift_and_edit(
         if "c" in args.parts:
             samples: dict[str, list[float]] = {k: [] for k in CHANGES}
             for trial in range(args.trials):
-                for change, flags in CHANGES.items():
+                for change, make_change in CHANGES.items():
                     _wait_quiet(ctx.engine, name)
                     time.sleep(0.3)
-                    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-                    env["DOCKER_HOST"] = f"unix://{ctx.manager_socket}"
-                    subprocess.run(
-                        [ctx.docker, "service", "update", "--detach", *flags, name],
-                        env=env,
-                        capture_output=True,
-                        check=True,
-                        timeout=120,
-                    )
-                    t0 = time.monotonic()
-                    t1 = _poll_until(
-                        ctx.engine, name, lambda s: _fingerprint(s) == declared, interval, 120
-                    )
+                    t0, version = _update_by_hand(ctx.engine, name, make_change)
+                    t1 = _poll_until(ctx.engine, name, _restored(declared, version), interval, 120)
                     samples[change].append(t1 - t0)
                 say(
                     f"(c) trial {trial + 1}/{args.trials}: "

@@ -183,14 +183,16 @@ def render(results: dict[str, Any]) -> str:
     if drift:
         out += [
             latency_table(
-                "### (c) Drift correction with the daemon running: hand-made "
-                "`docker service update` until the spec is restored",
+                "### (c) Drift correction with the daemon running: a hand-made "
+                "`docker service update` until the operator has restored the spec",
                 [(k, v) for k, v in drift["summary"].items()],
             ),
             "",
-            f"Measured on one service among {drift.get('managed', '?')} managed; poll of the "
-            f"service spec every {drift.get('poll_ms', '?')} ms. Beside it, what the peers "
-            "document (defaults, not measured here):",
+            f"Measured on one service among {drift.get('managed', '?')} managed. The change is "
+            "the request `docker service update` sends (update at the inspected version); the "
+            "clock runs from that request until a poll of the service (every "
+            f"{drift.get('poll_ms', '?')} ms) shows the declared spec again. Beside it, what "
+            "the peers document (defaults, not measured here):",
             "",
             peers_table(),
             "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -217,7 +218,7 @@ def test_proxy_forwards_and_counts_requests(tmp_path: Path) -> None:
 def test_resync_passes_pair_log_lines() -> None:
     import daemon_bench
 
-    events = [
+    events: list[dict[str, Any]] = [
         {"event": "starting", "timestamp": "2026-01-01T10:00:00.000000Z"},
         {"event": "resync", "objects": 3, "timestamp": "2026-01-01T10:00:01.000000Z"},
         {"event": "reconciled", "timestamp": "2026-01-01T10:00:01.200000Z"},
