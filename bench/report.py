@@ -255,7 +255,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     if not sizes:
         return False
     ns = [s["n"] for s in sizes]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
     labels = {
         "floor": "floor (raw API)",
         "operator": "swarm-operator apply",
@@ -266,11 +266,16 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         ax1.plot(ns, [y if y is not None else float("nan") for y in ys], style, label=labels[tool])
         ys = [_med(s["noop"], tool) for s in sizes]
         ax2.plot(ns, [y if y is not None else float("nan") for y in ys], style, label=labels[tool])
+        calls = [(s.get("noop_calls") or {}).get(tool) for s in sizes]
+        ax3.plot(
+            ns, [c if c is not None else float("nan") for c in calls], style, label=labels[tool]
+        )
     ax1.set_title("Cold apply: seconds to create N services")
     ax2.set_title("No-op re-apply: seconds")
-    for ax in (ax1, ax2):
+    ax3.set_title("No-op re-apply: Engine API calls")
+    for ax in (ax1, ax2, ax3):
         ax.set_xlabel("N services")
-        ax.set_ylabel("seconds")
+        ax.set_ylabel("calls" if ax is ax3 else "seconds")
         ax.grid(True, alpha=0.3)
         ax.legend()
     meta = results.get("meta", {})

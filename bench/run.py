@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--poll-ms", type=float, default=5.0, help="spec poll interval in (c), (d)")
     p.add_argument("--parts", default=PARTS, help=f"which parts to run (default {PARTS})")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="measure nothing: render the tables and plot of a results.json again into --out",
+    )
     p.add_argument("--index", type=int, default=None, help="lab index (default: env or 0)")
     args = p.parse_args(argv)
     bad = set(args.parts) - set(PARTS)
@@ -104,6 +111,9 @@ def write_outputs(results: dict[str, Any], out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json is not None:
+        print(write_outputs(json.loads(args.from_json.read_text()), args.out))
+        return 0
     index = args.index if args.index is not None else index_from_env()
     lab = benchlab.ensure_lab(index, progress)
     docker = docker_cli()
