@@ -10,7 +10,7 @@ APT_STAMP := /var/lib/swarm-operator-lab-deps.stamp
 LAB_PACKAGES := docker.io docker-registry busybox-static iproute2 iptables
 PYTEST_ARGS ?=
 
-.PHONY: install deps test test-unit lint crds clean
+.PHONY: install deps demo test test-unit lint crds clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The README's main job. Until plan/apply and the daemon land: validate the examples.
+demo: install
+	$(BIN)/swarm-operator validate manifests/
+
 # The README's test command: everything, lab tests included (needs root).
 test: install deps
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -42,10 +46,11 @@ lint: install
 	$(BIN)/ruff format --check operator
 	$(BIN)/mypy operator/swarm_operator
 
-# JSON Schemas of the manifest kinds, generated from the models and checked in
-# (operator/tests/test_crds.py fails when they are stale).
+# JSON Schemas of the manifest kinds and the README's manifest reference, generated from
+# the models and checked in (operator/tests/test_crds.py fails when they are stale).
 crds: install
 	$(PY) -m swarm_operator.schema crds
+	$(PY) -m swarm_operator.schema --readme README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,10 +17,10 @@ from swarm_operator import __version__
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
     "swarm_operator.cmd_validate",
-    # engine (issue 4):
+    "swarm_operator.cmd_lab",
+    # one line per command module
     "swarm_operator.cmd_plan",
     "swarm_operator.cmd_apply",
-    "swarm_operator.cmd_lab",
     "swarm_operator.cmd_run",
 )
 

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         index = args.index if args.index is not None else labpkg.index_from_env()
         labpkg.Layout(index)
-        preflight.check()
+        # Everything needs Linux and root; only starting daemons needs the packages.
+        preflight.check(commands=args.lab_command in ("up", "start"))
         return _dispatch(args, index)
     except (labpkg.LabError, labpkg.LabConfigError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)

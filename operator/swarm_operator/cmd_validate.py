@@ -51,12 +51,22 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--max-file-bytes",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_MAX_FILE_BYTES,
         metavar="N",
         help=f"refuse files larger than N bytes (default {DEFAULT_MAX_FILE_BYTES})",
     )
     parser.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of bytes")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

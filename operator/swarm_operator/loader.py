@@ -29,6 +29,7 @@ import difflib
 import gc
 import os
 import re
+import stat
 import types
 import typing
 from collections.abc import Iterator
@@ -50,12 +51,25 @@ DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 
 
-class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
-    """The safe loader, with the tag resolution of plain scalars cached.
+_TAG = "tag:yaml.org,2002:"
+_STR_TAG = _TAG + "str"
+_BOOL_TAG = _TAG + "bool"
+_INT_TAG = _TAG + "int"
+_FLOAT_TAG = _TAG + "float"
+_MERGE_TAG = _TAG + "merge"
 
-    Resolving a scalar's implicit tag (int? bool? null?) is pure Python even in the C
-    parser, and the same keys and values recur in every manifest. The safe loader has no
-    path resolvers, so the tag depends only on the text; both path hooks are no-ops.
+
+class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
+    """The safe loader, with YAML 1.2 booleans and the tag resolution of scalars cached.
+
+    YAML 1.1 reads ``yes``, ``no``, ``on``, ``off`` as booleans and ``22:22`` as the
+    base-60 number 1342: a label ``country: NO`` would silently become ``"false"``. Here,
+    as in YAML 1.2 (and compose), only ``true``/``false`` are booleans and base-60 numbers
+    are text; boolean fields still take ``yes`` and ``on`` (pydantic reads them).
+
+    Resolving a scalar's implicit tag is pure Python even in the C parser, and the same
+    keys and values recur in every manifest. The safe loader has no path resolvers, so the
+    tag depends only on the text (cached); both path hooks are no-ops.
     """
 
     _cache: typing.ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}
@@ -67,6 +81,10 @@ class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
         tag = self._cache.get(key)
         if tag is None:
             tag = super().resolve(kind, value, implicit)
+            yaml11_bool = tag == _BOOL_TAG and value.lower() not in ("true", "false")
+            base60 = tag in (_INT_TAG, _FLOAT_TAG) and ":" in value
+            if yaml11_bool or base60:
+                tag = _STR_TAG
             if len(self._cache) > 20_000:
                 self._cache.clear()
             self._cache[key] = tag
@@ -84,9 +102,6 @@ MAX_ALIAS_EXPANSION = 50_000
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
-_TAG = "tag:yaml.org,2002:"
-_STR_TAG = _TAG + "str"
-_MERGE_TAG = _TAG + "merge"
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
 
@@ -295,7 +310,11 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            err(0, 0, "not a regular file: refused")
+            return objects, errors
+        size = st.st_size
         if size > max_file_bytes:
             err(1, 1, f"file is {size} bytes, more than the limit of {max_file_bytes}: refused")
             return objects, errors
@@ -328,10 +347,19 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        err(line, column, _syntax_message(exc))
+        message = _syntax_message(exc)
+        lines = text.splitlines()
+        if (
+            mark
+            and mark.line < len(lines)
+            and lines[mark.line][mark.column : mark.column + 1] == "\t"
+        ):
+            message += "; tabs cannot indent YAML: use spaces"
+        err(line, column, message)
     except yaml.reader.ReaderError as exc:
         line, column = _text_line_col(text, exc.position)
-        err(line, column, f"YAML cannot contain the character {exc.character!r}")
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        err(line, column, f"YAML cannot contain the character U+{char:04X}")
     except yaml.YAMLError as exc:  # pragma: no cover - other parser failures
         err(1, 1, f"YAML error: {exc}")
     except RecursionError:
@@ -498,6 +526,8 @@ def _load_document(
     except _BuildError as exc:
         err(exc.line, exc.column, exc.message)
         return
+    if data is None:
+        return  # an empty document (`---` with nothing after it, or only comments)
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"the value {data!r}"
         err(
@@ -609,11 +639,15 @@ def _message(item: Any) -> str:
         hint = _did_you_mean(str(value), choices) if choices else ""
         allowed = ", ".join(choices) or expected
         return f"{_show(value)} is not allowed (use one of: {allowed}){hint}"
-    if kind == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch" and tuple(item["loc"])[-1:] == ("name",):
         return (
             f"{_show(value)} is not a valid name: use letters, digits, '_', '.', '-' "
             "(starting with a letter or digit, at most 63 characters)"
         )
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        msg = "must be a mapping (key: value)"
+    else:
+        msg = re.sub(r"^Input should be", "must be", msg)
     if isinstance(value, dict | list):
         return msg
     return f"{msg}, got {_show(value)}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -411,8 +412,12 @@ class ServiceSpec(Model):
     @field_validator("command", "args", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
+        # Split like a shell (and compose): "sh -c 'echo a b'" is three words, not five.
         if isinstance(value, str):
-            return value.split()
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split {value!r} into words: {exc}") from None
         return value
 
     @field_validator("networks", mode="before")

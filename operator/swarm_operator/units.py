@@ -9,6 +9,7 @@ planner never sees two spellings of one quantity. Docker's API speaks integers
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 NS_PER_UNIT: dict[str, int] = {
     "ns": 1,
@@ -57,11 +58,11 @@ def parse_duration(value: str | int | float) -> int:
     if text == "0":
         return 0
     pos = 0
-    total = 0.0
+    total = Fraction(0)  # exact: a float loses nanoseconds beyond ~104 days
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * NS_PER_UNIT[match.group(2)]
+        total += Fraction(match.group(1)) * NS_PER_UNIT[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError(
@@ -101,7 +102,7 @@ def parse_bytes(value: str | int) -> int:
             f"invalid size {value!r}: use a number with an optional unit "
             "(b, k, m, g, t; binary), e.g. '512M', '1G'"
         )
-    return round(float(match.group(1)) * BYTES_PER_UNIT[match.group(2).lower()])
+    return round(Fraction(match.group(1)) * BYTES_PER_UNIT[match.group(2).lower()])
 
 
 def format_bytes(count: int) -> str:

@@ -26,6 +26,7 @@ from swarm_operator.lab.system import DAEMON_ENV, NETNS_DIR, LabError, spawn_det
 # The Debian docker.io CLI matches the daemon (API 1.41); prefer it over any other
 # `docker` earlier on PATH (a newer CLI wants buildx for `docker build`).
 DEBIAN_DOCKER = "/usr/bin/docker"
+DEFAULT_DATA_ROOT = "/var/lib/docker"
 
 
 def docker_cli() -> str:
@@ -46,7 +47,13 @@ def docker_run(
     cmd = [docker_cli(), *args]
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"timed out after {timeout:.0f}s: docker {' '.join(args)}") from exc
@@ -79,11 +86,15 @@ def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path) -> int:
 
     `nsenter --net` (not `ip netns exec`, which remounts /sys and breaks cgroups), a
     private mount namespace with the host's own /run (daemons would otherwise share
-    /run/docker and containerd's sockets) and a UTS namespace for the node's hostname.
+    /run/docker and containerd's sockets) and /var/lib/docker, and a UTS namespace for the
+    node's hostname. Nothing is written outside the host's directory.
     """
     script = (
         f"hostname {hostname} && mount --make-rprivate / && "
         f"mount --bind {host_dir}/run /run && "
+        # dockerd 20.10 writes sandbox files to the hard-coded /var/lib/docker/network/files:
+        # give each host its own (its data root, as in a default install).
+        f"mkdir -p {DEFAULT_DATA_ROOT} && mount --bind {host_dir}/docker {DEFAULT_DATA_ROOT} && "
         f"exec dockerd --data-root {host_dir}/docker --host unix://{sock} "
         f"--pidfile /run/docker.pid --config-file {host_dir}/daemon.json"
     )

@@ -110,17 +110,18 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock) -> Lab:
     save(lab)
 
     actions: list[str] = []
-    _ensure_network(lab, actions, clock)
-    _ensure_registry(lab, actions, clock)
-    _ensure_daemons(lab, actions, clock)
-    image_job = _ensure_image_async(lab, actions, clock)
     try:
-        _ensure_swarm(lab, actions, clock)
-        wait_nodes_ready(lab, NODES_READY_TIMEOUT)
-    finally:
-        if image_job is not None:
-            image_job.result()
-    save(lab)
+        _ensure_all(lab, actions, clock)
+    except LabError as exc:
+        if fresh:
+            raise
+        # Beyond repair (e.g. a Swarm that lost its quorum): start over, once.
+        clock.say(f"lab {index} could not be repaired ({exc}); recreating it")
+        _down(index, clock)
+        lab, fresh, actions = new_lab(index, hosts, managers), True, []
+        layout.data_dir.mkdir(parents=True, exist_ok=True)
+        save(lab)
+        _ensure_all(lab, actions, clock)
     elapsed = time.monotonic() - clock.t0
     summary = (
         f"{len(lab.hosts)} hosts ({', '.join(h.name for h in lab.hosts)}), "
@@ -133,6 +134,20 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock) -> Lab:
     else:
         clock.say(f"lab {index} repaired ({'; '.join(actions)}) in {elapsed:.1f}s: {summary}")
     return lab
+
+
+def _ensure_all(lab: Lab, actions: list[str], clock: _Clock) -> None:
+    _ensure_network(lab, actions, clock)
+    _ensure_registry(lab, actions, clock)
+    _ensure_daemons(lab, actions, clock)
+    image_job = _ensure_image_async(lab, actions, clock)
+    try:
+        _ensure_swarm(lab, actions, clock)
+        wait_nodes_ready(lab, NODES_READY_TIMEOUT)
+    finally:
+        if image_job is not None:
+            image_job.result()
+    save(lab)
 
 
 def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
@@ -149,7 +164,6 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
         actions.append("forward rule")
         save(lab)
     for host in lab.hosts:
-        n = host.number
         if not (system.netns_exists(host.netns) and system.link_exists(host.veth)):
             if host.pid and ProcId(host.pid, host.start).alive():
                 _kill_host(host)
@@ -159,6 +173,10 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
             system.create_host_netns(host.netns, host.veth, lab.bridge, f"{host.address}/24")
             host.pid = host.start = host.mnt_ns = 0
             actions.append(f"{host.name} network")
+        elif system.link_master(host.veth) != lab.bridge:
+            clock.say(f"{host.name}: link was off {lab.bridge}, plugging it back")
+            system.run(["ip", "link", "set", host.veth, "master", lab.bridge, "up"])
+            actions.append(f"{host.name} link")
         elif not system.link_up(host.veth):
             clock.say(f"{host.name}: link was cut, restoring it")
             system.set_link(host.veth, True)
@@ -168,7 +186,6 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
             system.delete_rule(host.netns, "INPUT", spec)
             clock.say(f"{host.name}: removed lab firewall rule {' '.join(spec)}")
             actions.append(f"{host.name} firewall")
-        assert n >= 1
     save(lab)
 
 
@@ -204,6 +221,8 @@ def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
     for host in lab.hosts:
         if host.pid and ProcId(host.pid, host.start).alive():
             continue
+        # A daemon that died may have left shims and containers behind: a clean start.
+        _kill_host(host)
         _start_dockerd(lab, host)
         started.append(host)
     if started:

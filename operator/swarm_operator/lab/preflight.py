@@ -69,8 +69,9 @@ def missing_requirements() -> list[Missing]:
     return missing
 
 
-def check() -> None:
-    """Raise `LabError` with a clear, actionable message unless the lab can run here."""
+def check(commands: bool = True) -> None:
+    """Raise `LabError` with a clear, actionable message unless the lab can run here
+    (Linux, root and, with ``commands``, every command and a static busybox)."""
     if not sys.platform.startswith("linux"):
         raise LabError(
             f"the lab needs Linux (network namespaces, bridges, VXLAN); this is {sys.platform}"
@@ -80,7 +81,7 @@ def check() -> None:
             "the lab needs root: it creates network namespaces, a bridge and firewall rules "
             "and runs one dockerd per host (try: sudo swarm-operator lab up)"
         )
-    missing = missing_requirements()
+    missing = missing_requirements() if commands else []
     if missing:
         packages = sorted({m.package for m in missing})
         lines = [f"  {m.what}  (Debian package {m.package})" for m in missing]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,12 @@ class Lab:
                 return host
         names = ", ".join(h.name for h in self.hosts)
         raise KeyError(f"lab {self.index} has no host {name!r} (hosts: {names})")
+
+    def update_from(self, other: Lab) -> None:
+        """Take over ``other``'s recorded state in place (keeps references to this object
+        valid, e.g. a session fixture's, after `lab_up` repaired the lab)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(other, f.name))
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -229,6 +229,14 @@ def link_up(name: str) -> bool:
     return bool(flags & 0x1)
 
 
+def link_master(name: str) -> str | None:
+    """The bridge a link is plugged into, if any."""
+    try:
+        return os.path.basename(os.readlink(f"/sys/class/net/{name}/master"))
+    except OSError:
+        return None
+
+
 def set_link(name: str, up: bool) -> None:
     run(["ip", "link", "set", name, "up" if up else "down"])
 

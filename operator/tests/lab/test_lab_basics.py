@@ -48,6 +48,12 @@ def test_image_runs_from_the_lab_registry_on_every_host(lab: Lab, docker_cli: Do
     for host in lab.hosts:
         proc = docker_cli("run", "--rm", "--pull", "always", lab.image, "hostname", host=host.name)
         assert proc.stdout.strip()  # the container ran: the image came from the registry
+    tools = "httpd wget nc ping nslookup timeout sleep sh"
+    script = (
+        f"for t in {tools}; do command -v $t >/dev/null || {{ echo missing $t; exit 1; }}; done"
+    )
+    proc = docker_cli("run", "--rm", lab.image, "sh", "-c", script, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_lab_up_again_is_a_no_op(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:

@@ -111,12 +111,28 @@ def _wait_running(lab: Lab, expected: dict[str, int], timeout: float = 90) -> No
         time.sleep(0.5)
 
 
+def _purge(lab: Lab) -> None:
+    """Remove this module's services and network and any VXLAN block (bounded waits)."""
+    manager = lab.manager
+    services = _ok(manager, "service", "ls", "-q", "--filter", f"name={PREFIX}").split()
+    if services:
+        docker(manager, "service", "rm", *services)
+    for host in lab.hosts:
+        unblock(lab, host.name, VXLAN)
+    for _ in range(60):  # removal is refused while tasks are attached, and is asynchronous
+        if NETWORK not in _ok(manager, "network", "ls", "--format", "{{.Name}}").split():
+            return
+        docker(manager, "network", "rm", NETWORK)
+        time.sleep(0.25)
+    raise AssertionError(f"network {NETWORK} could not be removed")
+
+
 @pytest.fixture(scope="module")
 def paper(lab: Lab) -> Iterator[Paper]:
     assert len(lab.hosts) >= 3, "the paper's checks need a lab of at least 3 hosts"
     names = [h.name for h in lab.hosts[:3]]
     manager = lab.manager
-    docker(manager, "service", "rm", *(f"{PREFIX}{n}" for n in ["web", "probe", "also-host1"]))
+    _purge(lab)  # what a crashed earlier run (with SWARM_OPERATOR_LAB_KEEP=1) left
     try:
         _ok(
             manager, "network", "create", "--driver", "overlay", "--attachable",
@@ -148,16 +164,7 @@ def paper(lab: Lab) -> Iterator[Paper]:
                 time.sleep(0.5)
         yield paper
     finally:
-        services = _ok(manager, "service", "ls", "-q", "--filter", f"name={PREFIX}").split()
-        if services:
-            docker(manager, "service", "rm", *services)
-        for host in lab.hosts:
-            unblock(lab, host.name, VXLAN)
-        for _ in range(40):
-            if docker(manager, "network", "rm", NETWORK).returncode != 0:
-                time.sleep(0.25)
-            if NETWORK not in _ok(manager, "network", "ls", "--format", "{{.Name}}").split():
-                break
+        _purge(lab)
 
 
 def _hosts(paper: Paper) -> list[str]:

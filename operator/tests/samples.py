@@ -1,0 +1,130 @@
+"""Manifests that set every field of every kind (to a value other than its default).
+
+`test_models.py` checks that they really cover every field of the models, so a field
+added to `models.py` without a sample here fails the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FULL_NETWORK: dict[str, Any] = {
+    "apiVersion": "swarm-operator/v1alpha1",
+    "kind": "Network",
+    "metadata": {
+        "name": "app-net",
+        "labels": {"team": "core"},
+        "annotations": {"swarm-operator/allow-replace": "true"},
+    },
+    "spec": {
+        "driver": "overlay",
+        "subnet": "10.10.0.0/24",
+        "gateway": "10.10.0.254",
+        "ipRange": "10.10.0.0/25",
+        "attachable": True,
+        "internal": True,
+        "encrypted": True,
+        "mtu": 1400,
+        "ipv6": True,
+        "options": {"com.docker.network.driver.overlay.vxlanid_list": "4097"},
+        "labels": {"tier": "backend"},
+        "probe": {"enabled": False, "interval": "10s", "image": "10.77.0.1:5000/probe:1"},
+    },
+}
+
+FULL_SERVICE: dict[str, Any] = {
+    "apiVersion": "swarm-operator/v1alpha1",
+    "kind": "Service",
+    "metadata": {
+        "name": "order",
+        "labels": {"app": "shop"},
+        "annotations": {"swarm-operator/reconcile": "disabled"},
+    },
+    "spec": {
+        "image": "10.77.0.1:5000/swarm-operator/busybox:1",
+        "command": ["sh", "-c"],
+        "args": ["exec httpd -f -p 8080"],
+        "env": {"SERVICE": "order", "DEBUG": "1"},
+        "mode": "replicated-job",
+        "replicas": 3,
+        "networks": [{"name": "app-net", "aliases": ["orders"]}, {"name": "other", "aliases": []}],
+        "ports": [
+            {"target": 8080, "published": 8081, "protocol": "udp", "mode": "host"},
+            {"target": 9090, "published": None, "protocol": "sctp", "mode": "host"},
+        ],
+        "endpointMode": "dnsrr",
+        "placement": {
+            "constraints": ["node.role==worker", "node.labels.zone!=c"],
+            "preferences": [{"spread": "node.labels.zone"}],
+            "maxReplicasPerNode": 1,
+        },
+        "resources": {
+            "limits": {"cpus": "1.5", "memory": "512M"},
+            "reservations": {"cpus": "0.25", "memory": "64M"},
+        },
+        "updateConfig": {
+            "parallelism": 2,
+            "delay": "10s",
+            "failureAction": "rollback",
+            "monitor": "1m30s",
+            "maxFailureRatio": 0.25,
+            "order": "start-first",
+        },
+        "rollbackConfig": {
+            "parallelism": 1,
+            "delay": "5s",
+            "failureAction": "continue",
+            "monitor": "20s",
+            "maxFailureRatio": 0.5,
+            "order": "stop-first",
+        },
+        "restartPolicy": {
+            "condition": "on-failure",
+            "delay": "2s",
+            "maxAttempts": 5,
+            "window": "2m",
+        },
+        "healthcheck": {
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"],
+            "interval": "5s",
+            "timeout": "2s",
+            "retries": 3,
+            "startPeriod": "1s",
+        },
+        "labels": {"com.example.owner": "shop"},
+        "containerLabels": {"com.example.role": "order"},
+        "mounts": [
+            {"type": "volume", "source": "orders", "target": "/data", "readOnly": False},
+            {"type": "bind", "source": "/etc/hosts", "target": "/x/hosts", "readOnly": True},
+            {"type": "tmpfs", "source": None, "target": "/tmp", "readOnly": False},
+        ],
+        "user": "1000:1000",
+        "workdir": "/www",
+        "hostname": "order-{{.Task.Slot}}",
+        "stopGracePeriod": "30s",
+        "stopSignal": "SIGTERM",
+        "init": True,
+        "dns": ["10.77.0.1"],
+        "dnsSearch": ["lab.internal"],
+        "dnsOptions": ["ndots:1"],
+        "hosts": {"registry": "10.77.0.1"},
+    },
+}
+
+FULL_NODE: dict[str, Any] = {
+    "apiVersion": "swarm-operator/v1alpha1",
+    "kind": "Node",
+    "metadata": {"name": "host1", "labels": {"rack": "r1"}, "annotations": {"note": "x"}},
+    "spec": {
+        "role": "manager",
+        "availability": "drain",
+        "labels": {"zone": "a"},
+        "exclusiveLabels": True,
+    },
+}
+
+FULL: dict[str, dict[str, Any]] = {
+    "Network": FULL_NETWORK,
+    "Service": FULL_SERVICE,
+    "Node": FULL_NODE,
+}
