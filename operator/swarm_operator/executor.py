@@ -25,13 +25,16 @@ from swarm_operator.docker_api import SwarmClient
 from swarm_operator.errors import ApiError, NotFound, SwarmOperatorError, VersionConflict
 from swarm_operator.live import LiveState, read_live
 from swarm_operator.models import Manifest, Network, Node, Service
-from swarm_operator.plan import Action, Plan, PlanOptions, plan
+from swarm_operator.plan import BLOCK_RECONCILE_DISABLED, Action, Plan, PlanOptions, plan
 
 MAX_CONFLICT_RETRIES = 3
 TRANSIENT_TIMEOUT = 60.0
 TRANSIENT_MARKERS: tuple[str, ...] = (
     # a node promoted a moment ago has not joined the Raft group yet
     "can't find manager in raft memberlist",
+    # Raft did not commit in time (e.g. while the manager set changes); the change may
+    # or may not have happened, which the re-read before the next try finds out
+    "context deadline exceeded",
 )
 NETWORK_REMOVE_TIMEOUT = 60.0
 
@@ -93,6 +96,9 @@ class Executor:
         report = Report()
         for action in the_plan.actions:
             if not action.changes:
+                continue
+            if action.blocked == BLOCK_RECONCILE_DISABLED:
+                report.results.append(Result(action, True, f"left alone: {action.blocked}"))
                 continue
             if action.blocked:
                 report.results.append(Result(action, False, f"not done: {action.blocked}"))

@@ -43,6 +43,8 @@ Verb = Literal["create", "update", "replace", "delete", "adopt", "noop", "missin
 VERBS: tuple[str, ...] = ("create", "update", "replace", "delete", "adopt", "noop", "missing")
 QUIET_VERBS = frozenset({"noop", "missing"})
 DEFAULT_MAX_PRUNE = 5
+BLOCK_RECONCILE_DISABLED = "reconcile disabled by annotation swarm-operator/reconcile"
+"""Shown as drift, deliberately left alone: not a failure of apply."""
 
 
 @dataclass(frozen=True)
@@ -436,7 +438,7 @@ def plan(
         else:
             action = _plan_node(m, current, live, leaving)
         if action.changes and not action.blocked and _reconcile_disabled(m):
-            action = _block(action, "reconcile disabled by annotation swarm-operator/reconcile")
+            action = _block(action, BLOCK_RECONCILE_DISABLED)
         actions.append(action)
     deletes, refusals, notes = _prune(desired, declared, live, options, wanted)
     actions.extend(deletes)

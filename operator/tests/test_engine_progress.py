@@ -118,3 +118,24 @@ def test_report_text_names_object_and_docker_error() -> None:
     text = report_text(report)
     assert "FAILED  create Service new: network app-net not found" in text
     assert not report.ok and report.to_dict()["results"][0]["message"].endswith("not found")
+
+
+def test_blocked_actions_fail_but_disabled_reconcile_is_left_alone() -> None:
+    from typing import cast
+
+    from swarm_operator.docker_api import SwarmClient
+    from swarm_operator.executor import Executor
+
+    desired = [
+        svc(
+            "minimal", command=["sleep", "1"], annotations={"swarm-operator/reconcile": "disabled"}
+        ),
+        svc("clisvc"),
+    ]
+    p = plan(desired, captured_state(), PlanOptions())
+    # Nothing runnable: the executor must not touch the (absent) client at all.
+    report = Executor(cast(SwarmClient, None), desired, PlanOptions()).run(p)
+    outcome = {r.action.name: (r.ok, r.message) for r in report.results}
+    assert outcome["minimal"][0] is True and "left alone" in outcome["minimal"][1]
+    assert outcome["clisvc"][0] is False and "pass --adopt" in outcome["clisvc"][1]
+    assert not report.ok
