@@ -16,6 +16,7 @@ from typing import Any
 
 from swarm_operator import logs
 from swarm_operator.cli import EXIT_USAGE
+from swarm_operator.plan import DEFAULT_MAX_PRUNE
 from swarm_operator.server import DEFAULT_ADDR, parse_addr
 from swarm_operator.units import parse_duration
 
@@ -84,6 +85,13 @@ def register(subparsers: Any) -> None:
         "--prune", action="store_true", help="delete managed objects no longer declared"
     )
     parser.add_argument(
+        "--max-prune",
+        type=int,
+        default=DEFAULT_MAX_PRUNE,
+        metavar="N",
+        help=f"refuse to prune while more than N objects would go (default {DEFAULT_MAX_PRUNE})",
+    )
+    parser.add_argument(
         "-H", "--host", default=None, help="Docker host of a manager (default: DOCKER_HOST)"
     )
     parser.add_argument(
@@ -117,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         workers=max(1, args.workers),
         self_heal=args.self_heal,
         prune=args.prune,
+        max_prune=args.max_prune,
         host=args.host,
         lease_duration=args.lease_duration,
     )

@@ -45,13 +45,19 @@ from prometheus_client import CollectorRegistry
 
 from swarm_operator import logs
 from swarm_operator.docker_api import SwarmClient
-from swarm_operator.errors import DockerUnavailable, NotAManager, NotFound, SwarmOperatorError
+from swarm_operator.errors import (
+    ApiError,
+    DockerUnavailable,
+    NotAManager,
+    NotFound,
+    SwarmOperatorError,
+)
 from swarm_operator.executor import Executor, service_progress
 from swarm_operator.lease import Lease, SwarmLabelStore
-from swarm_operator.live import LiveObject, read_live
+from swarm_operator.live import LiveObject, live_node, read_live
 from swarm_operator.loader import load_directory
 from swarm_operator.metrics import Metrics, NodeInfo, ObjectInfo
-from swarm_operator.plan import Action, Plan, PlanOptions, plan
+from swarm_operator.plan import DEFAULT_MAX_PRUNE, Action, Plan, PlanOptions, plan
 from swarm_operator.revision import read_revision
 from swarm_operator.server import DEFAULT_ADDR, OperatorHTTPServer
 from swarm_operator.status import StatusBoard
@@ -62,7 +68,14 @@ Key = tuple[str, str]
 log = logs.get_logger("swarm_operator.daemon")
 
 EVENT_KINDS = {"service": "Service", "network": "Network", "node": "Node"}
-QUORUM_MARKERS = ("does not have a leader", "no leader", "quorum")
+QUORUM_MARKERS = (
+    "does not have a leader",
+    "no leader",
+    "lost leader",
+    "quorum",
+    "deadline exceeded",
+)
+MAX_RECONNECT_BACKOFF = 10.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,8 @@ class DaemonOptions:
     """Correct drift; False: only report it (also per object: reconcile: disabled)."""
     prune: bool = False
     """Delete managed objects that are no longer declared."""
+    max_prune: int = DEFAULT_MAX_PRUNE
+    """Refuse every prune while more objects than this would be deleted."""
     host: str | None = None
     """Docker host of a manager (default DOCKER_HOST or the local socket)."""
     lease_duration: float = 15.0
@@ -118,6 +133,9 @@ class Daemon:
         self._client_lock = threading.Lock()
         self._stop = threading.Event()
         self._resync_now = threading.Event()
+        self._prune_blocker: str | None = None
+        """Set while more objects would be pruned than --max-prune allows: the daemon
+        prunes key by key, so the plan-wide guard is applied here, to the whole set."""
         self._lease: Lease | None = None
         self._round_lock = threading.Lock()
         self._round: _Round | None = None
@@ -191,7 +209,7 @@ class Daemon:
                     next_lease = 0.0
                 else:
                     self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF)
                 continue
             try:
                 if now >= next_lease:
@@ -223,7 +241,12 @@ class Daemon:
                 self.options.host,
                 observer=lambda name, seconds, ok: self.metrics.observe_api_call(name, seconds),
             )
-            client.require_manager()
+            swarm = client.require_manager()
+            if swarm.get("Error"):
+                # The engine is a manager but its Raft has no leader (quorum lost) or
+                # another cluster error: listing or writing would fail or hang.
+                client.close()
+                raise ApiError(str(swarm["Error"]))
         except SwarmOperatorError as exc:
             self.board.set_connection(False, str(exc), quorum=not _is_quorum_loss(exc))
             self.metrics.manager_connected.set(0)
@@ -260,6 +283,9 @@ class Daemon:
         self.board.set_connection(False, str(exc), quorum=not quorum_lost)
         self.metrics.manager_connected.set(0)
         self.metrics.ready.set(0)
+        # Writes need the manager anyway; the lease runs out on its own meanwhile.
+        self.metrics.leader.set(0)
+        self.board.set_role("standby", self._lease.holder if self._lease else None)
 
     def _tick_lease(self) -> None:
         if self._lease is None:
@@ -283,10 +309,10 @@ class Daemon:
             log.debug("standby", holder=self._lease.holder)
 
     def _check_health(self, client: SwarmClient) -> None:
-        nodes = read_live(client, keys=[("Node", "*")]).nodes
+        nodes = [live_node(raw) for raw in client.nodes()]
         infos = [
             NodeInfo(n.name, n.node.role, n.node.availability, n.node.state)
-            for n in nodes.values()
+            for n in nodes
             if n.node is not None
         ]
         self.metrics.set_nodes(infos)
@@ -299,6 +325,8 @@ class Daemon:
         """Re-read the manifest directory and enqueue the keys that changed."""
         result = load_directory(self.options.directory)
         change = self.desired.apply(result, self.options.directory)
+        if self.options.prune and len(change.removed) > self.options.max_prune:
+            self._block_prune(len(change.removed))
         revision = read_revision(self.options.directory)
         self.board.set_revision(revision)
         self.metrics.set_source_revision(revision)
@@ -328,6 +356,16 @@ class Daemon:
         self.reload()
         live = read_live(client)
         keys = set(self.desired.declared())
+        orphans = [
+            o.key
+            for o in live.objects()
+            if o.managed and o.kind != "Node" and o.key not in keys and not o.protected
+        ]
+        if self.options.prune and len(orphans) > self.options.max_prune:
+            self._block_prune(len(orphans))
+        elif self._prune_blocker is not None:
+            log.info("prune allowed again", orphans=len(orphans))
+            self._prune_blocker = None
         keys.update(o.key for o in live.objects() if o.managed and o.kind != "Node")
         for key in [k for k in self.metrics.object_statuses() if k not in keys]:
             self._forget(key)
@@ -378,10 +416,12 @@ class Daemon:
         attributes = (event.get("Actor") or {}).get("Attributes") or {}
         name = attributes.get("name")
         if kind == "Node":
-            # Node events name the node by ID; which hostname is cheap to find out in the
-            # reconcile, so every declared node is looked at (there are few).
-            for key in self.desired.declared():
-                if key[0] == "Node":
+            # Node events carry the hostname as "name" (Docker 20.10); without it, every
+            # declared node is looked at (there are few).
+            declared = [k for k in self.desired.declared() if k[0] == "Node"]
+            keys = [("Node", str(name))] if name else declared
+            for key in keys:
+                if key in declared:
                     self.queue.add(key)
             self._refresh_nodes_soon()
             return
@@ -398,6 +438,17 @@ class Daemon:
                 self._check_health(client)
             except SwarmOperatorError as exc:
                 log.warning("cannot list nodes", error=str(exc))
+
+    def _block_prune(self, count: int) -> None:
+        reason = (
+            f"{count} managed objects are no longer declared, more than --max-prune "
+            f"{self.options.max_prune}"
+        )
+        if self._prune_blocker != reason:
+            log.warning(
+                "prune refused until a resync finds at most --max-prune orphans", reason=reason
+            )
+        self._prune_blocker = reason
 
     def _watch_error(self, exc: BaseException) -> None:
         log.error("manifest reload failed", error=repr(exc))
@@ -445,14 +496,36 @@ class Daemon:
         manifests = self.desired.manifests()
         options = PlanOptions(
             prune=self.options.prune,
-            prune_blockers=tuple(f"{p}: {m}" for p, m in self.desired.errors),
+            prune_blockers=tuple(f"{p}: {m}" for p, m in self.desired.errors)
+            + ((self._prune_blocker,) if self._prune_blocker else ()),
         )
         live = read_live(client, keys=[key])
         the_plan = plan(manifests, live, options, keys=[key])
         actions = [a for a in the_plan.actions if a.key == key]
         current = live.get(key)
         if not actions:
-            # Neither declared nor (pruneable and) managed: nothing to track any more.
+            if current is not None and current.managed and desired is None:
+                # Managed, no longer declared, and not deleted: prune is off or refused.
+                why = "; ".join(the_plan.refusals) or (
+                    "no longer declared; kept (run with --prune to delete it)"
+                    if not self.options.prune
+                    else "no longer declared; kept (protected)"
+                )
+                log.warning("undeclared object kept", why=why)
+                status = self.board.update(
+                    kind,
+                    name,
+                    sync_status="out_of_sync",
+                    health_status="healthy",
+                    held=False,
+                    source=None,
+                    last_error=why,
+                    last_reconciled=time.time(),
+                    drift=("no longer declared",),
+                )
+                self._set_object(kind, name, "out_of_sync", status)
+                return "skipped", SUCCESS
+            # Neither declared nor managed: nothing to track any more.
             for note in the_plan.notes:
                 log.info(note)
             self._forget(key)

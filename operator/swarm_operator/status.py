@@ -76,10 +76,12 @@ class StatusBoard:
     def ready(self) -> tuple[bool, str]:
         with self._lock:
             b = self._board
+            if not b.quorum:
+                return False, f"the manager has lost quorum: {b.connection_error or ''}".rstrip(
+                    ": "
+                )
             if not b.connected:
                 return False, f"not connected to a manager: {b.connection_error or 'starting'}"
-            if not b.quorum:
-                return False, "the manager has lost quorum"
             if not b.first_sync_done:
                 return False, "first full sync not done yet"
             return True, "ok"

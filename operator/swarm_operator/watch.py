@@ -219,12 +219,19 @@ def _identity(directory: Path) -> tuple[str, int, int] | None:
 
 
 def relevant(event_type: str, paths: Iterable[str], is_directory: bool) -> bool:
-    """Whether a filesystem event can change the manifests (reads and .git churn cannot)."""
+    """Whether a filesystem event can change the manifests or the source revision
+    (reads, editor swap files and git's object churn cannot)."""
     if event_type not in ("created", "modified", "deleted", "moved", "closed"):
         return False
     names = [p for p in paths if p]
-    if any(f"{os.sep}.git{os.sep}" in p or p.endswith(f"{os.sep}.git") for p in names):
-        return False
+    git = f"{os.sep}.git{os.sep}"
+    if any(git in p or p.endswith(f"{os.sep}.git") for p in names):
+        # Only a moved HEAD (checkout, pull, reset) matters: it is the source revision.
+        return any(
+            p.endswith((f"{git}HEAD", f"{git}packed-refs"))
+            or (f"{git}refs{os.sep}heads{os.sep}" in p and not p.endswith(".lock"))
+            for p in names
+        )
     if is_directory:
         return event_type != "modified"
     return any(p.endswith(MANIFEST_SUFFIXES) for p in names)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from swarm_operator.revision import read_revision
-
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 
 
 def git(cwd: Path, *args: str) -> str:

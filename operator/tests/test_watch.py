@@ -56,6 +56,10 @@ def test_relevant_events() -> None:
     assert not relevant("closed_no_write", ["/m/web.yaml"], False)
     assert not relevant("modified", ["/m/README.md"], False)
     assert not relevant("created", ["/m/.git/objects/ab/cdef"], False)
+    assert not relevant("modified", ["/m/.git/FETCH_HEAD"], False)
+    assert not relevant("created", ["/m/.git/refs/heads/main.lock"], False)
+    assert relevant("moved", ["/m/.git/HEAD.lock", "/m/.git/HEAD"], False)
+    assert relevant("moved", ["/m/.git/refs/heads/main.lock", "/m/.git/refs/heads/main"], False)
     assert not relevant("modified", ["/m/sub"], True)
 
 
@@ -226,5 +230,31 @@ def test_a_directory_swapped_behind_a_symlink_is_followed(tmp_path: Path) -> Non
         # Edits in the new target are now seen; edits in the old one are not.
         (v2 / "x.yaml").write_text("a: 1\n")
         assert wait_for(lambda: calls.n > before)
+    finally:
+        w.stop()
+
+
+def test_a_new_commit_is_seen_even_without_manifest_changes(tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "main")
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    calls = Counter()
+    w = ManifestWatcher(tmp_path, calls, quiet=0.1)
+    w.start()
+    try:
+        (tmp_path / "NOTES.md").write_text("not a manifest\n")
+        git("add", ".")
+        git("commit", "-qm", "two")  # moves refs/heads/main: the source revision changed
+        assert wait_for(lambda: calls.n >= 1)
     finally:
         w.stop()
