@@ -99,6 +99,17 @@ def apply_tables(sizes: list[dict[str, Any]]) -> str:
                 str(calls.get("floor", "-")),
             ]
         )
+    op_calls = [(s.get("noop_calls") or {}).get("operator") for s in sizes]
+    known = [c for c in op_calls if c is not None]
+    ns = ", ".join(str(s["n"]) for s in sizes)
+    if len(known) > 1 and max(known) > min(known):
+        verdict = "GROWS with N: the no-op should cost a few list calls whatever N"
+    else:
+        verdict = "the same whatever N"
+    calls_line = (
+        f"swarm-operator no-op calls for N = {ns}: "
+        f"{', '.join(str(c) for c in op_calls)} ({verdict})."
+    )
     reps = max((cold.get("floor") or {}).get("n", 0) for cold in (s["cold"] for s in sizes))
     parts = [
         "### (a) Cold apply: N services (1 replica) on one overlay network",
@@ -138,6 +149,8 @@ def apply_tables(sizes: list[dict[str, Any]]) -> str:
             ],
             noop_rows,
         ),
+        "",
+        calls_line,
     ]
     return "\n".join(parts)
 

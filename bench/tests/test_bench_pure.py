@@ -59,7 +59,7 @@ def test_render_shows_ratios_to_the_floor() -> None:
     def block(floor: float, op: float, stack: float) -> dict[str, dict[str, float]]:
         return {"floor": {"median": floor}, "operator": {"median": op}, "stack": {"median": stack}}
 
-    results = {
+    results: dict[str, Any] = {
         "meta": {"started": "2026-01-01 10:00 UTC"},
         "apply": [
             {
@@ -83,6 +83,10 @@ def test_render_shows_ratios_to_the_floor() -> None:
     assert converged == ["10", "5.00 s", "6.00 s (x1.20)", "7.00 s (x1.40)"]
     assert noop == ["10", "0.60 s", "0.50 s", "5", "1.50 s", "50 ms", "32", "2"]
     assert "documented" not in text  # no drift section without drift results
+    assert "no-op calls for N = 10: 5 (the same whatever N)" in text
+    grown = dict(results["apply"][0], n=50, noop_calls={"operator": 9})
+    text = report.render({**results, "apply": [results["apply"][0], grown]})
+    assert "no-op calls for N = 10, 50: 5, 9 (GROWS with N" in text
 
 
 def test_peers_are_marked_as_documented_not_measured() -> None:
