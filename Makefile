@@ -29,10 +29,6 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# The README's main job. Until plan/apply and the daemon land: validate the examples.
-demo: install
-	$(BIN)/swarm-operator validate manifests/
-
 # The README's test command: everything, lab tests included (needs root).
 test: install deps
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -42,9 +38,10 @@ test-unit: install
 	$(BIN)/pytest -m "not lab" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check operator
-	$(BIN)/ruff format --check operator
+	$(BIN)/ruff check operator bench
+	$(BIN)/ruff format --check operator bench
 	$(BIN)/mypy operator/swarm_operator
+	$(BIN)/mypy bench
 
 # JSON Schemas of the manifest kinds and the README's manifest reference, generated from
 # the models and checked in (operator/tests/test_crds.py fails when they are stale).
@@ -95,3 +92,18 @@ demo-stop:
 	@if [ -f $(DEMO_PID) ]; then pid=$$(cat $(DEMO_PID)); kill -TERM $$pid 2>/dev/null || true; \
 		for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; rm -f $(DEMO_PID); \
 		echo "demo daemon stopped"; else echo "no demo daemon running"; fi
+
+# --- bench (see README "Benchmarks"): swarm-operator vs docker stack deploy vs the raw API ---
+# Brings lab $(LAB_INDEX) up (or repairs it) and runs bench/run.py; results in bench-results/.
+# e.g. make bench BENCH_ARGS="--sizes 10,50 --trials 20 --parts ab"
+BENCH_ARGS ?=
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: deps $(BENCH_STAMP)
+	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS)
+	$(PY) bench/run.py --index $(LAB_INDEX) $(BENCH_ARGS)

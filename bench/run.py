@@ -1,0 +1,156 @@
+"""`python bench/run.py`: swarm-operator against `docker stack deploy` and the raw API floor.
+
+Brings the lab up if needed (index from ``--index``, else ``SWARM_OPERATOR_LAB_INDEX``,
+else 0), runs the parts asked for, prints progress and the tables, and writes
+``results.md``, ``results.json`` and ``apply.png`` into ``--out`` (default
+``bench-results/``, git-ignored). Parts:
+
+  a, b  cold apply and no-op re-apply of N services (apply_bench.py)
+  c, d  drift-correction and manifest-edit latency with the daemon running (daemon_bench.py)
+  e     the daemon at rest with 100 and 500 managed services: RSS, CPU, full resync pass
+
+Every figure that depends on the machine is shown beside a baseline measured in the
+same run (the floor, or the peers' documented intervals), since the absolute numbers
+move with the machine's load. See README "Benchmarks".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # `python bench/run.py` from anywhere; also `-m` style imports
+    sys.path.insert(0, str(HERE))
+
+import apply_bench  # noqa: E402
+import benchlab  # noqa: E402
+import report  # noqa: E402
+from swarm_operator.lab import index_from_env  # noqa: E402
+from swarm_operator.lab.engine import docker_cli  # noqa: E402
+
+PARTS = "abcde"
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a list like 10,50,100") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be positive integers")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Benchmark swarm-operator on the lab against docker stack deploy and "
+        "the raw Engine API floor.",
+    )
+    p.add_argument("--sizes", type=_int_list, default=[10, 50, 100], help="N for (a), (b)")
+    p.add_argument("--trials", type=int, default=20, help="trials per latency in (c), (d)")
+    p.add_argument("--repeats", type=int, default=1, help="cold applies per contender and N")
+    p.add_argument("--noop-repeats", type=int, default=3, help="timed no-op runs per N")
+    p.add_argument("--rest-sizes", type=_int_list, default=[100, 500], help="N for (e)")
+    p.add_argument("--rest-window", type=float, default=30.0, help="CPU window in (e), seconds")
+    p.add_argument("--poll-ms", type=float, default=5.0, help="spec poll interval in (c), (d)")
+    p.add_argument("--parts", default=PARTS, help=f"which parts to run (default {PARTS})")
+    p.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="measure nothing: render the tables and plot of a results.json again into --out",
+    )
+    p.add_argument("--index", type=int, default=None, help="lab index (default: env or 0)")
+    args = p.parse_args(argv)
+    bad = set(args.parts) - set(PARTS)
+    if bad:
+        p.error(f"--parts: unknown part(s) {''.join(sorted(bad))}")
+    if args.trials < 1:
+        p.error("--trials must be at least 1")
+    return args
+
+
+def progress(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
+def _docker_version(docker: str, sock: str) -> str:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    proc = subprocess.run(
+        [docker, "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() or "?"
+
+
+def write_outputs(results: dict[str, Any], out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = report.render(results)
+    (out / "results.md").write_text(text)
+    if report.plot(results, out / "apply.png"):
+        progress(f"wrote {out / 'apply.png'}")
+    elif results.get("apply"):
+        progress("no plot: matplotlib is missing (pip install -e '.[bench]')")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.from_json is not None:
+        print(write_outputs(json.loads(args.from_json.read_text()), args.out))
+        return 0
+    index = args.index if args.index is not None else index_from_env()
+    lab = benchlab.ensure_lab(index, progress)
+    docker = docker_cli()
+    results: dict[str, Any] = {
+        "meta": {
+            "started": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "lab_index": index,
+            "hosts": len(lab.hosts),
+            "docker_version": _docker_version(docker, lab.manager.socket),
+            "python": platform.python_version(),
+            "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}",
+            "sizes": args.sizes,
+            "trials": args.trials,
+            "repeats": args.repeats,
+        }
+    }
+    ctx = apply_bench.make_context(lab, docker, progress)
+    try:
+        if "a" in args.parts or "b" in args.parts:
+            results["apply"] = []
+            for n in args.sizes:
+                size = apply_bench.run_size(ctx, n, args.repeats, args.noop_repeats)
+                results["apply"].append(size.to_dict())
+                write_outputs(results, args.out)  # partial results survive an interruption
+        if set("cde") & set(args.parts):
+            import daemon_bench
+
+            daemon_bench.run(ctx, args, results, lambda: write_outputs(results, args.out))
+    finally:
+        benchlab.cleanup(lab, ctx.engine)
+    results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M %Z")
+    text = write_outputs(results, args.out)
+    print()
+    print(text)
+    progress(f"wrote {args.out / 'results.md'} and {args.out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
