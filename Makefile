@@ -10,14 +10,14 @@ APT_STAMP := /var/lib/swarm-operator-lab-deps.stamp
 LAB_PACKAGES := docker.io docker-registry busybox-static iproute2 iptables
 PYTEST_ARGS ?=
 
-.PHONY: install deps demo test test-unit lint crds clean
+.PHONY: install deps demo test test-unit lint crds constraints clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 # Debian packages the lab needs (root). Idempotent: skipped once installed.
@@ -65,7 +65,7 @@ lab-down: install
 
 # --- daemon (see README "The daemon"): promtool and systemd-analyze for the deploy/ tests,
 # git for the source revision. Added to the packages `make deps` installs.
-LAB_PACKAGES += prometheus systemd git
+LAB_PACKAGES += prometheus systemd git curl
 DEMO_DIR ?= manifests/cross-host-demo
 DEMO_ADDR ?= 127.0.0.1:9786
 DEMO_PID := .demo.pid
@@ -101,9 +101,14 @@ BENCH_STAMP := $(VENV)/.bench-installed
 .PHONY: bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
 bench: deps $(BENCH_STAMP)
 	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS)
 	$(PY) bench/run.py --index $(LAB_INDEX) $(BENCH_ARGS)
+
+# Re-pin constraints.txt to what the current .venv (with the bench extra) holds.
+constraints: $(BENCH_STAMP)
+	{ sed -n '1,3p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -iv '^swarm-operator'; } > constraints.new
+	mv constraints.new constraints.txt
