@@ -84,7 +84,12 @@ def plan_text(
         lines.append(_paint(refusal, "blocked", colour))
     for note in the_plan.notes:
         lines.append(f"note: {note}")
-    if not the_plan.pending and not the_plan.refusals:
+    if errors:
+        lines.append(
+            f"Incomplete: {len(errors)} manifest error(s); objects of files that failed to "
+            "load are left as they are (never changed, never pruned)."
+        )
+    elif not the_plan.pending and not the_plan.refusals:
         lines.append("No changes: the Swarm matches the manifests.")
     lines.append(summary(the_plan))
     return "\n".join(lines)

@@ -139,3 +139,13 @@ def test_blocked_actions_fail_but_disabled_reconcile_is_left_alone() -> None:
     assert outcome["minimal"][0] is True and "left alone" in outcome["minimal"][1]
     assert outcome["clisvc"][0] is False and "pass --adopt" in outcome["clisvc"][1]
     assert not report.ok
+
+
+def test_plan_text_with_load_errors_never_claims_the_swarm_matches() -> None:
+    p = plan([], captured_state(), PlanOptions())
+    clean = plan_text(p)
+    assert "No changes: the Swarm matches the manifests." in clean
+    text = plan_text(p, errors=("a.yaml:7:3: unknown field 'replcas'",))
+    assert "error: a.yaml:7:3: unknown field 'replcas'" in text
+    assert "No changes" not in text
+    assert "Incomplete: 1 manifest error(s)" in text
