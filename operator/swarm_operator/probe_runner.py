@@ -331,6 +331,18 @@ class ProbeRunner:
     def ensure(self) -> str:
         return self._service().ensure()
 
+    def attach(self) -> bool:
+        """Find the probe service another instance created, without creating one (what a
+        standby does before `poll`); False when there is none."""
+        svc = self._service()
+        if svc.service_id is None:
+            live = svc.find()
+            if live is None:
+                return False
+            svc.service_id = str(live["ID"])
+            svc.created_at = svc.created_at or _created(live)
+        return True
+
     def remove(self) -> None:
         if self.service is None:
             self.service = ProbeService(
