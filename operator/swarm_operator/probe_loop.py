@@ -200,10 +200,12 @@ class OverlayProbes:
     def _remove(self, removal: _Removal, writable: bool) -> None:
         self.exporter.remove_overlay(removal.network)
         if not writable:
-            # The lease holder removes it; a standby only stops exporting.
+            # The lease holder removes it; a standby only stops exporting, and forgets
+            # that it did, so a later reconcile (as holder, perhaps) schedules it again.
             with self._lock:
                 if self._removals.get(removal.network) is removal:
                     del self._removals[removal.network]
+                self._cleared.discard(removal.network)
             return
         try:
             removal.runner.remove()
