@@ -97,6 +97,9 @@ class Daemon:
                 "json",
                 "--lease-duration",
                 "6s",
+                # the overlay probe is on by default: the lab's own image, whatever its index
+                "--probe-image",
+                lab.image,
                 *extra,
             ],
             env=env,

@@ -77,7 +77,7 @@ def test_matrix_follows_a_vxlan_block_on_host2_and_probe_off_removes_it(
 ) -> None:
     manifests = workdir / "m"
     write_network(manifests, lab)
-    d = start(daemons, lab, manifests, workdir / "d.log", "--probe-image", lab.image)
+    d = start(daemons, lab, manifests, workdir / "d.log")  # --probe-image: the lab's
     d.wait_ready()
 
     def all_up() -> bool:
