@@ -172,8 +172,8 @@ class OverlayProbes:
         if runner is None:
             runner = self.factory(network, ProbeSettings(owner="daemon"))
         runner.remove()
-        self.exporter.remove_overlay(network)
         with self._lock:
+            self.exporter.remove_overlay(network)
             self._cleared.discard(network)  # a replaced network gets a new probe
         self._publish()
 
@@ -287,8 +287,11 @@ class OverlayProbes:
             # now would be a false "unreachable".
             return
         reachable, rtts = probe.metric_maps(matrix, fresh)
-        self.exporter.set_overlay_matrix(entry.network, reachable, rtts)
-        entry.exported = True
+        with self._lock:
+            # Dropped by a worker while this poll ran: its series must not come back.
+            if self._entries.get(entry.network) is entry:
+                self.exporter.set_overlay_matrix(entry.network, reachable, rtts)
+                entry.exported = True
 
     def _backoff(self, base: float, failures: int) -> float:
         return float(min(base * 2 ** min(failures, 16), self.max_backoff))

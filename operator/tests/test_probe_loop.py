@@ -351,3 +351,20 @@ def test_metrics_drop_pairs_of_nodes_that_left_and_whole_networks() -> None:
         )
         == 0.0
     )
+
+
+def test_a_poll_racing_a_drop_does_not_bring_the_series_back(rig: Rig) -> None:
+    rig.probes.want("net", ON)
+    rig.probes.tick()
+    runner = rig.runners[0]
+    real_poll = runner.poll
+
+    def poll_while_a_worker_drops_it(now: float | None = None) -> tuple[Matrix, list[Pair]]:
+        result = real_poll(now)
+        rig.probes.remove_now("net")  # a worker, about to delete the network
+        return result
+
+    runner.poll = poll_while_a_worker_drops_it  # type: ignore[method-assign]
+    rig.clock.now += 2.0
+    rig.probes.tick()
+    assert rig.series() == 0
