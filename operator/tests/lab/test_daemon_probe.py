@@ -126,3 +126,50 @@ def test_matrix_follows_a_vxlan_block_on_host2_and_probe_off_removes_it(
     assert d.status()["probes"] == []
     assert docker_cli("network", "inspect", NETWORK, check=False).returncode == 0
     assert d.stop() == 0
+
+
+def test_a_drained_node_leaves_the_matrix_and_prune_removes_probe_then_network(
+    lab: Lab, swarm_cleanup: None, docker_cli: DockerCli, workdir: Path, daemons: list[Daemon]
+) -> None:
+    manifests = workdir / "m"
+    write_network(manifests, lab)
+    # A second network, never probed (and something left declared: prune refuses to act
+    # on a directory that declares nothing).
+    (manifests / "quiet.yaml").write_text(
+        "apiVersion: swarm-operator/v1alpha1\nkind: Network\n"
+        f"metadata:\n  name: quiet-net\nspec:\n  subnet: 10.11.{lab.index}.0/24\n"
+        "  probe:\n    enabled: false\n"
+    )
+    d = start(daemons, lab, manifests, workdir / "d.log", "--prune")
+    d.wait_ready()
+    wait_for(
+        "all six ordered pairs reachable",
+        lambda: (p := off_diagonal(matrix(d))) is not None and set(p.values()) == {1.0},
+        timeout=120,
+    )
+
+    # A drained node runs no global task: its pairs leave the matrix (no stale series).
+    docker_cli("node", "update", "--availability", "drain", "host3")
+    try:
+        wait_for(
+            "host3's series to go",
+            lambda: (m := matrix(d)) and all("host3" not in k for k in m) and len(m) == 4,
+        )
+        assert set(matrix(d).values()) == {1.0}
+    finally:
+        docker_cli("node", "update", "--availability", "active", "host3")
+    wait_for("host3 back in the matrix", lambda: off_diagonal(matrix(d)) is not None, 60)
+
+    # No longer declared, with --prune: the probe goes first, so the network can go too.
+    (manifests / "network.yaml").unlink()
+    wait_for(
+        "the network to be pruned",
+        lambda: docker_cli("network", "inspect", NETWORK, check=False).returncode != 0,
+        timeout=90,
+    )
+    assert not probe_service_exists(docker_cli)
+    wait_for("the matrix series to go", lambda: matrix(d) == {})
+    assert d.status()["probes"] == []
+    assert docker_cli("network", "inspect", "quiet-net", check=False).returncode == 0
+    assert "quiet-net" not in docker_cli("service", "ls", "--format", "{{.Name}}").stdout
+    assert d.stop() == 0
