@@ -17,6 +17,7 @@ from typing import Any
 from swarm_operator import logs
 from swarm_operator.cli import EXIT_USAGE
 from swarm_operator.plan import DEFAULT_MAX_PRUNE
+from swarm_operator.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
 from swarm_operator.server import DEFAULT_ADDR, parse_addr
 from swarm_operator.units import parse_duration
 
@@ -32,6 +33,10 @@ the manager (services, networks, nodes), and resyncs everything every --resync-i
 metadata.annotations["swarm-operator/reconcile"]: "disabled" (drift is still reported).
 A manifest that fails to load leaves its objects alone. Only one instance per Swarm
 writes (a lease in the Swarm's own labels); others stand by.
+
+Each managed overlay network is probed continuously (a global probe service
+so-probe-NETWORK; spec.probe to tune or turn off, --no-probe for all): metric
+swarm_operator_overlay_reachable{{network,source_node,target_node}}, /status "probes".
 
 HTTP on --metrics-addr (default {DEFAULT_ADDR}): /metrics /healthz /readyz /status
 """
@@ -108,6 +113,19 @@ def register(subparsers: Any) -> None:
         help="auto: JSON unless stderr is a terminal",
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="never probe overlay networks (default: each managed overlay, unless its "
+        "spec.probe.enabled is false)",
+    )
+    parser.add_argument(
+        "--probe-image",
+        default=None,
+        metavar="IMAGE",
+        help=f"default probe image (else ${PROBE_IMAGE_ENV}, else {DEFAULT_PROBE_IMAGE})",
+    )
     parser.set_defaults(func=run)
 
 
@@ -128,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         max_prune=args.max_prune,
         host=args.host,
         lease_duration=args.lease_duration,
+        probe=args.probe,
+        probe_image=args.probe_image,
     )
     daemon = Daemon(options)
 

@@ -28,6 +28,12 @@ Robustness:
   in, the lease is released, exit 0;
 - a second instance does not fight: only the holder of the lease (``lease.py``) writes;
   the other one reconciles read-only (drift still reported) and says "standby".
+
+Overlay probing (``probe_loop.py``): after each successful reconcile of a declared
+overlay network a worker tells `OverlayProbes` what it wants (no I/O); a thread of its
+own ensures, polls and removes the probe services and exports the node x node matrix.
+Probe services are kept at shutdown (the next instance adopts them) and removed when
+their network is deleted, no longer declared, or its probe is turned off.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from swarm_operator import logs
+from swarm_operator import logs, probe
 from swarm_operator.docker_api import SwarmClient
 from swarm_operator.errors import (
     ApiError,
@@ -57,7 +63,10 @@ from swarm_operator.lease import Lease, SwarmLabelStore
 from swarm_operator.live import LiveObject, live_node, read_live
 from swarm_operator.loader import load_directory
 from swarm_operator.metrics import Metrics, NodeInfo, ObjectInfo
+from swarm_operator.models import Network
 from swarm_operator.plan import DEFAULT_MAX_PRUNE, Action, Plan, PlanOptions, plan
+from swarm_operator.probe_loop import OverlayProbes, Runner
+from swarm_operator.probe_runner import ProbeRunner
 from swarm_operator.revision import read_revision
 from swarm_operator.server import DEFAULT_ADDR, OperatorHTTPServer
 from swarm_operator.status import StatusBoard
@@ -107,6 +116,11 @@ class DaemonOptions:
     events_window: float = 5.0
     """Each events request streams this long, then resumes from its cursor."""
     identity: str | None = None
+    probe: bool = True
+    """Probe managed overlay networks continuously (``--no-probe``: never)."""
+    probe_image: str | None = None
+    """Default probe image (``--probe-image``; else $SWARM_OPERATOR_PROBE_IMAGE, else the
+    lab's busybox); a network's ``spec.probe.image`` wins."""
 
 
 @dataclass
@@ -147,6 +161,13 @@ class Daemon:
         )
         self.watcher = ManifestWatcher(options.directory, self.reload, on_error=self._watch_error)
         self.server: OperatorHTTPServer | None = None
+        self.probes = OverlayProbes(
+            self.metrics,
+            self._probe_runner,
+            writable=self._writable,
+            on_status=self.board.set_probes,
+        )
+        self._probe_thread: threading.Thread | None = None
 
     # ================================================================== lifecycle
 
@@ -165,6 +186,10 @@ class Daemon:
         self.reload()
         self.watcher.start()
         self.pool.start()
+        self._probe_thread = threading.Thread(
+            target=self._run_probes, name="swarm-operator-probes", daemon=True
+        )
+        self._probe_thread.start()
         try:
             self._supervise()
         finally:
@@ -175,12 +200,17 @@ class Daemon:
         """Ask the daemon to finish: safe from a signal handler."""
         self._stop.set()
         self._resync_now.set()
+        self.probes.wake.set()
 
     def _shutdown(self) -> None:
         log.info("stopping: finishing the current reconciles")
         self.queue.shutdown()
         self.watcher.stop()
         self.pool.join(timeout=120)
+        if self._probe_thread is not None:
+            # Probe services are kept: the next instance adopts them (no churn of probe
+            # tasks and no gap in the matrix across a restart or an upgrade).
+            self._probe_thread.join(timeout=30)
         if self._lease is not None:
             self._lease.release()
         if self.server is not None:
@@ -524,8 +554,12 @@ class Daemon:
                     drift=("no longer declared",),
                 )
                 self._set_object(kind, name, "out_of_sync", status)
+                if kind == "Network":
+                    self.probes.want(name, None)  # not declared: not probed
                 return "skipped", SUCCESS
             # Neither declared nor managed: nothing to track any more.
+            if kind == "Network":
+                self.probes.want(name, None)
             for note in the_plan.notes:
                 log.info(note)
             self._forget(key)
@@ -541,6 +575,9 @@ class Daemon:
                 reason=action.reason,
                 differences=[d.to_dict() for d in action.differences],
             )
+            if kind == "Network" and action.verb in ("delete", "replace"):
+                # A probe task attached to the network would keep it busy.
+                self.probes.remove_now(name)
             report = Executor(client, manifests, options, progress=lambda m: log.info(m)).run(
                 Plan((action,), the_plan.refusals, the_plan.notes)
             )
@@ -591,6 +628,8 @@ class Daemon:
         self._set_object(kind, name, sync, status)
         if replicas is not None:
             self.metrics.set_service_replicas(name, *replicas)
+        if kind == "Network" and error is None and current is not None and desired is not None:
+            self.probes.want(name, self._probe_settings(desired.manifest))
         if error:
             return "error", RETRY
         if health == "progressing":
@@ -652,6 +691,37 @@ class Daemon:
     def _forget(self, key: Key) -> None:
         self.board.remove(*key)
         self.metrics.remove_object(*key)
+        if key[0] == "Network":
+            self.probes.want(key[1], None)
+
+    # ================================================================== overlay probes
+
+    def _probe_settings(self, manifest: Any) -> probe.ProbeSettings | None:
+        if not self.options.probe or not isinstance(manifest, Network):
+            return None
+        return probe.settings_for_network(
+            manifest.spec.probe,
+            driver=manifest.spec.driver,
+            default_image=self.options.probe_image,
+        )
+
+    def _probe_runner(self, network: str, settings: probe.ProbeSettings) -> Runner:
+        return ProbeRunner(_CurrentClient(self._get_client), network, settings)
+
+    def _writable(self) -> bool:
+        return self._lease is not None and self._lease.held()
+
+    def _run_probes(self) -> None:
+        """The probe thread: removals, ensures and polls as they fall due."""
+        while not self._stop.is_set():
+            wait = 1.0
+            if self._get_client() is not None:
+                try:
+                    wait = self.probes.tick()
+                except Exception:  # tick never raises; a bug must not end probing
+                    log.exception("overlay probe loop crashed")
+            self.probes.wake.wait(min(max(wait, 0.05), 1.0))
+            self.probes.wake.clear()
 
     # ================================================================== sync rounds
 
@@ -675,6 +745,46 @@ class Daemon:
         if not failed and all(s.sync_status == "synced" for s in statuses):
             self.metrics.last_successful_sync_timestamp_seconds.set(time.time())
         log.info("full sync done", failed=failed)
+
+
+class _CurrentClient:
+    """The Docker calls of a probe (`probe_runner.ProbeClient`), made on whatever client the
+    daemon holds at the time: a probe outlives a reconnect."""
+
+    def __init__(self, get: Callable[[], SwarmClient | None]) -> None:
+        self._get = get
+
+    def _client(self) -> SwarmClient:
+        client = self._get()
+        if client is None:
+            raise DockerUnavailable("not connected to a manager")
+        return client
+
+    def nodes(self, filters: Any = None) -> list[dict[str, Any]]:
+        return self._client().nodes(filters)
+
+    def networks(self, filters: Any = None) -> list[dict[str, Any]]:
+        return self._client().networks(filters)
+
+    def inspect_network(self, network: str) -> dict[str, Any]:
+        return self._client().inspect_network(network)
+
+    def services(self, filters: Any = None) -> list[dict[str, Any]]:
+        return self._client().services(filters)
+
+    def create_service(self, spec: dict[str, Any]) -> str:
+        return self._client().create_service(spec)
+
+    def remove_service(self, service_id: str) -> None:
+        self._client().remove_service(service_id)
+
+    def tasks(self, filters: Any = None) -> list[dict[str, Any]]:
+        return self._client().tasks(filters)
+
+    def service_logs(
+        self, service_id: str, *, since: float = 0, tail: int | None = None
+    ) -> list[str]:
+        return self._client().service_logs(service_id, since=since, tail=tail)
 
 
 def _disabled(action: Action) -> bool:

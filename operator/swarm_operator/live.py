@@ -399,8 +399,13 @@ def build_state(
     live_services = {
         s.name: s for s in (live_service(raw, ids) for raw in services if not _is_probe(raw))
     }
+    # A probe does not hold its network either: the daemon removes its probe before it
+    # deletes or replaces the network (probe_loop.OverlayProbes.remove_now), and doctor's
+    # are gone within its run; a replace must not detach and reattach a probe.
     users: dict[str, list[str]] = {}
     for raw in services:
+        if _is_probe(raw):
+            continue
         spec = raw.get("Spec") or {}
         attached = (spec.get("TaskTemplate") or {}).get("Networks") or spec.get("Networks") or []
         for att in attached:

@@ -346,3 +346,7 @@ class Metrics:
                 self._pairs.add((network, source, target))
             for (source, target), seconds in (rtts or {}).items():
                 self.overlay_rtt_seconds.labels(network, source, target).observe(seconds)
+
+    def remove_overlay(self, network: str) -> None:
+        """Remove every series of ``network``'s probe (probe removed or network gone)."""
+        self.set_overlay_matrix(network, {})

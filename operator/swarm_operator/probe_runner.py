@@ -3,9 +3,11 @@
 Owns the probe services' life (create, find, remove) and reading their measurements back
 through the manager (service logs and the task list). Used twice:
 
-- by the daemon, continuously: one `ProbeRunner` per managed overlay network;
-  ``runner.ensure()`` on every reconcile, ``runner.read()`` every probe interval gives
-  the latest `probe.Matrix`, which the daemon exports as metrics;
+- by the daemon, continuously: one `ProbeRunner` per managed overlay network, driven by
+  `probe_loop.OverlayProbes` on the daemon's probe thread: ``runner.ensure()`` after each
+  reconcile of the network (lease holder), ``runner.attach()`` on a standby,
+  ``runner.poll()`` every probe interval gives the latest `probe.Matrix` and the fresh
+  RTTs, which the daemon exports as metrics;
 - by ``swarm-operator doctor`` (`doctor.py`), once: short-lived probes with a run id,
   removed at the end.
 
@@ -330,6 +332,18 @@ class ProbeRunner:
 
     def ensure(self) -> str:
         return self._service().ensure()
+
+    def attach(self) -> bool:
+        """Find the probe service another instance created, without creating one (what a
+        standby does before `poll`); False when there is none."""
+        svc = self._service()
+        if svc.service_id is None:
+            live = svc.find()
+            if live is None:
+                return False
+            svc.service_id = str(live["ID"])
+            svc.created_at = svc.created_at or _created(live)
+        return True
 
     def remove(self) -> None:
         if self.service is None:

@@ -2,7 +2,8 @@
 
 Owns the in-memory status board: one :class:`ObjectStatus` per managed object (sync and
 health status, last error, last applied and reconciled times), current manifest load
-errors, the source revision, the connection and lease state, and the worker heartbeat.
+errors, the source revision, the connection and lease state, the overlay probes' health
+(``probe_loop.py``) and the worker heartbeat.
 Written by the daemon's workers and triggers (``daemon.py``), read by the HTTP server
 (``server.py``). Thread-safe; clocks are injected so tests need no sleeps.
 """
@@ -45,6 +46,7 @@ class _Board:
     lease_holder: str | None = None
     first_sync_done: bool = False
     last_full_sync: float | None = None
+    probes: list[dict[str, Any]] = field(default_factory=list)  # probe_loop.OverlayProbes
 
 
 class StatusBoard:
@@ -114,6 +116,11 @@ class StatusBoard:
         with self._lock:
             self._board.load_errors = [{"source": s, "message": m} for s, m in errors]
 
+    def set_probes(self, probes: list[dict[str, Any]]) -> None:
+        """Health of the overlay probes: per network pairs ok/total, last round, error."""
+        with self._lock:
+            self._board.probes = list(probes)
+
     def update(self, kind: str, name: str, **changes: Any) -> ObjectStatus:
         with self._lock:
             old = self._board.objects.get((kind, name), ObjectStatus(kind, name))
@@ -160,6 +167,7 @@ class StatusBoard:
                 "lastFullSync": b.last_full_sync,
                 "loadErrors": list(b.load_errors),
                 "objects": objects,
+                "probes": [dict(p) for p in b.probes],
                 "summary": {
                     "objects": len(objects),
                     "outOfSync": sum(o["sync_status"] == "out_of_sync" for o in objects),

@@ -176,3 +176,29 @@ def test_stack_runs_on_managers_with_the_socket_and_manifests() -> None:
     assert targets["/var/run/docker.sock"]["source"] == "/var/run/docker.sock"
     assert targets["/manifests"]["read_only"] is True
     assert svc["command"][:2] == ["run", "/manifests"]
+
+
+def test_connectivity_panel_and_pair_alert_use_the_exported_labels() -> None:
+    """The node x node panel and the broken-pair alert name the gauge's real labels."""
+    labels = tuple(Metrics(CollectorRegistry()).overlay_reachable._labelnames)
+    assert labels == ("network", "source_node", "target_node")
+    doc = json.loads(DASHBOARD.read_text())
+    (panel,) = [p for p in doc["panels"] if "connectivity" in p["title"].lower()]
+    (target,) = panel["targets"]
+    assert "swarm_operator_overlay_reachable" in target["expr"]
+    assert "by (source_node, target_node)" in target["expr"]
+    assert '{network=~"$network"}' in target["expr"]
+    assert panel["repeat"] == "network"
+    assert {v["name"] for v in doc["templating"]["list"]} >= {"network"}
+    (matrix,) = [t for t in panel["transformations"] if t["id"] == "groupingToMatrix"]
+    assert (matrix["options"]["rowField"], matrix["options"]["columnField"]) == labels[1:]
+    rules = yaml.safe_load(RULES.read_text())
+    (rule,) = [
+        r
+        for g in rules["groups"]
+        for r in g["rules"]
+        if r["alert"].endswith("OverlayPairUnreachable")
+    ]
+    assert "max by (network, source_node, target_node)" in rule["expr"]
+    for label in labels:
+        assert f"$labels.{label}" in rule["annotations"]["summary"]

@@ -105,3 +105,21 @@ def test_unreadable_live_service_is_reported_not_guessed() -> None:
     live = captured_state(services=services).services["minimal"]
     assert live.manifest is None
     assert live.read_error and "minimal" in live.read_error
+
+
+def test_a_probe_service_is_neither_a_service_nor_a_user_of_its_network() -> None:
+    """The daemon removes its probe before deleting or replacing the network; the plan
+    must neither refuse the delete nor detach/reattach the probe on a replace."""
+    import copy
+
+    from swarm_operator.probe import ProbeSettings, probe_labels
+
+    services = fixture("services")
+    (every,) = [s for s in services if s["Spec"]["Name"] == "every"]
+    probe_svc = copy.deepcopy(every)
+    probe_svc["ID"] = "probe0000001"
+    probe_svc["Spec"]["Name"] = "so-probe-every-net"
+    probe_svc["Spec"]["Labels"] = probe_labels("overlay", ProbeSettings(), "every-net")
+    state = captured_state(services=[*services, probe_svc])
+    assert "so-probe-every-net" not in state.services
+    assert state.networks["every-net"].used_by == ("every",)

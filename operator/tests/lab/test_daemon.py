@@ -97,6 +97,9 @@ class Daemon:
                 "json",
                 "--lease-duration",
                 "6s",
+                # the overlay probe is on by default: the lab's own image, whatever its index
+                "--probe-image",
+                lab.image,
                 *extra,
             ],
             env=env,
@@ -499,8 +502,9 @@ def test_a_second_instance_stands_by_and_takes_over(
 
 # --------------------------------------------------------------------------- Prometheus
 
-# Series produced by the overlay probe (issue 6), not by this daemon yet: their queries
-# must be valid (status success) but may return nothing until the probe lands.
+# Series of the overlay probe (issue 6) appear once its first round completes, and the
+# connectivity panel filters on the Grafana variable $network: their queries must be
+# valid (status success) but may return nothing here (test_daemon_probe.py reads them).
 PROBE_METRICS = ("swarm_operator_overlay_reachable", "swarm_operator_overlay_rtt_seconds")
 
 
