@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from swarm_operator import output, units
+from swarm_operator import units
 from swarm_operator.cmd_plan import add_common_arguments, connect, load_desired, options_from_args
-from swarm_operator.docker_api import SwarmClient
 from swarm_operator.errors import SwarmOperatorError
-from swarm_operator.executor import Executor, Progress, Report, Result, wait_for_services
-from swarm_operator.live import read_live
-from swarm_operator.plan import Plan, plan
+
+if TYPE_CHECKING:
+    from swarm_operator.docker_api import SwarmClient
+    from swarm_operator.executor import Progress, Result
+    from swarm_operator.plan import Plan
+
+# The executor (and through it docker) is imported in run(): `--help` stays fast.
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,6 +52,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_operator import output
+    from swarm_operator.executor import Executor
+    from swarm_operator.live import read_live
+    from swarm_operator.plan import plan
+
     try:
         timeout = units.parse_duration(args.timeout) / 1e9
     except ValueError as exc:
@@ -106,6 +114,8 @@ def _wait(
     timeout: float,
     progress: Progress,
 ) -> list[Result]:
+    from swarm_operator.executor import Result, wait_for_services
+
     if not names:
         return []
     by_name = {a.name: a for a in the_plan.actions if a.kind == "Service"}
@@ -113,4 +123,4 @@ def _wait(
     return [Result(by_name[name], ok, f"wait: {message}") for name, ok, message in results]
 
 
-__all__ = ["Report", "register", "run"]
+__all__ = ["register", "run"]

@@ -13,15 +13,17 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from swarm_operator import output
-from swarm_operator.docker_api import SwarmClient
 from swarm_operator.errors import SwarmOperatorError
-from swarm_operator.live import read_live
-from swarm_operator.loader import load_directory
-from swarm_operator.models import Manifest
-from swarm_operator.plan import DEFAULT_MAX_PRUNE, PlanOptions, plan
+from swarm_operator.plan import DEFAULT_MAX_PRUNE, PlanOptions
+
+if TYPE_CHECKING:
+    from swarm_operator.docker_api import SwarmClient
+    from swarm_operator.models import Manifest
+
+# docker (through docker_api), the live reader and the output module are imported where
+# they are used, so that `swarm-operator --help` and `validate` stay fast.
 
 EXIT_CLEAN = 0
 EXIT_ERROR = 1
@@ -36,6 +38,8 @@ class Desired:
 
 
 def load_desired(directory: str) -> Desired:
+    from swarm_operator.loader import load_directory
+
     try:
         result = load_directory(Path(directory))
     except OSError as exc:
@@ -83,6 +87,8 @@ def options_from_args(args: argparse.Namespace, desired: Desired) -> PlanOptions
 
 
 def connect(args: argparse.Namespace) -> SwarmClient:
+    from swarm_operator.docker_api import SwarmClient
+
     client = SwarmClient(args.host)
     client.require_manager()
     return client
@@ -101,6 +107,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_operator import output
+    from swarm_operator.live import read_live
+    from swarm_operator.plan import plan
+
     desired = load_desired(args.directory)
     options = options_from_args(args, desired)
     try:

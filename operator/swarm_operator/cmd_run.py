@@ -14,7 +14,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from swarm_operator import logs
 from swarm_operator.cli import EXIT_USAGE
 from swarm_operator.plan import DEFAULT_MAX_PRUNE
 from swarm_operator.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
@@ -130,6 +129,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_operator import logs
     from swarm_operator.daemon import Daemon, DaemonOptions
 
     logs.configure(

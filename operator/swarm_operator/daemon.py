@@ -12,8 +12,13 @@ Owns the wiring and the per-key reconcile; the pieces live next door:
                                                    -> metrics.py, status.py (server.py)
 
 Level-triggered: a key carries no event content; every reconcile re-reads both sides, so
-a missed or duplicated event costs nothing. The periodic resync (default 3 min, ±10 %
-jitter) is the safety net for what has no event (task state, a missed inotify event).
+a missed or duplicated event costs nothing. A full resync reads the Swarm once (services,
+networks, nodes, tasks: 4 calls whatever N) into a ``_Snapshot`` that the keys of that pass
+plan from; a key enqueued by an event or a file change after the snapshot was started, a
+retry, a requeue, or a snapshot older than ``SNAPSHOT_TTL`` reads fresh, and nothing is
+ever written on the snapshot's word alone (a change it shows is re-read first). The
+periodic resync (default 3 min, ±10 % jitter) is the safety net for what has no event
+(task state, a missed inotify event).
 
 Robustness:
 - a manifest file that fails to load holds its objects: they are neither changed nor
@@ -60,7 +65,7 @@ from swarm_operator.errors import (
 )
 from swarm_operator.executor import Executor, service_progress
 from swarm_operator.lease import Lease, SwarmLabelStore
-from swarm_operator.live import LiveObject, live_node, read_live
+from swarm_operator.live import LiveObject, LiveState, build_state, live_node, read_live
 from swarm_operator.loader import load_directory
 from swarm_operator.metrics import Metrics, NodeInfo, ObjectInfo
 from swarm_operator.models import Network
@@ -85,6 +90,8 @@ QUORUM_MARKERS = (
     "deadline exceeded",
 )
 MAX_RECONNECT_BACKOFF = 10.0
+SNAPSHOT_TTL = 30.0
+"""Seconds a resync pass's snapshot may stand in for a per-key read of the Swarm."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,53 @@ class _Round:
     failed: bool = False
 
 
+class _Snapshot:
+    """One read of the whole Swarm, shared by the keys of one resync pass.
+
+    Each key may use it once (``take``), and only if no event or file change enqueued the
+    key since the read began (``drop``): a trigger always gets a fresh read."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.live = LiveState()
+        self.services: dict[str, dict[str, Any]] = {}
+        """Raw services by ID (a list entry carries what an inspect does)."""
+        self.tasks: dict[str, list[dict[str, Any]]] = {}
+        """Tasks by service ID."""
+        self._unused: set[Key] = set()
+        self._dropped: set[Key] = set()
+        self._lock = threading.Lock()
+
+    def fill(
+        self,
+        services: list[dict[str, Any]],
+        networks: list[dict[str, Any]],
+        nodes: list[dict[str, Any]],
+        tasks: list[dict[str, Any]],
+    ) -> LiveState:
+        self.live = build_state(services, networks, nodes)
+        self.services = {str(s.get("ID")): s for s in services}
+        for task in tasks:
+            self.tasks.setdefault(str(task.get("ServiceID")), []).append(task)
+        return self.live
+
+    def offer(self, keys: set[Key]) -> None:
+        with self._lock:
+            self._unused = set(keys) - self._dropped
+
+    def drop(self, key: Key) -> None:
+        with self._lock:
+            self._dropped.add(key)
+            self._unused.discard(key)
+
+    def take(self, key: Key, now: float) -> bool:
+        with self._lock:
+            if key not in self._unused or now - self.started > SNAPSHOT_TTL:
+                return False
+            self._unused.discard(key)
+            return True
+
+
 class Daemon:
     def __init__(
         self,
@@ -148,6 +202,7 @@ class Daemon:
         self._stop = threading.Event()
         self._resync_now = threading.Event()
         self._prune_blocker: str | None = None
+        self._snapshot: _Snapshot | None = None
         """Set while more objects would be pruned than --max-prune allows: the daemon
         prunes key by key, so the plan-wide guard is applied here, to the whole set."""
         self._lease: Lease | None = None
@@ -377,14 +432,15 @@ class Daemon:
                 held=sorted(f"{k}/{n}" for k, n in change.held),
             )
         for key in sorted(change.keys):
-            self.queue.add(key)
+            self._enqueue(key)
         return change
 
     def resync(self, client: SwarmClient) -> None:
         """Enqueue every declared key and every managed live object (prune candidates)."""
         self.watcher.check_swap()
         self.reload()
-        live = read_live(client)
+        snapshot = self._snapshot = _Snapshot(time.monotonic())
+        live = snapshot.fill(client.services(), client.networks(), client.nodes(), client.tasks())
         keys = set(self.desired.declared())
         orphans = [
             o.key
@@ -401,6 +457,7 @@ class Daemon:
             self._forget(key)
         with self._round_lock:
             self._round = _Round(pending=set(keys))
+        snapshot.offer(keys)
         for key in sorted(keys):
             self.queue.add(key)
         if not keys:
@@ -452,14 +509,21 @@ class Daemon:
             keys = [("Node", str(name))] if name else declared
             for key in keys:
                 if key in declared:
-                    self.queue.add(key)
+                    self._enqueue(key)
             self._refresh_nodes_soon()
             return
         if not name:
             return
         key = (kind, str(name))
         if key in self.desired.declared() or self.options.prune:
-            self.queue.add(key)
+            self._enqueue(key)
+
+    def _enqueue(self, key: Key) -> None:
+        """A trigger fired for ``key``: its next reconcile reads the Swarm afresh."""
+        snapshot = self._snapshot
+        if snapshot is not None:
+            snapshot.drop(key)
+        self.queue.add(key)
 
     def _refresh_nodes_soon(self) -> None:
         client = self._get_client()
@@ -529,9 +593,18 @@ class Daemon:
             prune_blockers=tuple(f"{p}: {m}" for p, m in self.desired.errors)
             + ((self._prune_blocker,) if self._prune_blocker else ()),
         )
-        live = read_live(client, keys=[key])
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.take(key, time.monotonic()):
+            snapshot = None
+        live = snapshot.live if snapshot is not None else read_live(client, keys=[key])
         the_plan = plan(manifests, live, options, keys=[key])
         actions = [a for a in the_plan.actions if a.key == key]
+        if snapshot is not None and any(a.changes for a in actions):
+            # The pass's snapshot shows a change: never act on it, read this key afresh.
+            snapshot = None
+            live = read_live(client, keys=[key])
+            the_plan = plan(manifests, live, options, keys=[key])
+            actions = [a for a in the_plan.actions if a.key == key]
         current = live.get(key)
         if not actions:
             if current is not None and current.managed and desired is None:
@@ -608,7 +681,7 @@ class Daemon:
         sync = "synced" if (applied or not action.changes) else "out_of_sync"
         if action.verb == "missing":
             sync = "out_of_sync"
-        health, replicas = self._health(client, kind, name, current)
+        health, replicas = self._health(client, kind, name, current, snapshot)
         now = time.time()
         changes: dict[str, Any] = {
             "sync_status": sync,
@@ -639,7 +712,12 @@ class Daemon:
         return "success", SUCCESS
 
     def _health(
-        self, client: SwarmClient, kind: str, name: str, live: LiveObject | None
+        self,
+        client: SwarmClient,
+        kind: str,
+        name: str,
+        live: LiveObject | None,
+        snapshot: _Snapshot | None = None,
     ) -> tuple[str, tuple[int, int] | None]:
         if live is None:
             return "missing", (0, 0) if kind == "Service" else None
@@ -651,8 +729,12 @@ class Daemon:
         if kind == "Network":
             return "healthy", None
         try:
-            raw = client.inspect_service(live.id)
-            tasks = client.tasks(filters={"service": live.id})
+            if snapshot is not None and live.id in snapshot.services:
+                raw = snapshot.services[live.id]
+                tasks = snapshot.tasks.get(live.id, [])
+            else:
+                raw = client.inspect_service(live.id)
+                tasks = client.tasks(filters={"service": live.id})
         except NotFound:
             return "missing", (0, 0)
         progress = service_progress(raw, tasks, since=time.time() - 300, pending_grace=False)

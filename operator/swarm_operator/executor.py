@@ -89,6 +89,9 @@ class Executor:
         self.options = options
         self.progress = progress
         self.sleep = sleep
+        self._network_targets: dict[str, str] | None = None
+        """Network name -> ID, listed once per executor (one plan) and dropped when this
+        executor creates, replaces or deletes a network or a create fails on a network."""
 
     # ------------------------------------------------------------------ entry
 
@@ -153,11 +156,13 @@ class Executor:
             if action.kind == "Service":
                 self.client.remove_service(action.live.id)
             else:
+                self._network_targets = None
                 self._remove_network(action.live.id, action.name)
             return "deleted"
         if isinstance(m, Service):
             return self._apply_service(action, m)
         if isinstance(m, Network):
+            self._network_targets = None
             if action.verb == "create":
                 self.client.create_network(render.network_spec(m))
                 return "created"
@@ -170,10 +175,22 @@ class Executor:
         raise AssertionError(f"no executor for {action.verb} {action.kind}")
 
     def _network_ids(self) -> dict[str, str]:
-        return {str(n["Name"]): str(n["Id"]) for n in self.client.networks()}
+        """Network name -> ID, read once per plan run (see ``_network_targets``)."""
+        if self._network_targets is None:
+            self._network_targets = {str(n["Name"]): str(n["Id"]) for n in self.client.networks()}
+        return self._network_targets
 
     def _apply_service(self, action: Action, m: Service) -> str:
-        targets = self._network_ids()
+        try:
+            return self._write_service(action, m, self._network_ids())
+        except ApiError as exc:
+            if not _network_gone(exc):
+                raise
+        # A network was replaced behind our back since we listed them: list again, once.
+        self._network_targets = None
+        return self._write_service(action, m, self._network_ids())
+
+    def _write_service(self, action: Action, m: Service, targets: Mapping[str, str]) -> str:
         if action.verb == "create":
             self.client.create_service(render.service_spec(m, network_targets=targets))
             return "created"
@@ -262,6 +279,12 @@ class Executor:
             self._set_service_networks(raw["ID"], _adding(again))
         detail = f" (detached and reattached {', '.join(services)})" if services else ""
         return f"replaced{detail}"
+
+
+def _network_gone(exc: ApiError) -> bool:
+    """Docker's answer to a service spec naming a network ID that no longer exists."""
+    text = exc.explanation.lower()
+    return "network" in text and "not found" in text
 
 
 def _without(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from swarm_operator.executor import Report
-from swarm_operator.plan import Action, Plan
+if TYPE_CHECKING:  # types only: importing the executor would pull in docker
+    from swarm_operator.executor import Report
+    from swarm_operator.plan import Action, Plan
 
 SYMBOL = {
     "create": "+",

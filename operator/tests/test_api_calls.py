@@ -1,0 +1,250 @@
+"""How many Engine API calls the executor and the daemon's resync pass make, against a
+counting in-memory stand-in for `SwarmClient` (pure logic: no Docker here; the same paths
+run against real engines in tests/lab/test_engine_apply.py and tests/lab/test_daemon.py).
+
+- a cold apply lists the networks once per plan run, not once per service created;
+- a network that vanished under a create is listed again once and the create retried;
+- a resync pass over N objects in sync reads the Swarm once (4 calls), whatever N;
+- a key enqueued by an event after the pass's read began, and a key the snapshot shows
+  drifted, are read afresh before anything is decided.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine_helpers import fixture, net, svc
+from prometheus_client import CollectorRegistry
+
+from swarm_operator import render
+from swarm_operator.daemon import Daemon, DaemonOptions
+from swarm_operator.errors import ApiError
+from swarm_operator.executor import Executor
+from swarm_operator.live import build_state
+from swarm_operator.models import Manifest
+from swarm_operator.plan import PlanOptions, plan
+
+NOW = "2026-01-01T00:00:00.000000000Z"
+
+
+class CountingSwarm:
+    """The `SwarmClient` calls the executor and the daemon use, on dicts, counted."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._services: dict[str, dict[str, Any]] = {}
+        self._networks: dict[str, dict[str, Any]] = {}
+        self._nodes = fixture("nodes")
+        self._serial = 0
+        self.fail_next_create: str | None = None
+
+    def _id(self, prefix: str) -> str:
+        self._serial += 1
+        return f"{prefix}{self._serial:020d}"
+
+    # reads
+    def services(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.calls["services"] += 1
+        name = (filters or {}).get("name")
+        return [s for s in self._services.values() if name is None or s["Spec"]["Name"] == name]
+
+    def inspect_service(self, service: str) -> dict[str, Any]:
+        self.calls["inspect_service"] += 1
+        return next(s for s in self._services.values() if service in (s["ID"], s["Spec"]["Name"]))
+
+    def networks(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.calls["networks"] += 1
+        return list(self._networks.values())
+
+    def nodes(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.calls["nodes"] += 1
+        return list(self._nodes)
+
+    def tasks(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.calls["tasks"] += 1
+        wanted = (filters or {}).get("service")
+        out = []
+        for s in self._services.values():
+            if wanted not in (None, s["ID"]):
+                continue
+            replicas = s["Spec"]["Mode"]["Replicated"]["Replicas"]
+            out.extend(
+                {
+                    "ID": f"t{s['ID']}{i}",
+                    "ServiceID": s["ID"],
+                    "DesiredState": "running",
+                    "CreatedAt": NOW,
+                    "Status": {"State": "running"},
+                }
+                for i in range(replicas)
+            )
+        return out
+
+    # writes
+    def create_network(self, spec: dict[str, Any]) -> str:
+        self.calls["create_network"] += 1
+        nid = self._id("n")
+        self._networks[nid] = {**spec, "Id": nid}
+        return nid
+
+    def create_service(self, spec: dict[str, Any]) -> str:
+        self.calls["create_service"] += 1
+        if self.fail_next_create is not None:
+            message, self.fail_next_create = self.fail_next_create, None
+            raise ApiError(message, status=404)
+        for attachment in (spec.get("TaskTemplate") or {}).get("Networks") or []:
+            if attachment["Target"] not in self._networks:
+                raise ApiError(f"network {attachment['Target']} not found", status=404)
+        sid = self._id("s")
+        self._services[sid] = {"ID": sid, "Version": {"Index": 1}, "Spec": spec}
+        return sid
+
+    def replace_network(self, name: str) -> None:
+        """Someone else removed and recreated ``name``: same name, new ID."""
+        old = next(k for k, v in self._networks.items() if v["Name"] == name)
+        body = self._networks.pop(old)
+        nid = self._id("n")
+        self._networks[nid] = {**body, "Id": nid}
+
+    def adopt(self, manifests: list[Manifest]) -> None:
+        """The Swarm as if these manifests had been applied."""
+        executor = Executor(self, manifests, PlanOptions())  # type: ignore[arg-type]
+        executor.run(plan(manifests, build_state([], [], self._nodes), PlanOptions()))
+        self.calls.clear()
+
+
+def workload(n: int) -> list[Manifest]:
+    return [net("app"), *(svc(f"s{i:03d}", replicas=1, networks=["app"]) for i in range(n))]
+
+
+# ------------------------------------------------------------------ executor
+
+
+def test_a_cold_apply_lists_networks_once_not_once_per_service() -> None:
+    swarm = CountingSwarm()
+    manifests = workload(30)
+    the_plan = plan(manifests, build_state([], [], swarm.nodes()), PlanOptions())
+    swarm.calls.clear()
+    report = Executor(swarm, manifests, PlanOptions()).run(the_plan)  # type: ignore[arg-type]
+    assert report.ok, report.to_dict()
+    assert swarm.calls["create_network"] == 1
+    assert swarm.calls["create_service"] == 30
+    assert swarm.calls["networks"] == 1
+    # and every service was attached by ID, to the network created in this run
+    (net_id,) = swarm._networks
+    targets = {
+        a["Target"] for s in swarm._services.values() for a in s["Spec"]["TaskTemplate"]["Networks"]
+    }
+    assert targets == {net_id}
+
+
+def test_a_network_replaced_under_the_run_is_listed_again_once() -> None:
+    swarm = CountingSwarm()
+    swarm.adopt([net("app")])
+    manifests = workload(3)
+    the_plan = plan(manifests, build_state([], swarm.networks(), swarm.nodes()), PlanOptions())
+    executor = Executor(swarm, manifests, PlanOptions())  # type: ignore[arg-type]
+    executor._network_ids()  # listed before someone replaces it
+    swarm.replace_network("app")
+    swarm.calls.clear()
+    report = executor.run(the_plan)
+    assert report.ok, report.to_dict()
+    assert swarm.calls["networks"] == 1  # the refresh after "network ... not found"
+    assert swarm.calls["create_service"] == 4  # one failed try, then three creates
+
+
+def test_other_create_errors_are_not_retried() -> None:
+    swarm = CountingSwarm()
+    swarm.adopt([net("app")])
+    manifests = workload(1)
+    the_plan = plan(manifests, build_state([], swarm.networks(), swarm.nodes()), PlanOptions())
+    swarm.fail_next_create = "name conflicts with an existing object"
+    swarm.calls.clear()
+    report = Executor(swarm, manifests, PlanOptions()).run(the_plan)  # type: ignore[arg-type]
+    assert not report.ok
+    assert swarm.calls["create_service"] == 1
+    assert swarm.calls["networks"] == 1
+
+
+# ------------------------------------------------------------------ daemon resync
+
+
+def manifest_dir(tmp_path: Path, n: int) -> Path:
+    directory = tmp_path / "m"
+    directory.mkdir(parents=True)
+    docs = ["apiVersion: swarm-operator/v1alpha1\nkind: Network\nmetadata: {name: app}\n"]
+    docs += [
+        "apiVersion: swarm-operator/v1alpha1\nkind: Service\n"
+        f"metadata: {{name: s{i:03d}}}\n"
+        "spec: {image: 'fix/busybox:1', replicas: 1, networks: [app]}\n"
+        for i in range(n)
+    ]
+    (directory / "all.yaml").write_text("---\n".join(docs))
+    return directory
+
+
+def daemon_on(swarm: CountingSwarm, directory: Path) -> Daemon:
+    d = Daemon(DaemonOptions(directory=directory), CollectorRegistry())
+    d._client = swarm  # type: ignore[assignment]
+    d.reload()
+    swarm.adopt(list(d.desired.manifests()))
+    return d
+
+
+def work_off(d: Daemon) -> list[tuple[str, str]]:
+    done = []
+    while (key := d.queue.get(timeout=0)) is not None:
+        d.reconcile(key)
+        d.queue.done(key)
+        done.append(key)
+    return done
+
+
+def test_a_resync_pass_reads_the_swarm_once_whatever_n(tmp_path: Path) -> None:
+    for n in (5, 60):
+        swarm = CountingSwarm()
+        d = daemon_on(swarm, manifest_dir(tmp_path / str(n), n))
+        work_off(d)  # the first reload's keys, read one by one (file-triggered)
+        swarm.calls.clear()
+        d.resync(swarm)  # type: ignore[arg-type]
+        assert len(work_off(d)) == n + 1
+        assert swarm.calls == Counter({"services": 1, "networks": 1, "nodes": 1, "tasks": 1})
+        statuses = [d.board.get(*key) for key in d.desired.declared()]
+        assert len(statuses) == n + 1
+        assert all(s is not None and s.sync_status == "synced" for s in statuses), statuses
+        assert all(s is not None and s.health_status == "healthy" for s in statuses), statuses
+
+
+def test_an_event_after_the_snapshot_gets_a_fresh_read(tmp_path: Path) -> None:
+    swarm = CountingSwarm()
+    d = daemon_on(swarm, manifest_dir(tmp_path, 3))
+    work_off(d)
+    d.resync(swarm)  # type: ignore[arg-type]
+    d._on_event({"Type": "service", "Actor": {"Attributes": {"name": "s001"}}})
+    swarm.calls.clear()
+    work_off(d)
+    assert swarm.calls["services"] == 1  # s001 alone, by name
+    assert swarm.calls["inspect_service"] == 1 and swarm.calls["tasks"] == 1
+
+
+def test_drift_seen_in_the_snapshot_is_read_again_before_acting(tmp_path: Path) -> None:
+    swarm = CountingSwarm()
+    d = daemon_on(swarm, manifest_dir(tmp_path, 3))
+    work_off(d)
+    drifted = next(s for s in swarm._services.values() if s["Spec"]["Name"] == "s002")
+    drifted["Spec"]["Mode"]["Replicated"]["Replicas"] = 4
+    swarm.calls.clear()
+    d.resync(swarm)  # type: ignore[arg-type]
+    calls_of_the_read = sum(swarm.calls.values())
+    work_off(d)
+    # One fresh read of s002 (services by name, networks, nodes) before deciding, and its
+    # health read fresh too (inspect, tasks); this instance holds no lease, so it only
+    # reports the drift. The other keys use the pass's snapshot.
+    assert swarm.calls["services"] == 2
+    assert sum(swarm.calls.values()) - calls_of_the_read == 5
+    status = d.board.get("Service", "s002")
+    assert status is not None and status.sync_status == "out_of_sync"
+    assert render.LABEL_MANAGED_BY in drifted["Spec"]["Labels"]
