@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import urllib.parse
 from typing import Any
+
+from swarm_operator.lab.engine import UnixHTTPConnection
 
 API_VERSION = "v1.41"
 
@@ -24,25 +25,13 @@ class EngineError(RuntimeError):
         self.status = status
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
-
 class Engine:
     """``Engine("/path/docker.sock").get("/services")`` -> decoded JSON."""
 
     def __init__(self, socket_path: str, timeout: float = 60.0) -> None:
         self.socket_path = socket_path.removeprefix("unix://")
         self.timeout = timeout
-        self._conn: _UnixConnection | None = None
+        self._conn: UnixHTTPConnection | None = None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -65,7 +54,7 @@ class Engine:
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         for attempt in (1, 2):  # one retry on a keep-alive connection the engine closed
             if self._conn is None:
-                self._conn = _UnixConnection(self.socket_path, self.timeout)
+                self._conn = UnixHTTPConnection(self.socket_path, self.timeout)
             try:
                 self._conn.request(method, url, body=payload, headers=headers)
                 resp = self._conn.getresponse()

@@ -104,7 +104,9 @@ def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path) -> int:
     return spawn_detached(cmd, host_dir / "dockerd.log")
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket: the Engine API without the docker package."""
+
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self._path = path
@@ -118,7 +120,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
 def engine_get(sock: str | Path, path: str, timeout: float = 5.0) -> Any:
     """GET an Engine API path over the unix socket and decode JSON; raises OSError/LabError."""
-    conn = _UnixHTTPConnection(str(sock), timeout)
+    conn = UnixHTTPConnection(str(sock), timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
