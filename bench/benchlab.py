@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from enginehttp import Engine, EngineError
 from swarm_operator.lab import Lab, lab_up, load_lab
+from swarm_operator.probe import overlay_probe_name
 from workload import PREFIX
 
 Progress = Callable[[str], None]
@@ -42,10 +43,14 @@ def ensure_lab(index: int, progress: Progress) -> Lab:
 
 
 def bench_services(engine: Engine) -> list[dict[str, object]]:
+    """The bench's services, and the daemon's overlay probes on bench networks (the daemon
+    leaves those behind on SIGTERM, by design, and they keep a network from being removed)."""
     return [
         s
         for s in engine.get("/services")
-        if str((s.get("Spec") or {}).get("Name", "")).startswith(PREFIX)
+        if str((s.get("Spec") or {}).get("Name", "")).startswith(
+            (PREFIX, overlay_probe_name(PREFIX))
+        )
     ]
 
 

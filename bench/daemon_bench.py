@@ -89,6 +89,7 @@ class RunningDaemon:
         self._log = log_path.open("w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         env["DOCKER_HOST"] = f"unix://{ctx.manager_socket}"
+        env["SWARM_OPERATOR_PROBE_IMAGE"] = ctx.lab.image  # probes on, as users run it
         cmd = [
             sys.executable,
             "-m",

@@ -122,6 +122,8 @@ def _env_text(lab: labpkg.Lab) -> str:
         f"# swarm-operator lab {lab.index}: {len(lab.hosts)} hosts on {lab.bridge} {lab.subnet}, "
         f"registry {lab.registry}, image {lab.image}",
         f"export DOCKER_HOST={shlex.quote(lab.manager.docker_host)}",
+        # The lab reaches no public registry: probes (doctor, run) use the lab's image.
+        f"export SWARM_OPERATOR_PROBE_IMAGE={shlex.quote(lab.image)}",
     ]
     for host in lab.hosts:
         lines.append(

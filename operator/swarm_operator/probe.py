@@ -46,8 +46,10 @@ JSON = dict[str, Any]
 # --------------------------------------------------------------------------- settings
 
 PROBE_IMAGE_ENV = "SWARM_OPERATOR_PROBE_IMAGE"
-DEFAULT_PROBE_IMAGE = "10.77.0.1:5000/swarm-operator/busybox:1"
-"""The lab's busybox image (lab index 0); `--probe-image` or $SWARM_OPERATOR_PROBE_IMAGE."""
+DEFAULT_PROBE_IMAGE = "busybox:1.36"
+"""The official busybox image, which has every tool the probe scripts use. Override with
+`--probe-image` or $SWARM_OPERATOR_PROBE_IMAGE (a mirror in a private registry; the lab's
+`swarm-operator lab env` exports its own)."""
 
 PROBE_PORT = 7979
 """TCP port of the listener inside each overlay probe task (on the overlay only)."""
