@@ -338,19 +338,25 @@ def service_progress(
     tasks: Sequence[Mapping[str, Any]],
     since: float,
     pending_grace: bool,
+    current: Sequence[Mapping[str, Any]] | None = None,
 ) -> ServiceProgress:
     """Where a service stands, from its inspect body and its tasks. Pure.
 
     ``since``: tasks created before this POSIX time are history and ignored for errors.
     ``pending_grace``: False once a "no suitable node" task has been seen long enough to
     count as a failure.
+    ``current``: the tasks of the service's current spec version (the engine's
+    ``_up-to-date`` filter, as `docker service update` uses). Only these count as running:
+    right after an update the old tasks still run, and the engine may not have set the
+    UpdateStatus yet, so counting them declares convergence before the update began.
     """
     spec = raw_service.get("Spec") or {}
     name = str(spec.get("Name", ""))
     mode = spec.get("Mode") or {}
     status = raw_service.get("UpdateStatus") or {}
     state = status.get("State")
-    live_tasks = [t for t in tasks if t.get("DesiredState") == "running"]
+    counted = tasks if current is None else current
+    live_tasks = [t for t in counted if t.get("DesiredState") == "running"]
     running = sum(1 for t in live_tasks if (t.get("Status") or {}).get("State") == "running")
     if "Replicated" in mode:
         desired = int((mode["Replicated"] or {}).get("Replicas", 0))
@@ -407,11 +413,14 @@ def wait_for_services(
             try:
                 raw = client.inspect_service(name)
                 tasks = client.tasks(filters={"service": raw["ID"]})
+                current = client.tasks(filters={"service": raw["ID"], "_up-to-date": "true"})
             except SwarmOperatorError as exc:
                 done[name] = (False, f"cannot read: {exc}")
                 todo.remove(name)
                 continue
-            state = service_progress(raw, tasks, since, clock() - start < pending_grace)
+            state = service_progress(
+                raw, tasks, since, clock() - start < pending_grace, current=current
+            )
             line = f"Service {name}: {state.running}/{state.desired} running" + (
                 f", update {state.update_state}" if state.update_state else ""
             )

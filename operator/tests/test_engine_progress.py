@@ -44,6 +44,17 @@ def test_converged() -> None:
     assert p.converged and p.failed is None and (p.running, p.desired) == (2, 2)
 
 
+def test_old_tasks_do_not_count_right_after_an_update() -> None:
+    # Just after an update the old task still runs and UpdateStatus is not set yet: only
+    # tasks of the current spec version (the engine's _up-to-date filter) count.
+    old = task("running", created=OLD)
+    p = service_progress(service(1), [old], SINCE, True, current=[])
+    assert not p.converged and (p.running, p.desired) == (0, 1)
+    new = task("running")
+    p = service_progress(service(1), [old, new], SINCE, True, current=[new])
+    assert p.converged and (p.running, p.desired) == (1, 1)
+
+
 def test_not_yet() -> None:
     p = service_progress(service(), [task("running"), task("preparing")], SINCE, True)
     assert not p.converged and p.failed is None
