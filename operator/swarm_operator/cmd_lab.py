@@ -46,7 +46,10 @@ def register(subparsers: Any) -> None:
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
     up.add_argument("--managers", type=int, default=1, help="how many are managers (default 1)")
     add("down", "stop every lab daemon by pid and remove namespaces, links, mounts and data")
-    add("env", "print `export DOCKER_HOST=...` for the manager (eval it)")
+    add(
+        "env",
+        "print `export DOCKER_HOST=...` for the manager and the lab's probe image (eval it)",
+    )
     add("status", "show hosts, daemons, links, firewall blocks and Swarm nodes")
     for name, text in (("stop", "stop HOST's dockerd"), ("start", "start HOST's dockerd")):
         add(name, text).add_argument("host", metavar="HOST", help="e.g. host2")
