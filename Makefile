@@ -46,8 +46,8 @@ lint: install
 # JSON Schemas of the manifest kinds and the README's manifest reference, generated from
 # the models and checked in (operator/tests/test_crds.py fails when they are stale).
 crds: install
-	$(PY) -m swarm_operator.schema crds
-	$(PY) -m swarm_operator.schema --readme README.md
+	$(PY) -m swarm_operator.manifests.schema crds
+	$(PY) -m swarm_operator.manifests.schema --readme README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from swarm_operator.live import LiveState, build_state
-from swarm_operator.models import Network, Node, Service
+from swarm_operator.engine.live import LiveState, build_state
+from swarm_operator.manifests.models import Network, Node, Service
 
 FIXTURES = Path(__file__).parent / "fixtures" / "engine"
 

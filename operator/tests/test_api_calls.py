@@ -19,13 +19,13 @@ from typing import Any
 from engine_helpers import fixture, net, svc
 from prometheus_client import CollectorRegistry
 
-from swarm_operator import render
-from swarm_operator.daemon import Daemon, DaemonOptions
-from swarm_operator.errors import ApiError
-from swarm_operator.executor import Executor
-from swarm_operator.live import build_state
-from swarm_operator.models import Manifest
-from swarm_operator.plan import PlanOptions, plan
+from swarm_operator.daemon.controller import Daemon, DaemonOptions
+from swarm_operator.engine.executor import Executor
+from swarm_operator.engine.live import build_state
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.kinds import render
+from swarm_operator.manifests.models import Manifest
+from swarm_operator.swarm.errors import ApiError
 
 NOW = "2026-01-01T00:00:00.000000000Z"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from swarm_operator.daemon import Daemon, DaemonOptions
+from swarm_operator.daemon.controller import Daemon, DaemonOptions
 
 SERVICE = """\
 apiVersion: swarm-operator/v1alpha1

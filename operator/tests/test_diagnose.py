@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from swarm_operator import diagnose as dg
-from swarm_operator.diagnose import Finding, OverlayInfo, diagnose
-from swarm_operator.probe import IfaceRecord, Matrix, NodeInfo, Pair, PairState, PortRecord
+from swarm_operator.probing import diagnose as dg
+from swarm_operator.probing.diagnose import Finding, OverlayInfo, diagnose
+from swarm_operator.probing.probe import IfaceRecord, Matrix, NodeInfo, Pair, PairState, PortRecord
 
 H = ("host1", "host2", "host3")
 NODES = [

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from swarm_operator import cmd_doctor
+from swarm_operator.cli import doctor as cmd_doctor
 from swarm_operator.cli import main
-from swarm_operator.diagnose import Finding, OverlayInfo
-from swarm_operator.doctor import DoctorReport
-from swarm_operator.probe import Matrix, NodeInfo, Pair, PortRecord
-from swarm_operator.probe_runner import address_use, overlay_info, running_nodes, task_errors
+from swarm_operator.probing.diagnose import Finding, OverlayInfo
+from swarm_operator.probing.doctor import DoctorReport
+from swarm_operator.probing.probe import Matrix, NodeInfo, Pair, PortRecord
+from swarm_operator.probing.runner import address_use, overlay_info, running_nodes, task_errors
 
 NODES = [
     NodeInfo(id="n1", hostname="host1", addr="10.77.3.11", role="manager"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from engine_helpers import EVERY_NETWORK, EVERY_SERVICE, captured_state, fixture, net, svc
 
-from swarm_operator.live import network_from_docker, service_from_docker
-from swarm_operator.plan import differences
+from swarm_operator.engine.live import network_from_docker, service_from_docker
+from swarm_operator.engine.plan import differences
 
 
 def test_every_field_service_reads_back_equal_to_its_manifest() -> None:
@@ -112,7 +112,7 @@ def test_a_probe_service_is_neither_a_service_nor_a_user_of_its_network() -> Non
     must neither refuse the delete nor detach/reattach the probe on a replace."""
     import copy
 
-    from swarm_operator.probe import ProbeSettings, probe_labels
+    from swarm_operator.probing.probe import ProbeSettings, probe_labels
 
     services = fixture("services")
     (every,) = [s for s in services if s["Spec"]["Name"] == "every"]

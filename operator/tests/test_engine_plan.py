@@ -16,10 +16,10 @@ from engine_helpers import (
     svc,
 )
 
-from swarm_operator.live import LiveState, build_state
-from swarm_operator.models import Manifest
-from swarm_operator.plan import Plan, PlanOptions, diff, plan
-from swarm_operator.render import LABEL_PROTECT
+from swarm_operator.engine.live import LiveState, build_state
+from swarm_operator.engine.plan import Plan, PlanOptions, diff, plan
+from swarm_operator.kinds.render import LABEL_PROTECT
+from swarm_operator.manifests.models import Manifest
 
 EVERY = [
     net("every-net", **EVERY_NETWORK),

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from engine_helpers import captured_state, svc
 
-from swarm_operator.executor import Report, Result, parse_time, service_progress
-from swarm_operator.output import plan_text, report_text
-from swarm_operator.plan import PlanOptions, plan
+from swarm_operator.cli.output import plan_text, report_text
+from swarm_operator.engine.executor import Report, Result, parse_time, service_progress
+from swarm_operator.engine.plan import PlanOptions, plan
 
 NOW = "2026-11-27T14:00:10.123456789Z"
 OLD = "2026-11-27T13:00:00Z"
@@ -134,8 +134,8 @@ def test_report_text_names_object_and_docker_error() -> None:
 def test_blocked_actions_fail_but_disabled_reconcile_is_left_alone() -> None:
     from typing import cast
 
-    from swarm_operator.docker_api import SwarmClient
-    from swarm_operator.executor import Executor
+    from swarm_operator.engine.executor import Executor
+    from swarm_operator.swarm.client import SwarmClient
 
     desired = [
         svc(

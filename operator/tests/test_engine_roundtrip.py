@@ -14,10 +14,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarm_operator.live import build_state
-from swarm_operator.models import Service
-from swarm_operator.plan import PlanOptions, plan
-from swarm_operator.render import service_spec
+from swarm_operator.engine.live import build_state
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.kinds.render import service_spec
+from swarm_operator.manifests.models import Service
 
 IMAGES = ["10.77.1.1:5000/busybox:1", "app:2", "x/y@sha256:" + "c" * 64]
 names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
@@ -209,7 +209,7 @@ def test_applied_spec_reads_back_without_drift(service: Service, pin: bool) -> N
 @given(service_manifests(), service_manifests())
 def test_different_specs_are_seen(a: Service, b: Service) -> None:
     """The converse: two specs that normalise differently are never reported as equal."""
-    from swarm_operator.normalize import comparable
+    from swarm_operator.kinds.normalize import comparable
 
     b = b.model_copy(update={"metadata": a.metadata})
     da, db = comparable(a, b)

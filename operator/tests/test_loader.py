@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import FULL
 
-from swarm_operator import loader
-from swarm_operator.loader import (
+from swarm_operator.manifests import loader
+from swarm_operator.manifests.loader import (
     LoadResult,
     ManifestError,
     SourceRef,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from swarm_operator.metrics import KINDS, RESULTS, Metrics, NodeInfo, ObjectInfo
+from swarm_operator.observe.metrics import KINDS, RESULTS, Metrics, NodeInfo, ObjectInfo
 
 
 @pytest.fixture

@@ -12,9 +12,16 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from samples import FULL
 
-from swarm_operator import models
-from swarm_operator.loader import load_file
-from swarm_operator.models import MODEL_BY_KIND, Network, NetworkSpec, Node, Service, ServiceSpec
+from swarm_operator.manifests import models
+from swarm_operator.manifests.loader import load_file
+from swarm_operator.manifests.models import (
+    MODEL_BY_KIND,
+    Network,
+    NetworkSpec,
+    Node,
+    Service,
+    ServiceSpec,
+)
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from swarm_operator import probe
-from swarm_operator.probe import (
+from swarm_operator.probing import probe
+from swarm_operator.probing.probe import (
     NodeInfo,
     PeerRecord,
     PortRecord,
@@ -300,7 +300,7 @@ def test_samples_for_the_daemons_metrics() -> None:
 
 
 def test_settings_for_network() -> None:
-    from swarm_operator.models import ProbeSpec
+    from swarm_operator.manifests.models import ProbeSpec
 
     default = probe.settings_for_network(None, default_image="img:1")
     assert default == ProbeSettings(image="img:1", interval_s=5.0, owner="daemon")
@@ -321,7 +321,7 @@ def test_metric_maps_match_the_daemons_set_overlay_matrix() -> None:
 
 
 def test_probe_services_and_networks_are_not_user_objects() -> None:
-    from swarm_operator.live import build_state
+    from swarm_operator.engine.live import build_state
 
     spec = probe.overlay_probe_spec("front", ProbeSettings())
     services = [

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from swarm_operator.metrics import Metrics, ObjectInfo
-from swarm_operator.server import OperatorHTTPServer, parse_addr
-from swarm_operator.status import StatusBoard
+from swarm_operator.observe.metrics import Metrics, ObjectInfo
+from swarm_operator.observe.server import OperatorHTTPServer, parse_addr
+from swarm_operator.observe.status import StatusBoard
 
 
 class FakeClock:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 from engine_lab import Engine, engine
 
-from swarm_operator.executor import Executor
-from swarm_operator.live import read_live
-from swarm_operator.loader import load_directory
-from swarm_operator.plan import PlanOptions, plan
+from swarm_operator.engine.executor import Executor
+from swarm_operator.engine.live import read_live
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.manifests.loader import load_directory
 
 pytestmark = pytest.mark.lab
 __all__ = ["engine"]

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from swarm_operator import render
-from swarm_operator.docker_api import SwarmClient
-from swarm_operator.errors import ApiError, NotFound, SwarmOperatorError, VersionConflict
-from swarm_operator.live import LiveState, read_live
-from swarm_operator.models import Manifest, Network, Node, Service
-from swarm_operator.plan import BLOCK_RECONCILE_DISABLED, Action, Plan, PlanOptions, plan
+from swarm_operator.engine.live import LiveState, read_live
+from swarm_operator.engine.plan import BLOCK_RECONCILE_DISABLED, Action, Plan, PlanOptions, plan
+from swarm_operator.kinds import render
+from swarm_operator.manifests.models import Manifest, Network, Node, Service
+from swarm_operator.swarm.client import SwarmClient
+from swarm_operator.swarm.errors import ApiError, NotFound, SwarmOperatorError, VersionConflict
 
 MAX_CONFLICT_RETRIES = 3
 TRANSIENT_TIMEOUT = 60.0

@@ -31,11 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swarm_operator import logs, probe
-from swarm_operator.errors import NotFound
-from swarm_operator.probe import Matrix, Pair, ProbeSettings
+from swarm_operator.observe import logs
+from swarm_operator.probing import probe
+from swarm_operator.probing.probe import Matrix, Pair, ProbeSettings
+from swarm_operator.swarm.errors import NotFound
 
-log = logs.get_logger("swarm_operator.probe_loop")
+log = logs.get_logger("swarm_operator.probing.loop")
 
 MAX_BACKOFF = 60.0
 """Seconds: the longest wait between two attempts after Docker errors."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from swarm_operator.status import StatusBoard
+from swarm_operator.observe.status import StatusBoard
 
 DEFAULT_ADDR = "127.0.0.1:9786"
 

@@ -15,10 +15,10 @@ from types import FrameType
 from typing import Any
 
 from swarm_operator.cli import EXIT_USAGE
-from swarm_operator.plan import DEFAULT_MAX_PRUNE
-from swarm_operator.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
-from swarm_operator.server import DEFAULT_ADDR, parse_addr
-from swarm_operator.units import parse_duration
+from swarm_operator.engine.plan import DEFAULT_MAX_PRUNE
+from swarm_operator.manifests.units import parse_duration
+from swarm_operator.observe.server import DEFAULT_ADDR, parse_addr
+from swarm_operator.probing.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
 
 EPILOG = f"""\
 examples:
@@ -129,8 +129,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swarm_operator import logs
-    from swarm_operator.daemon import Daemon, DaemonOptions
+    from swarm_operator.daemon.controller import Daemon, DaemonOptions
+    from swarm_operator.observe import logs
 
     logs.configure(
         json={"auto": None, "json": True, "console": False}[args.log_format],

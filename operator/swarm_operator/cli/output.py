@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # types only: importing the executor would pull in docker
-    from swarm_operator.executor import Report
-    from swarm_operator.plan import Action, Plan
+    from swarm_operator.engine.executor import Report
+    from swarm_operator.engine.plan import Action, Plan
 
 SYMBOL = {
     "create": "+",

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from swarm_operator.probe import IfaceRecord, Matrix, NodeInfo, Pair, PortRecord
+from swarm_operator.probing.probe import IfaceRecord, Matrix, NodeInfo, Pair, PortRecord
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swarm_operator.errors import SwarmOperatorError
-from swarm_operator.plan import DEFAULT_MAX_PRUNE, PlanOptions
+from swarm_operator.engine.plan import DEFAULT_MAX_PRUNE, PlanOptions
+from swarm_operator.swarm.errors import SwarmOperatorError
 
 if TYPE_CHECKING:
-    from swarm_operator.docker_api import SwarmClient
-    from swarm_operator.models import Manifest
+    from swarm_operator.manifests.models import Manifest
+    from swarm_operator.swarm.client import SwarmClient
 
 # docker (through docker_api), the live reader and the output module are imported where
 # they are used, so that `swarm-operator --help` and `validate` stay fast.
@@ -38,7 +38,7 @@ class Desired:
 
 
 def load_desired(directory: str) -> Desired:
-    from swarm_operator.loader import load_directory
+    from swarm_operator.manifests.loader import load_directory
 
     try:
         result = load_directory(Path(directory))
@@ -87,7 +87,7 @@ def options_from_args(args: argparse.Namespace, desired: Desired) -> PlanOptions
 
 
 def connect(args: argparse.Namespace) -> SwarmClient:
-    from swarm_operator.docker_api import SwarmClient
+    from swarm_operator.swarm.client import SwarmClient
 
     client = SwarmClient(args.host)
     client.require_manager()
@@ -107,9 +107,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swarm_operator import output
-    from swarm_operator.live import read_live
-    from swarm_operator.plan import plan
+    from swarm_operator.cli import output
+    from swarm_operator.engine.live import read_live
+    from swarm_operator.engine.plan import plan
 
     desired = load_desired(args.directory)
     options = options_from_args(args, desired)

@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from swarm_operator.models import API_VERSION, KINDS, MODEL_BY_KIND, Manifest
+from swarm_operator.manifests.models import API_VERSION, KINDS, MODEL_BY_KIND, Manifest
 
 try:  # the C parser is ~10x faster; both are safe loaders
     _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader

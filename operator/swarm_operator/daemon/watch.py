@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from swarm_operator.models import Manifest
+from swarm_operator.manifests.models import Manifest
 
 Key = tuple[str, str]
 Clock = Callable[[], float]

@@ -22,7 +22,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from swarm_operator.errors import (
+from swarm_operator.swarm.errors import (
     ApiError,
     Conflict,
     DockerUnavailable,

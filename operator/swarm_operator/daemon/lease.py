@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from swarm_operator.errors import SwarmOperatorError, VersionConflict
+from swarm_operator.swarm.errors import SwarmOperatorError, VersionConflict
 
 LABEL_HOLDER = "io.swarm-operator.lease.holder"
 LABEL_RENEWED = "io.swarm-operator.lease.renewed"

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from swarm_operator.models import (
+from swarm_operator.manifests.models import (
     Manifest,
     Network,
     NetworkSpec,

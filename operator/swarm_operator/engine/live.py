@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from swarm_operator import probe, units
-from swarm_operator.models import Manifest, Network, Node, Service
-from swarm_operator.render import (
+from swarm_operator.kinds.render import (
     LABEL_IMAGE,
     LABEL_MANAGED_BY,
     LABEL_PREFIX,
@@ -33,9 +31,12 @@ from swarm_operator.render import (
     OPTION_ENCRYPTED,
     OPTION_MTU,
 )
+from swarm_operator.manifests import units
+from swarm_operator.manifests.models import Manifest, Network, Node, Service
+from swarm_operator.probing import probe
 
 if TYPE_CHECKING:
-    from swarm_operator.docker_api import SwarmClient
+    from swarm_operator.swarm.client import SwarmClient
 
 # Options the overlay driver adds by itself; never part of a manifest.
 ENGINE_NETWORK_OPTIONS = frozenset({"com.docker.network.driver.overlay.vxlanid_list"})

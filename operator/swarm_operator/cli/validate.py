@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from swarm_operator.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from swarm_operator.loader import DEFAULT_MAX_FILE_BYTES, LoadResult, load_directory, load_file
-from swarm_operator.models import KINDS
+from swarm_operator.manifests.loader import (
+    DEFAULT_MAX_FILE_BYTES,
+    LoadResult,
+    load_directory,
+    load_file,
+)
+from swarm_operator.manifests.models import KINDS
 
 EPILOG = """\
 examples:

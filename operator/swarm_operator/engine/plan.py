@@ -27,9 +27,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from swarm_operator import normalize
-from swarm_operator.live import LiveObject, LiveState
-from swarm_operator.models import (
+from swarm_operator.engine.live import LiveObject, LiveState
+from swarm_operator.kinds import normalize
+from swarm_operator.manifests.models import (
     ANNOTATION_ADOPT,
     ANNOTATION_ALLOW_REPLACE,
     ANNOTATION_RECONCILE,

@@ -19,11 +19,12 @@ import sys
 from types import FrameType
 from typing import Any
 
-from swarm_operator import probe, units
-from swarm_operator.diagnose import Finding
-from swarm_operator.doctor import DoctorOptions, DoctorReport, UsageError, run_doctor
-from swarm_operator.errors import SwarmOperatorError
-from swarm_operator.probe import Matrix, Pair
+from swarm_operator.manifests import units
+from swarm_operator.probing import probe
+from swarm_operator.probing.diagnose import Finding
+from swarm_operator.probing.doctor import DoctorOptions, DoctorReport, UsageError, run_doctor
+from swarm_operator.probing.probe import Matrix, Pair
+from swarm_operator.swarm.errors import SwarmOperatorError
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=timeout_ns / 1e9,
         image=probe.probe_image(args.probe_image),
     )
-    from swarm_operator.docker_api import SwarmClient
+    from swarm_operator.swarm.client import SwarmClient
 
     def progress(message: str) -> None:
         print(f"doctor: {message}", file=sys.stderr, flush=True)

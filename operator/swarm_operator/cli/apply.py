@@ -13,14 +13,14 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from swarm_operator import units
-from swarm_operator.cmd_plan import add_common_arguments, connect, load_desired, options_from_args
-from swarm_operator.errors import SwarmOperatorError
+from swarm_operator.cli.plan import add_common_arguments, connect, load_desired, options_from_args
+from swarm_operator.manifests import units
+from swarm_operator.swarm.errors import SwarmOperatorError
 
 if TYPE_CHECKING:
-    from swarm_operator.docker_api import SwarmClient
-    from swarm_operator.executor import Progress, Result
-    from swarm_operator.plan import Plan
+    from swarm_operator.engine.executor import Progress, Result
+    from swarm_operator.engine.plan import Plan
+    from swarm_operator.swarm.client import SwarmClient
 
 # The executor (and through it docker) is imported in run(): `--help` stays fast.
 
@@ -52,10 +52,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swarm_operator import output
-    from swarm_operator.executor import Executor
-    from swarm_operator.live import read_live
-    from swarm_operator.plan import plan
+    from swarm_operator.cli import output
+    from swarm_operator.engine.executor import Executor
+    from swarm_operator.engine.live import read_live
+    from swarm_operator.engine.plan import plan
 
     try:
         timeout = units.parse_duration(args.timeout) / 1e9
@@ -114,7 +114,7 @@ def _wait(
     timeout: float,
     progress: Progress,
 ) -> list[Result]:
-    from swarm_operator.executor import Result, wait_for_services
+    from swarm_operator.engine.executor import Result, wait_for_services
 
     if not names:
         return []

@@ -23,10 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swarm_operator import probe
-from swarm_operator.diagnose import Finding, OverlayInfo, diagnose
-from swarm_operator.errors import ApiError, NotFound, SwarmOperatorError
-from swarm_operator.probe import (
+from swarm_operator.probing import probe
+from swarm_operator.probing.diagnose import Finding, OverlayInfo, diagnose
+from swarm_operator.probing.probe import (
     IfaceRecord,
     Matrix,
     NodeInfo,
@@ -34,7 +33,7 @@ from swarm_operator.probe import (
     ProbeSettings,
     Round,
 )
-from swarm_operator.probe_runner import (
+from swarm_operator.probing.runner import (
     HostProbe,
     ProbeClient,
     ProbeRunner,
@@ -44,6 +43,7 @@ from swarm_operator.probe_runner import (
     running_nodes,
     task_errors,
 )
+from swarm_operator.swarm.errors import ApiError, NotFound, SwarmOperatorError
 
 JSON = dict[str, Any]
 Progress = Callable[[str], None]

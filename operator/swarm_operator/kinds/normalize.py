@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from swarm_operator.models import Manifest, Network, Node, Service
+from swarm_operator.manifests.models import Manifest, Network, Node, Service
 
 UPDATE_DEFAULTS: dict[str, Any] = {
     "parallelism": 1,

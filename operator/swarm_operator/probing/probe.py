@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from swarm_operator.models import ProbeSpec
+from swarm_operator.manifests.models import ProbeSpec
 
 JSON = dict[str, Any]
 

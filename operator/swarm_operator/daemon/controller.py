@@ -54,32 +54,33 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from swarm_operator import logs, probe
-from swarm_operator.docker_api import SwarmClient
-from swarm_operator.errors import (
+from swarm_operator.daemon.lease import Lease, SwarmLabelStore
+from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
+from swarm_operator.daemon.workqueue import RETRY, SUCCESS, Outcome, WorkerPool, WorkQueue
+from swarm_operator.engine.executor import Executor, service_progress
+from swarm_operator.engine.live import LiveObject, LiveState, build_state, live_node, read_live
+from swarm_operator.engine.plan import DEFAULT_MAX_PRUNE, Action, Plan, PlanOptions, plan
+from swarm_operator.manifests.loader import load_directory
+from swarm_operator.manifests.models import Network
+from swarm_operator.observe import logs
+from swarm_operator.observe.metrics import Metrics, NodeInfo, ObjectInfo
+from swarm_operator.observe.revision import read_revision
+from swarm_operator.observe.server import DEFAULT_ADDR, OperatorHTTPServer
+from swarm_operator.observe.status import StatusBoard
+from swarm_operator.probing import probe
+from swarm_operator.probing.loop import OverlayProbes, Runner
+from swarm_operator.probing.runner import ProbeRunner
+from swarm_operator.swarm.client import SwarmClient
+from swarm_operator.swarm.errors import (
     ApiError,
     DockerUnavailable,
     NotAManager,
     NotFound,
     SwarmOperatorError,
 )
-from swarm_operator.executor import Executor, service_progress
-from swarm_operator.lease import Lease, SwarmLabelStore
-from swarm_operator.live import LiveObject, LiveState, build_state, live_node, read_live
-from swarm_operator.loader import load_directory
-from swarm_operator.metrics import Metrics, NodeInfo, ObjectInfo
-from swarm_operator.models import Network
-from swarm_operator.plan import DEFAULT_MAX_PRUNE, Action, Plan, PlanOptions, plan
-from swarm_operator.probe_loop import OverlayProbes, Runner
-from swarm_operator.probe_runner import ProbeRunner
-from swarm_operator.revision import read_revision
-from swarm_operator.server import DEFAULT_ADDR, OperatorHTTPServer
-from swarm_operator.status import StatusBoard
-from swarm_operator.watch import Change, DesiredState, ManifestWatcher
-from swarm_operator.workqueue import RETRY, SUCCESS, Outcome, WorkerPool, WorkQueue
 
 Key = tuple[str, str]
-log = logs.get_logger("swarm_operator.daemon")
+log = logs.get_logger("swarm_operator.daemon.controller")
 
 EVENT_KINDS = {"service": "Service", "network": "Network", "node": "Node"}
 QUORUM_MARKERS = (

@@ -1,6 +1,6 @@
 """The `swarm-operator` command line: argument parsing and dispatch, nothing more.
 
-Each subcommand lives in its own module (`cmd_*.py`) with two functions:
+Each subcommand lives in its own module of this package with two functions:
 ``register(subparsers)`` adds its parser and sets ``func`` to ``run(args) -> int``.
 Exit codes are the subcommand's; argparse's usage errors exit 2.
 """
@@ -16,13 +16,13 @@ from swarm_operator import __version__
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
-    "swarm_operator.cmd_validate",
+    "swarm_operator.cli.validate",
     # one line per command module
-    "swarm_operator.cmd_plan",
-    "swarm_operator.cmd_apply",
-    "swarm_operator.cmd_run",
-    "swarm_operator.cmd_doctor",
-    "swarm_operator.cmd_lab",
+    "swarm_operator.cli.plan",
+    "swarm_operator.cli.apply",
+    "swarm_operator.cli.run",
+    "swarm_operator.cli.doctor",
+    "swarm_operator.cli.lab",
 )
 
 EXIT_OK = 0

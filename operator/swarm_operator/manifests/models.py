@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from swarm_operator import units
+from swarm_operator.manifests import units
 
 API_VERSION = "swarm-operator/v1alpha1"
 KINDS: tuple[str, ...] = ("Network", "Service", "Node")

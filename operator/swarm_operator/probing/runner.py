@@ -25,10 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swarm_operator import probe
-from swarm_operator.diagnose import OverlayInfo
-from swarm_operator.errors import NotFound
-from swarm_operator.probe import (
+from swarm_operator.probing import probe
+from swarm_operator.probing.diagnose import OverlayInfo
+from swarm_operator.probing.probe import (
     IfaceRecord,
     Matrix,
     NodeInfo,
@@ -38,6 +37,7 @@ from swarm_operator.probe import (
     Record,
     Round,
 )
+from swarm_operator.swarm.errors import NotFound
 
 JSON = dict[str, Any]
 
