@@ -13,7 +13,9 @@ from samples import FULL
 
 from swarm_operator.manifests import schema
 from swarm_operator.manifests.loader import load_directory
-from swarm_operator.manifests.models import KINDS
+from swarm_operator.manifests.models import models_by_kind
+
+KINDS = tuple(models_by_kind())
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"

@@ -342,6 +342,6 @@ def test_probe_services_and_networks_are_not_user_objects() -> None:
             "Labels": probe.probe_labels("overlay", ProbeSettings(owner="doctor", run_id="ab12")),
         },
     ]
-    state = build_state(services, networks, [])
-    assert sorted(state.services) == ["web"]
-    assert sorted(state.networks) == ["front"]
+    state = build_state({"Service": services, "Network": networks})
+    assert sorted(state.of("Service")) == ["web"]
+    assert sorted(state.of("Network")) == ["front"]

@@ -110,8 +110,8 @@ def test_status_is_json_with_objects_errors_and_revision(setup) -> None:  # type
     ]
     (obj,) = doc["objects"]
     assert obj["kind"] == "Service"
-    assert obj["sync_status"] == "out_of_sync"
-    assert obj["last_error"] == "boom"
+    assert obj["syncStatus"] == "out_of_sync"
+    assert obj["lastError"] == "boom"
     assert obj["drift"] == ["spec.replicas"]
     assert doc["summary"]["outOfSync"] == 1
 

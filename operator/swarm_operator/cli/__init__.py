@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from swarm_operator import __version__
+from swarm_operator.manifests.models import models_by_kind
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -25,17 +26,13 @@ COMMANDS: tuple[str, ...] = (
     "swarm_operator.cli.lab",
 )
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm-operator",
         description=(
             "Keep a Docker Swarm equal to a directory of YAML manifests "
-            "(kinds Network, Service, Node): validate, plan, apply, run as a daemon."
+            "(kinds " + ", ".join(models_by_kind()) + "): validate, plan, apply, run as a daemon."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

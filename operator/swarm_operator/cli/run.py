@@ -1,7 +1,7 @@
-"""`swarm-operator run DIR`: the long-running operator (see `daemon.py`).
+"""`swarm-operator run DIR`: the long-running operator (see `daemon.controller`).
 
 Owns the command's arguments, logging set-up and signal handling; everything else is
-`daemon.Daemon`. SIGTERM and SIGINT finish the reconciles in progress, release the lease
+`daemon.controller.Daemon`. SIGTERM and SIGINT finish the reconciles in progress, release the lease
 and exit 0; exit 2 on a usage error (bad address, address in use).
 """
 
@@ -14,9 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from swarm_operator.cli import EXIT_USAGE
-from swarm_operator.engine.plan import DEFAULT_MAX_PRUNE
-from swarm_operator.manifests.units import parse_duration
+from swarm_operator.cli.common import EXIT_USAGE, add_host, add_prune, duration, positive_int
 from swarm_operator.observe.server import DEFAULT_ADDR, parse_addr
 from swarm_operator.probing.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
 
@@ -39,13 +37,6 @@ swarm_operator_overlay_reachable{{network,source_node,target_node}}, /status "pr
 
 HTTP on --metrics-addr (default {DEFAULT_ADDR}): /metrics /healthz /readyz /status
 """
-
-
-def _seconds(text: str) -> float:
-    try:
-        return parse_duration(text) / 1e9
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _addr(text: str) -> str:
@@ -73,34 +64,25 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--resync-interval",
-        type=_seconds,
+        type=duration,
         default=180.0,
         metavar="DURATION",
         help="full resync period, jittered ±10%% (default 3m)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="reconcile workers (default 2)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=2, help="reconcile workers (default 2)"
+    )
     parser.add_argument(
         "--no-self-heal",
         dest="self_heal",
         action="store_false",
         help="report drift, never correct it",
     )
-    parser.add_argument(
-        "--prune", action="store_true", help="delete managed objects no longer declared"
-    )
-    parser.add_argument(
-        "--max-prune",
-        type=int,
-        default=DEFAULT_MAX_PRUNE,
-        metavar="N",
-        help=f"refuse to prune while more than N objects would go (default {DEFAULT_MAX_PRUNE})",
-    )
-    parser.add_argument(
-        "-H", "--host", default=None, help="Docker host of a manager (default: DOCKER_HOST)"
-    )
+    add_prune(parser)
+    add_host(parser)
     parser.add_argument(
         "--lease-duration",
-        type=_seconds,
+        type=duration,
         default=15.0,
         metavar="DURATION",
         help="leader lease duration (default 15s)",

@@ -1,7 +1,7 @@
 """`swarm-operator validate DIR`: check a manifest directory without touching any Swarm.
 
 Owns the command's arguments, output formats and exit codes; the checking itself is
-`loader.load_directory`. Exit 0 when every manifest is valid, 1 when any is not
+`manifests.loader.load_directory`. Exit 0 when every manifest is valid, 1 when any is not
 (every error listed, one per line as ``file:line:column: message``), 2 on a usage
 error (argparse's, or a path that does not exist).
 """
@@ -15,14 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from swarm_operator.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from swarm_operator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_output, positive_int
 from swarm_operator.manifests.loader import (
     DEFAULT_MAX_FILE_BYTES,
     LoadResult,
     load_directory,
     load_file,
 )
-from swarm_operator.manifests.models import KINDS
+from swarm_operator.manifests.models import models_by_kind
 
 EPILOG = """\
 examples:
@@ -47,31 +47,15 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", metavar="DIR", type=Path, help="manifest directory (or one file)")
-    parser.add_argument(
-        "-o",
-        "--output",
-        choices=("text", "json"),
-        default="text",
-        help="text (default): one error per line; json: one JSON object on stdout",
-    )
+    add_output(parser, "text (default): one error per line; json: one JSON object on stdout")
     parser.add_argument(
         "--max-file-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_FILE_BYTES,
         metavar="N",
         help=f"refuse files larger than N bytes (default {DEFAULT_MAX_FILE_BYTES})",
     )
     parser.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number of bytes")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _kinds(result: LoadResult) -> dict[str, int]:
     counts: Counter[str] = Counter(obj.manifest.kind for obj in result.objects)
-    return {kind: counts[kind] for kind in KINDS if counts[kind]}
+    return {kind: counts[kind] for kind in models_by_kind() if counts[kind]}
 
 
 def summary(result: LoadResult) -> str:

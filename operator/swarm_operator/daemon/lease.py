@@ -32,11 +32,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from swarm_operator.swarm import labels as swarm_labels
 from swarm_operator.swarm.errors import SwarmOperatorError, VersionConflict
 
-LABEL_HOLDER = "io.swarm-operator.lease.holder"
-LABEL_RENEWED = "io.swarm-operator.lease.renewed"
-LABEL_DURATION = "io.swarm-operator.lease.duration"
+LABEL_HOLDER = swarm_labels.LEASE_HOLDER
+LABEL_RENEWED = swarm_labels.LEASE_RENEWED
+LABEL_DURATION = swarm_labels.LEASE_DURATION
 
 
 class LeaseStore(Protocol):

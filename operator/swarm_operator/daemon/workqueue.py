@@ -2,7 +2,7 @@
 
 Owns *when* a key is reconciled, never *how*: triggers (manifest watcher, Docker
 events, periodic resync) call :meth:`WorkQueue.add`; workers take keys with
-:meth:`WorkQueue.get` and hand them to the reconcile function (``daemon.py``).
+:meth:`WorkQueue.get` and hand them to the reconcile function (`daemon.reconciler`).
 
 Guarantees:
 
@@ -173,14 +173,27 @@ class WorkQueue(Generic[K]):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a reconcile asks of the queue: nothing, retry with backoff, or look again later."""
+    """What a reconcile asks of the queue: done, back off and retry, look again after a
+    while, or stalled.
+
+    ``stalled`` is terminal: the engine rejected the spec as invalid, so retrying cannot
+    help. The key's backoff is forgotten and it is not queued again by the queue itself;
+    the next trigger for it (its manifest changes) or the next resync brings it back,
+    never a hot loop.
+    """
 
     error: bool = False
     requeue_after: float | None = None
+    stalled: bool = False
 
 
 SUCCESS = Outcome()
 RETRY = Outcome(error=True)
+STALLED = Outcome(stalled=True)
+
+
+def requeue_after(seconds: float) -> Outcome:
+    return Outcome(requeue_after=seconds)
 
 
 class WorkerPool(Generic[K]):
@@ -221,6 +234,8 @@ class WorkerPool(Generic[K]):
             self._queue.done(key)
         if outcome.error:
             self._queue.add_rate_limited(key)
+        elif outcome.stalled:
+            self._queue.forget(key)
         else:
             self._queue.forget(key)
             if outcome.requeue_after is not None:

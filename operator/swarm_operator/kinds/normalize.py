@@ -17,7 +17,10 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
   ``probe`` is operator configuration, not Docker's, and is never compared;
 - nodes: unset role/availability = keep the live one; only listed labels are compared
   unless ``exclusiveLabels``.
-Labels the operator itself writes (``io.swarm-operator.*``) are dropped by `live.py`.
+Labels the operator itself writes (``io.swarm-operator.*``) are dropped when a live object
+is read (`swarm.labels.user_labels`). Each kind's module (`kinds.service`, `kinds.network`,
+`kinds.node`) calls its pair of functions here; the engine's defaults for the blocks the
+operator writes complete are written once, here, in the engine's form (`ENGINE_*`).
 """
 
 from __future__ import annotations
@@ -25,22 +28,36 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from swarm_operator.manifests.models import Manifest, Network, Node, Service
+from swarm_operator.manifests import units
 
-UPDATE_DEFAULTS: dict[str, Any] = {
-    "parallelism": 1,
-    "delay": "0s",
-    "failureAction": "pause",
-    "monitor": "5s",
-    "maxFailureRatio": 0.0,
-    "order": "stop-first",
+# The engine's defaults (swarmkit api/defaults) for the blocks the operator always writes
+# complete (`kinds.service_spec`), in the engine's form; below, the same in manifest form.
+ENGINE_UPDATE_DEFAULTS: dict[str, Any] = {
+    "Parallelism": 1,
+    "Delay": 0,
+    "FailureAction": "pause",
+    "Monitor": 5_000_000_000,
+    "MaxFailureRatio": 0.0,
+    "Order": "stop-first",
 }
-RESTART_DEFAULTS: dict[str, Any] = {
-    "condition": "any",
-    "delay": "5s",
-    "maxAttempts": 0,
-    "window": "0s",
+ENGINE_RESTART_DEFAULTS: dict[str, Any] = {
+    "Condition": "any",
+    "Delay": 5_000_000_000,
+    "MaxAttempts": 0,
+    "Window": 0,
 }
+_DURATIONS = frozenset({"Delay", "Monitor", "Window"})
+
+
+def _manifest_form(engine: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key[0].lower() + key[1:]: units.format_duration(value) if key in _DURATIONS else value
+        for key, value in engine.items()
+    }
+
+
+UPDATE_DEFAULTS = _manifest_form(ENGINE_UPDATE_DEFAULTS)
+RESTART_DEFAULTS = _manifest_form(ENGINE_RESTART_DEFAULTS)
 STOP_GRACE_DEFAULT = "10s"
 
 
@@ -100,47 +117,44 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-def network(spec: dict[str, Any]) -> dict[str, Any]:
-    s = copy.deepcopy(spec)
-    s.pop("probe", None)
-    return s
+def image_pins(live: str, requested: str) -> bool:
+    """``live`` is the ``requested`` reference, or that reference with a digest pinned in
+    by the engine or the CLI (``img:1@sha256:..`` pins ``img:1``)."""
+    return live == requested or ("@" not in requested and live.split("@", 1)[0] == requested)
 
 
-def node(spec: dict[str, Any]) -> dict[str, Any]:
-    s = copy.deepcopy(spec)
-    s.pop("exclusiveLabels", None)
-    return s
+def service_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A desired and a live Service spec (manifest JSON form) in canonical form."""
+    d, lv = service(d), service(lv)
+    if image_pins(lv["image"], d["image"]):
+        lv["image"] = d["image"]
+    return d, lv
 
 
-def _image_equal(desired: str, live: str) -> bool:
-    return live == desired or ("@" not in desired and live.split("@", 1)[0] == desired)
-
-
-def comparable(desired: Manifest, live: Manifest) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both specs of one object in canonical form, with pair-dependent rules applied."""
-    d = desired.spec.model_dump(mode="json", by_alias=True)
-    lv = live.spec.model_dump(mode="json", by_alias=True)
-    if isinstance(desired, Service) and isinstance(live, Service):
-        d, lv = service(d), service(lv)
-        if _image_equal(d["image"], lv["image"]):
-            lv["image"] = d["image"]
-    elif isinstance(desired, Network) and isinstance(live, Network):
-        d, lv = network(d), network(lv)
-        if d.get("subnet") is None:
-            for key in ("subnet", "gateway", "ipRange"):
-                d[key] = lv.get(key)
-        else:
-            for key in ("gateway", "ipRange"):
-                if d.get(key) is None:
-                    d[key] = lv.get(key)
-    elif isinstance(desired, Node) and isinstance(live, Node):
-        exclusive = desired.spec.exclusive_labels
-        d, lv = node(d), node(lv)
-        for key in ("role", "availability"):
+def network_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A desired and a live Network spec in canonical form."""
+    d, lv = copy.deepcopy(d), copy.deepcopy(lv)
+    d.pop("probe", None)
+    lv.pop("probe", None)
+    if d.get("subnet") is None:
+        for key in ("subnet", "gateway", "ipRange"):
+            d[key] = lv.get(key)
+    else:
+        for key in ("gateway", "ipRange"):
             if d.get(key) is None:
                 d[key] = lv.get(key)
-        if not exclusive:
-            lv["labels"] = {k: v for k, v in lv["labels"].items() if k in d["labels"]}
-    else:
-        raise TypeError(f"cannot compare {desired.kind} with {live.kind}")
+    return d, lv
+
+
+def node_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A desired and a live Node spec in canonical form."""
+    exclusive = bool(d.get("exclusiveLabels"))
+    d, lv = copy.deepcopy(d), copy.deepcopy(lv)
+    d.pop("exclusiveLabels", None)
+    lv.pop("exclusiveLabels", None)
+    for key in ("role", "availability"):
+        if d.get(key) is None:
+            d[key] = lv.get(key)
+    if not exclusive:
+        lv["labels"] = {k: v for k, v in lv["labels"].items() if k in d["labels"]}
     return d, lv

@@ -1,8 +1,8 @@
 """Reading manifests: a directory of YAML files in, typed objects and located errors out.
 
-Owns the way from bytes on disk to `models.Manifest` objects, and every error on that
+Owns the way from bytes on disk to `manifests.models.Manifest` objects, and every error on that
 way, each with ``file:line:column`` and a message a person can act on. Its callers
-(`cmd_validate`, the planner, the daemon) never see YAML or pydantic errors.
+(`cli.validate`, `cli.plan`, the daemon) never see YAML or pydantic errors.
 
 How a file is read:
 
@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from swarm_operator.manifests.models import API_VERSION, KINDS, MODEL_BY_KIND, Manifest
+from swarm_operator.manifests.models import API_VERSION, Manifest, models_by_kind
 
 try:  # the C parser is ~10x faster; both are safe loaders
     _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
@@ -240,10 +240,6 @@ def is_ignored(name: str) -> bool:
         or name.endswith(("~", ".swp", ".swo", ".swx", ".tmp", ".bak"))
         or name == "4913"
     )
-
-
-def is_manifest_file(name: str) -> bool:
-    return not is_ignored(name) and name.endswith(MANIFEST_SUFFIXES)
 
 
 def _walk(root: Path, errors: list[ManifestError]) -> Iterator[Path]:
@@ -549,13 +545,15 @@ def _load_document(
         err(*at("apiVersion"), f"apiVersion {version!r} is not supported: use {API_VERSION!r}")
         return
     kind = data.get("kind")
+    models = models_by_kind()
+    kinds = tuple(models)
     if "kind" not in data:
-        err(pos.line, pos.column, f"missing kind: one of {', '.join(KINDS)}")
+        err(pos.line, pos.column, f"missing kind: one of {', '.join(kinds)}")
         return
-    model = MODEL_BY_KIND.get(kind) if isinstance(kind, str) else None
+    model = models.get(kind) if isinstance(kind, str) else None
     if model is None:
-        hint = _did_you_mean(str(kind), KINDS)
-        err(*at("kind"), f"unknown kind {kind!r} (known: {', '.join(KINDS)}){hint}")
+        hint = _did_you_mean(str(kind), kinds)
+        err(*at("kind"), f"unknown kind {kind!r} (known: {', '.join(kinds)}){hint}")
         return
     try:
         manifest = model.model_validate(data)

@@ -1,16 +1,16 @@
-"""The manifest language: typed models of the `Network`, `Service` and `Node` kinds.
+"""The manifest language: typed models of every kind (`Network`, `Service`, `Node`).
 
 Owns what a manifest may say and what it means. Everything else speaks these types:
-the loader (`loader.py`) turns YAML into them, the schema generator (`schema.py`) turns
-them into the JSON Schemas in ``crds/``, the engine reads the live Swarm into the same
-types and the planner compares the two.
+the loader (`manifests.loader`) turns YAML into them, the schema generator
+(`manifests.schema`) turns them into the JSON Schemas in ``crds/``, each kind's module in
+`kinds` reads the live Swarm into the same types, and the planner compares the two.
 
-Quantities are stored canonically so that two spellings of one value are equal:
-durations as integer nanoseconds (written ``"1m30s"``), sizes as integer bytes
-(written ``"512M"``), CPU amounts as nano-CPUs (written ``"0.5"``). Dumping a model
-with ``model_dump(mode="json", by_alias=True)`` gives a manifest spec back.
-
-Field names are camelCase on the outside (the manifest) and snake_case inside.
+Every kind is a subclass of `Manifest` with a ``kind`` literal; defining the class is what
+makes the loader know it (`models_by_kind`). The order objects are applied in, and all
+that a kind does beyond its model, is the `kinds` registry's. Quantities and the base
+model are `manifests.fields`'. Dumping a model with ``model_dump(mode="json",
+by_alias=True)`` gives a manifest spec back; field names are camelCase on the outside
+(the manifest) and snake_case inside.
 """
 
 from __future__ import annotations
@@ -18,138 +18,34 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from swarm_operator.manifests import units
+from swarm_operator.manifests.fields import (
+    ByteSize,
+    Cpus,
+    Duration,
+    Metadata,
+    Model,
+    Port,
+    StrMap,
+)
 
 API_VERSION = "swarm-operator/v1alpha1"
-KINDS: tuple[str, ...] = ("Network", "Service", "Node")
-"""Every kind, in the order objects are applied: networks before the services using them."""
 
-# Annotations and labels the operator reads or writes (metadata.annotations on manifests,
-# labels on live objects).
+# Annotations the operator reads on manifests (metadata.annotations). The labels it
+# writes on live objects are `swarm.labels`'.
 ANNOTATION_PREFIX = "swarm-operator/"
 ANNOTATION_RECONCILE = "swarm-operator/reconcile"  # "disabled": report drift, do not correct
 ANNOTATION_ADOPT = "swarm-operator/adopt"  # "true": take over an unlabelled live object
 ANNOTATION_ALLOW_REPLACE = "swarm-operator/allow-replace"  # "true": networks may be recreated
-ANNOTATION_PROTECT = "swarm-operator/protect"  # "true" on a live object: never pruned
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return units.parse_duration(value)
-    return value
-
-
-def _bytes(value: Any) -> Any:
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return units.parse_bytes(value)
-    return value
-
-
-def _cpus(value: Any) -> Any:
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return units.parse_cpus(value)
-    return value
-
-
-Duration = Annotated[
-    int,
-    BeforeValidator(_duration),
-    Field(ge=0),
-    PlainSerializer(units.format_duration, return_type=str),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$"},
-                {"type": "number", "minimum": 0},
-            ],
-            "description": "A duration such as '10s', '1m30s' or '500ms' (a number: seconds).",
-        }
-    ),
-]
-"""Nanoseconds inside, ``"1m30s"`` outside."""
-
-ByteSize = Annotated[
-    int,
-    BeforeValidator(_bytes),
-    Field(ge=0),
-    PlainSerializer(units.format_bytes, return_type=str),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^\d+(\.\d+)?\s*([bBkKmMgGtT]([iI]?[bB])?)?$"},
-                {"type": "integer", "minimum": 0},
-            ],
-            "description": "A size in bytes, or with a binary unit: '512M', '1G'.",
-        }
-    ),
-]
-"""Bytes inside, ``"512M"`` outside."""
-
-Cpus = Annotated[
-    int,
-    BeforeValidator(_cpus),
-    Field(ge=0),
-    PlainSerializer(units.format_cpus, return_type=str),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
-            "description": "A number of CPUs such as 0.5 or 2.",
-        }
-    ),
-]
-"""Nano-CPUs inside, ``"0.5"`` outside."""
-
-
-def _stringify(value: Any) -> Any:
-    """Env values and labels written as YAML numbers or booleans become their text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
-
-
-ScalarText = Annotated[str, BeforeValidator(_stringify)]
-StrMap: TypeAlias = dict[str, ScalarText]
-
-NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-class Model(BaseModel):
-    """Base of every manifest model: camelCase outside, unknown fields refused."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        str_strip_whitespace=False,
-    )
-
-
-class Metadata(Model):
-    name: str = Field(pattern=NAME_PATTERN, description="The object's name in the Swarm.")
-    labels: StrMap = Field(default_factory=dict, description="Labels of the manifest itself.")
-    annotations: StrMap = Field(
-        default_factory=dict,
-        description="Instructions to the operator, e.g. swarm-operator/reconcile: disabled.",
-    )
 
 
 # --------------------------------------------------------------------------- Network
@@ -520,12 +416,37 @@ class NodeSpec(Model):
 
 # --------------------------------------------------------------------------- envelopes
 
+_MODELS: dict[str, type[Manifest]] = {}
 
-class _Manifest(Model):
+
+class Manifest(Model):
+    """Base of every kind's model: apiVersion, kind, metadata, spec.
+
+    A subclass that sets ``kind`` to a literal is registered under that name when it is
+    defined (`models_by_kind`); a second class with the same kind is a programming error.
+    """
+
     api_version: Literal["swarm-operator/v1alpha1"] = Field(
         default="swarm-operator/v1alpha1", description="Always swarm-operator/v1alpha1."
     )
     metadata: Metadata
+    kind: str
+    spec: Model
+    KIND: ClassVar[str] = ""
+    """The kind's name, as a class attribute (``Service.KIND == "Service"``)."""
+    DESCRIPTION: ClassVar[str] = ""
+    """One sentence for the JSON Schema and the README's reference."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        kind = cls.model_fields["kind"].default
+        if not isinstance(kind, str) or not kind:
+            return
+        if kind in _MODELS:
+            raise TypeError(f"two models of kind {kind!r}: {_MODELS[kind]} and {cls}")
+        cls.KIND = kind
+        _MODELS[kind] = cls
 
     @property
     def name(self) -> str:
@@ -534,29 +455,37 @@ class _Manifest(Model):
     @property
     def key(self) -> tuple[str, str]:
         """(kind, name): what identifies an object in the Swarm and in the work queue."""
-        return (self.kind, self.metadata.name)  # type: ignore[attr-defined]
+        return (self.kind, self.metadata.name)
 
     def annotation(self, key: str) -> str | None:
         return self.metadata.annotations.get(key)
 
 
-class Network(_Manifest):
+def models_by_kind() -> dict[str, type[Manifest]]:
+    """Every kind's model, in the order the classes are defined."""
+    return dict(_MODELS)
+
+
+class Network(Manifest):
     """An overlay (or other driver) network of the Swarm."""
 
+    DESCRIPTION = "A Docker network (an overlay by default) that swarm-operator keeps as declared."
     kind: Literal["Network"] = "Network"
     spec: NetworkSpec = Field(default_factory=NetworkSpec)
 
 
-class Service(_Manifest):
+class Service(Manifest):
     """A Swarm service."""
 
+    DESCRIPTION = "A Swarm service that swarm-operator keeps as declared."
     kind: Literal["Service"] = "Service"
     spec: ServiceSpec
 
 
-class Node(_Manifest):
+class Node(Manifest):
     """A Swarm node; metadata.name is the node's hostname."""
 
+    DESCRIPTION = "A Swarm node (metadata.name is its hostname): role, availability and labels."
     kind: Literal["Node"] = "Node"
     spec: NodeSpec = Field(default_factory=NodeSpec)
 
@@ -566,11 +495,3 @@ class Node(_Manifest):
         if not re.fullmatch(r"[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?", value.name):
             raise ValueError(f"{value.name!r} is not a valid hostname")
         return value
-
-
-Manifest: TypeAlias = Network | Service | Node
-MODEL_BY_KIND: dict[str, type[Network] | type[Service] | type[Node]] = {
-    "Network": Network,
-    "Service": Service,
-    "Node": Node,
-}

@@ -22,22 +22,15 @@ from pydantic import BaseModel, PlainSerializer
 from pydantic.fields import FieldInfo
 
 from swarm_operator.manifests import units
-from swarm_operator.manifests.models import API_VERSION, KINDS, MODEL_BY_KIND, Metadata
+from swarm_operator.manifests.fields import Metadata
+from swarm_operator.manifests.models import API_VERSION, Manifest, models_by_kind
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_PREFIX = "urn:swarm-operator:schema:v1alpha1:"
 
-_DESCRIPTIONS = {
-    "Network": "A Docker network (an overlay by default) that swarm-operator keeps as declared.",
-    "Service": "A Swarm service that swarm-operator keeps as declared.",
-    "Node": "A Swarm node (metadata.name is its hostname): role, availability and labels.",
-}
-
-
 # Descriptions of the fields whose model does not carry one (shown by editors and in the README).
 FIELD_DOCS: dict[str, str] = {
-    "_Manifest.metadata": "Name, labels and annotations of the object.",
-    "_Manifest.kind": "Network, Service or Node.",
+    "Manifest.metadata": "Name, labels and annotations of the object.",
     "Network.spec": "The network's settings; all optional.",
     "Service.spec": "The service's settings; `image` is required.",
     "Node.spec": "What to enforce on the node; unset fields are left as they are.",
@@ -94,6 +87,9 @@ def field_doc(model: type[BaseModel], alias: str) -> str:
     info = next((i for n, i in model.model_fields.items() if (i.alias or n) == alias), None)
     if info is not None and info.description:
         return info.description
+    if alias == "kind" and issubclass(model, Manifest):
+        *first, last = models_by_kind()
+        return f"{', '.join(first)} or {last}." if first else f"{last}."
     for cls in model.__mro__:
         doc = FIELD_DOCS.get(f"{cls.__name__}.{alias}")
         if doc:
@@ -103,9 +99,9 @@ def field_doc(model: type[BaseModel], alias: str) -> str:
 
 def _all_models() -> list[type[BaseModel]]:
     seen: list[type[BaseModel]] = []
-    for kind in KINDS:
-        seen.append(MODEL_BY_KIND[kind])
-        _nested_models(MODEL_BY_KIND[kind], seen)
+    for kind in models_by_kind():
+        seen.append(models_by_kind()[kind])
+        _nested_models(models_by_kind()[kind], seen)
     return seen
 
 
@@ -115,7 +111,7 @@ def file_name(kind: str) -> str:
 
 def schema_for(kind: str) -> dict[str, Any]:
     """The JSON Schema of one kind's whole manifest."""
-    model = MODEL_BY_KIND[kind]
+    model = models_by_kind()[kind]
     body = model.model_json_schema(by_alias=True, mode="validation")
     properties = body["properties"]
     # The loader requires apiVersion and kind although the models default them.
@@ -133,7 +129,7 @@ def schema_for(kind: str) -> dict[str, Any]:
         "$schema": SCHEMA_DIALECT,
         "$id": f"{ID_PREFIX}{kind}",
         "title": f"swarm-operator {kind} ({API_VERSION})",
-        "description": _DESCRIPTIONS[kind],
+        "description": models_by_kind()[kind].DESCRIPTION,
     }
     for key, value in body.items():
         if key in ("title", "description", "required"):
@@ -204,7 +200,7 @@ def render(kind: str) -> str:
 def write_all(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for kind in KINDS:
+    for kind in models_by_kind():
         target = directory / file_name(kind)
         target.write_text(render(kind), encoding="utf-8")
         written.append(target)
@@ -303,8 +299,8 @@ def reference() -> str:
         "",
     ]
     seen: list[type[BaseModel]] = [Metadata]
-    for kind in KINDS:
-        model = MODEL_BY_KIND[kind]
+    for kind in models_by_kind():
+        model = models_by_kind()[kind]
         out += [f"### {kind}", "", (model.__doc__ or "").strip(), ""]
         out += [*_model_table(model, envelope=True), ""]
         spec = model.model_fields["spec"].annotation

@@ -1,9 +1,11 @@
 """Every Prometheus metric of swarm-operator, defined once, on an injected registry.
 
 Owns metric names, types, help texts, label sets and bucket choices; nothing else in
-the package creates a metric. The daemon (``daemon.py``) builds one :class:`Metrics` on
-its registry, the HTTP server (``server.py``) exposes that registry, and the Docker
-client (``docker_api.py``) reports call durations through :meth:`Metrics.observe_api_call`.
+the package creates a metric. The daemon (`daemon.controller`) builds one :class:`Metrics`
+on its registry, the HTTP server (`observe.server`) exposes that registry, the reporter
+(`observe.reporter`) writes each object's series, and the Docker client
+(`swarm.client`) reports call durations through its observer hook, which the daemon
+points at :meth:`Metrics.observe_api_call`.
 Tests build a fresh ``CollectorRegistry()`` and read values with ``get_sample_value()``.
 
 Naming follows the Prometheus rules: prefix ``swarm_operator_``, base units
@@ -12,7 +14,8 @@ Label values are bounded: kinds, results, statuses and event types come from fix
 sets (initialised to zero up front so that rates and alerts see a series before the
 first event); per-object labels (``name``, ``service``, ``node``, ``network``) are
 bounded by what the manifests and the Swarm hold, and series of objects that went
-away are removed (:meth:`Metrics.set_objects` and friends replace the whole set).
+away are removed (:meth:`Metrics.remove_object`; :meth:`Metrics.set_nodes` and
+:meth:`Metrics.set_overlay_matrix` replace their whole set).
 
 The counter of manifest load failures is ``manifest_load_failures_total`` beside the
 gauge ``manifest_load_errors`` (current errors): a counter named
@@ -29,13 +32,15 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from swarm_operator import __version__
+from swarm_operator.kinds import registry
 
 PREFIX = "swarm_operator"
 
-KINDS: tuple[str, ...] = ("Network", "Service", "Node")
-RESULTS: tuple[str, ...] = ("success", "error", "skipped")
+KINDS: tuple[str, ...] = registry.NAMES
+RESULTS: tuple[str, ...] = ("success", "error", "skipped", "stalled")
 """success: in sync or made so; error: failed (retried with backoff); skipped: not
-reconciled (its manifest failed to load, or this instance is on standby)."""
+reconciled (its manifest failed to load, or not connected); stalled: the engine rejected
+the spec as invalid (retried when its manifest changes or at the next resync)."""
 SYNC_STATUSES: tuple[str, ...] = ("synced", "out_of_sync", "unknown")
 HEALTH_STATUSES: tuple[str, ...] = ("healthy", "progressing", "degraded", "missing")
 EVENT_TYPES: tuple[str, ...] = ("service", "network", "node", "other")
@@ -198,7 +203,8 @@ class Metrics:
         )
 
         self._objects: dict[tuple[str, str], ObjectInfo] = {}
-        self._services: set[str] = set()
+        self._replicas: dict[tuple[str, str], str] = {}
+        """(kind, name) -> the ``service`` label of its replica series."""
         self._nodes: dict[str, NodeInfo] = {}
         self._revision: str | None = None
         self._pairs: set[tuple[str, str, str]] = set()
@@ -261,23 +267,11 @@ class Metrics:
             old = self._objects.pop((kind, name), None)
             if old is not None:
                 self.object_info.remove(old.kind, old.name, old.sync_status, old.health_status)
-            if kind == "Service" and name in self._services:
-                self._services.discard(name)
-                self.service_replicas_desired.remove(name)
-                self.service_replicas_running.remove(name)
+            label = self._replicas.pop((kind, name), None)
+            if label is not None:
+                self.service_replicas_desired.remove(label)
+                self.service_replicas_running.remove(label)
             self._update_drift_locked()
-
-    def retain_objects(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Remove the series of every object not in ``keys`` (objects that went away)."""
-        keep = set(keys)
-        with self._lock:
-            gone = [key for key in self._objects if key not in keep]
-        for kind, name in gone:
-            self.remove_object(kind, name)
-        with self._lock:
-            services = [s for s in self._services if ("Service", s) not in keep]
-        for name in services:
-            self.remove_object("Service", name)
 
     def _update_drift_locked(self) -> None:
         counts = dict.fromkeys(KINDS, 0)
@@ -291,9 +285,11 @@ class Metrics:
         with self._lock:
             return dict(self._objects)
 
-    def set_service_replicas(self, service: str, desired: int, running: int) -> None:
+    def set_replicas(self, kind: str, name: str, desired: int, running: int) -> None:
+        """Tasks wanted and running of an object that runs tasks (series label ``service``)."""
         with self._lock:
-            self._services.add(service)
+            self._replicas[(kind, name)] = name
+            service = name
             self.service_replicas_desired.labels(service=service).set(desired)
             self.service_replicas_running.labels(service=service).set(running)
 

@@ -3,9 +3,13 @@
 Owns the in-memory status board: one :class:`ObjectStatus` per managed object (sync and
 health status, last error, last applied and reconciled times), current manifest load
 errors, the source revision, the connection and lease state, the overlay probes' health
-(``probe_loop.py``) and the worker heartbeat.
-Written by the daemon's workers and triggers (``daemon.py``), read by the HTTP server
-(``server.py``). Thread-safe; clocks are injected so tests need no sleeps.
+(`probing.loop`) and the worker heartbeat.
+Written by the daemon through one `observe.reporter.Reporter` call per reconcile (and by
+its triggers and supervisor), read by the HTTP server (`observe.server`). Thread-safe;
+clocks are injected so tests need no sleeps.
+
+The ``/status`` document is camelCase throughout, and every time in it is RFC 3339 in
+UTC (``2026-01-01T12:00:00.123Z``); ages and durations are seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from typing import Any
 
 Key = tuple[str, str]
@@ -32,6 +37,35 @@ class ObjectStatus:
     last_reconciled: float | None = None
     drift: tuple[str, ...] = ()  # short descriptions of what differs (no values of secrets)
     held: bool = False  # its manifest failed to load: left alone
+    stalled: bool = False  # the engine rejected its spec: retried when it changes or at resync
+
+    def to_json(self) -> dict[str, Any]:
+        """This object as ``/status`` shows it: camelCase, times in RFC 3339."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _TIMES:
+                value = rfc3339(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[_camel(f.name)] = value
+        return out
+
+
+_TIMES = frozenset({"last_applied", "last_reconciled"})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def rfc3339(stamp: float | None) -> str | None:
+    """A Unix time as RFC 3339 in UTC with milliseconds (None stays None)."""
+    if stamp is None:
+        return None
+    moment = datetime.fromtimestamp(stamp, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass
@@ -46,7 +80,15 @@ class _Board:
     lease_holder: str | None = None
     first_sync_done: bool = False
     last_full_sync: float | None = None
-    probes: list[dict[str, Any]] = field(default_factory=list)  # probe_loop.OverlayProbes
+    probes: list[dict[str, Any]] = field(default_factory=list)  # probing.loop.OverlayProbes
+
+
+def _probe_json(probe: dict[str, Any]) -> dict[str, Any]:
+    out = dict(probe)
+    for key in ("lastRound", "lastPoll"):
+        if isinstance(out.get(key), int | float):
+            out[key] = rfc3339(out[key])
+    return out
 
 
 class StatusBoard:
@@ -150,9 +192,7 @@ class StatusBoard:
         ready, why = self.ready()
         with self._lock:
             b = self._board
-            objects = [asdict(o) for _, o in sorted(b.objects.items())]
-            for obj in objects:
-                obj["drift"] = list(obj["drift"])
+            objects = [o.to_json() for _, o in sorted(b.objects.items())]
             return {
                 "ready": ready,
                 "readyReason": why,
@@ -164,14 +204,15 @@ class StatusBoard:
                 "quorum": b.quorum,
                 "connectionError": b.connection_error,
                 "sourceRevision": b.revision,
-                "lastFullSync": b.last_full_sync,
+                "lastFullSync": rfc3339(b.last_full_sync),
                 "loadErrors": list(b.load_errors),
                 "objects": objects,
-                "probes": [dict(p) for p in b.probes],
+                "probes": [_probe_json(p) for p in b.probes],
                 "summary": {
                     "objects": len(objects),
-                    "outOfSync": sum(o["sync_status"] == "out_of_sync" for o in objects),
-                    "unknown": sum(o["sync_status"] == "unknown" for o in objects),
+                    "outOfSync": sum(o["syncStatus"] == "out_of_sync" for o in objects),
+                    "unknown": sum(o["syncStatus"] == "unknown" for o in objects),
                     "held": sum(bool(o["held"]) for o in objects),
+                    "stalled": sum(bool(o["stalled"]) for o in objects),
                 },
             }

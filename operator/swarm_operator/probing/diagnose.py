@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from swarm_operator.probing.probe import IfaceRecord, Matrix, NodeInfo, Pair, PortRecord
+from swarm_operator.swarm import labels as swarm_labels
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
@@ -38,7 +39,7 @@ VXLAN_OVERHEAD = 50
 ESP_OVERHEAD = 26
 """What Docker reserves for IPsec ESP on encrypted overlays (SPI, sequence, IV, pad, ICV)."""
 DEFAULT_MTU = 1500
-MTU_OPTION = "com.docker.network.driver.mtu"
+MTU_OPTION = swarm_labels.OPTION_MTU
 ADDRESS_WARN_RATIO = 0.8
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from swarm_operator.manifests.models import ProbeSpec
+from swarm_operator.swarm import labels as swarm_labels
 
 JSON = dict[str, Any]
 
@@ -57,14 +58,14 @@ PROBE_PORT = 7979
 # Labels on every object a probe creates. The managed-by label marks it as the operator's,
 # the role label tells the planner it is not a user object (never drift, never pruned by
 # `apply --prune`; the probe code removes it).
-LABEL_MANAGED_BY = "io.swarm-operator.managed-by"
-MANAGED_BY = "swarm-operator"
-LABEL_ROLE = "io.swarm-operator.role"
-ROLE_PROBE = "probe"
-LABEL_PROBE_KIND = "io.swarm-operator.probe"  # "overlay" | "host"
-LABEL_NETWORK = "io.swarm-operator.network"
-LABEL_OWNER = "io.swarm-operator.probe-owner"  # "doctor" | "daemon"
-LABEL_RUN = "io.swarm-operator.probe-run"  # a doctor run's id: what to clean up
+LABEL_MANAGED_BY = swarm_labels.MANAGED_BY
+MANAGED_BY = swarm_labels.MANAGER
+LABEL_ROLE = swarm_labels.ROLE
+ROLE_PROBE = swarm_labels.ROLE_PROBE
+LABEL_PROBE_KIND = swarm_labels.PROBE_KIND
+LABEL_NETWORK = swarm_labels.PROBE_NETWORK
+LABEL_OWNER = swarm_labels.PROBE_OWNER
+LABEL_RUN = swarm_labels.PROBE_RUN
 
 SWARM_PORTS_TCP_MANAGER = (2377, 7946)
 SWARM_PORTS_TCP_WORKER = (7946,)
@@ -224,7 +225,7 @@ def probe_labels(
 
 def is_probe(labels: Mapping[str, str] | None) -> bool:
     """True for a service or network a probe created: never user drift, never pruned."""
-    return bool(labels) and (labels or {}).get(LABEL_ROLE) == ROLE_PROBE
+    return swarm_labels.is_probe(labels)
 
 
 def _interval(settings: ProbeSettings) -> str:

@@ -2,9 +2,10 @@
 
 Owns every call to Docker. No other module imports ``docker`` (or ``requests``). It speaks
 the Engine API's own spec dicts (``Spec`` of a service, network, node) in and out: turning
-them into manifest models is `live.py`'s job, turning models into them is `render.py`'s.
+them into manifest models and back is the job of each kind's module in `kinds`.
 
-Every docker-py/requests exception is translated into the tree in `errors.py`. Every call
+Every docker-py/requests exception is translated into the tree of `swarm.errors`
+(classified there, by `errors.classify`). Every call
 is reported to an optional ``observer(call_name, seconds, ok)`` hook, which the metrics
 module and the benchmark use to count API calls and their duration; ``calls`` counts them
 here too, per call name.
@@ -23,13 +24,10 @@ import docker.errors
 import requests.exceptions
 
 from swarm_operator.swarm.errors import (
-    ApiError,
-    Conflict,
     DockerUnavailable,
     NotAManager,
-    NotFound,
     SwarmOperatorError,
-    VersionConflict,
+    classify,
 )
 
 Observer = Callable[[str, float, bool], None]
@@ -44,17 +42,9 @@ DEFAULT_TIMEOUT = 30.0
 def _translate(exc: Exception) -> SwarmOperatorError:
     if isinstance(exc, docker.errors.APIError):
         status = exc.status_code
-        text = str(exc.explanation or exc)
-        low = text.lower()
-        if "out of sequence" in low:
-            return VersionConflict(text, status=status, explanation=text)
-        if "not a swarm manager" in low or "not part of a swarm" in low:
-            return NotAManager(text)
-        if status == 404 or isinstance(exc, docker.errors.NotFound):
-            return NotFound(text, status=status, explanation=text)
-        if status == 409:
-            return Conflict(text, status=status, explanation=text)
-        return ApiError(text, status=status, explanation=text)
+        if status is None and isinstance(exc, docker.errors.NotFound):
+            status = 404
+        return classify(str(exc.explanation or exc), status)
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | OSError):
         return DockerUnavailable(f"cannot reach the Docker engine: {exc}")
     if isinstance(exc, docker.errors.DockerException):

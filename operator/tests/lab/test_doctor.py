@@ -269,7 +269,7 @@ def test_probe_runner_sees_vxlan_block_and_recovery(
         # the probe is not a user object: plan/prune never see it
         from swarm_operator.engine.live import read_live
 
-        assert runner.service_name not in read_live(client).services
+        assert runner.service_name not in read_live(client).of("Service")
     finally:
         runner.remove()
     assert wait_no_leftovers(docker_cli) == ([], [])

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from engine_lab import Engine, engine
 
-from swarm_operator.engine.executor import Executor
+from swarm_operator.engine.converge import apply_plan
 from swarm_operator.engine.live import read_live
 from swarm_operator.engine.plan import PlanOptions, plan
 from swarm_operator.manifests.loader import load_directory
@@ -168,7 +168,7 @@ def test_version_conflict_rereads_and_replans(engine: Engine, docker_cli: Docker
     docker_cli("service", "update", "--detach", "--env-add", "BY_HAND=1", "eng-web")
     assert engine.service("eng-web")["Version"]["Index"] > read_version
     lines: list[str] = []
-    report = Executor(engine.client, desired, options, lines.append).run(stale)
+    report = apply_plan(engine.client, desired, options, stale, lines.append)
     assert report.ok, report.to_dict()
     assert any("re-reading and re-planning" in line for line in lines), lines
     spec = engine.service("eng-web")["Spec"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from swarm_operator.kinds.render import service_spec
+from swarm_operator.kinds.service_spec import service_spec
 from swarm_operator.lab import Lab
 from swarm_operator.manifests.models import Service
 from swarm_operator.swarm.client import SwarmClient
