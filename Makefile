@@ -42,6 +42,7 @@ lint: install
 	$(BIN)/ruff format --check operator bench
 	$(BIN)/mypy operator/swarm_operator
 	$(BIN)/mypy bench
+	$(BIN)/lint-imports
 
 # JSON Schemas of the manifest kinds and the README's manifest reference, generated from
 # the models and checked in (operator/tests/test_crds.py fails when they are stale).
