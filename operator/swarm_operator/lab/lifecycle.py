@@ -344,7 +344,10 @@ def wait_nodes_ready(lab: Lab, timeout: float = NODES_READY_TIMEOUT) -> None:
             nodes, problems = [], [f"manager does not answer: {exc}"]
         by_name: dict[str, list[dict[str, Any]]] = {}
         for node in nodes:
-            by_name.setdefault(node["Description"]["Hostname"], []).append(node)
+            # A node that joined a moment ago may not have described itself yet.
+            hostname = (node.get("Description") or {}).get("Hostname")
+            if hostname:
+                by_name.setdefault(hostname, []).append(node)
         for name, host in want.items():
             ready = [n for n in by_name.get(name, []) if n["Status"]["State"] == "ready"]
             if not ready:
