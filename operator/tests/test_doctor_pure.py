@@ -9,7 +9,8 @@ import pytest
 from swarm_operator.cli import main, output
 from swarm_operator.probing.diagnose import Finding, OverlayInfo
 from swarm_operator.probing.doctor import DoctorReport
-from swarm_operator.probing.probe import Matrix, NodeInfo, Pair, PortRecord
+from swarm_operator.probing.matrix import Matrix, Pair, PortRecord
+from swarm_operator.probing.probe import NodeInfo
 from swarm_operator.probing.runner import address_use, overlay_info, running_nodes, task_errors
 
 NODES = [

@@ -6,12 +6,10 @@ import json
 
 import pytest
 
-from swarm_operator.probing import probe
-from swarm_operator.probing.probe import (
-    NodeInfo,
+from swarm_operator.probing import matrix, probe
+from swarm_operator.probing.matrix import (
     PeerRecord,
     PortRecord,
-    ProbeSettings,
     RoundRecord,
     build_matrix,
     latest_rounds,
@@ -19,6 +17,7 @@ from swarm_operator.probing.probe import (
     parse_logs,
     task_addresses,
 )
+from swarm_operator.probing.probe import NodeInfo, ProbeSettings
 
 
 def peer(src: str, ip: str, ok: int, rnd: int, t: int, inc: str = "a", rtt: str = "0.2") -> str:
@@ -292,7 +291,7 @@ def test_samples_for_the_daemons_metrics() -> None:
     m = build_matrix(
         "net", list(ADDRS.values()), ADDRS, latest_rounds(parse_logs(_full_round("host2")))
     )
-    rows = {(s, d): (v, rtt) for s, d, v, rtt in probe.samples(m)}
+    rows = {(s, d): (v, rtt) for s, d, v, rtt in matrix.samples(m)}
     assert len(rows) == 9
     assert rows[("host1", "host2")] == (0, None)
     assert rows[("host1", "host3")] == (1, 0.0002)
@@ -315,7 +314,7 @@ def test_metric_maps_match_the_daemons_set_overlay_matrix() -> None:
         "net", list(ADDRS.values()), ADDRS, latest_rounds(parse_logs(_full_round("host2")))
     )
     fresh = [m.get("host1", "host3"), m.get("host1", "host2")]
-    reachable, rtts = probe.metric_maps(m, fresh)
+    reachable, rtts = matrix.metric_maps(m, fresh)
     assert len(reachable) == 9 and reachable[("host1", "host2")] is False
     assert rtts == {("host1", "host3"): 0.0002}
 

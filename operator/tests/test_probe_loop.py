@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from swarm_operator.observe.metrics import Metrics
 from swarm_operator.probing.loop import OverlayProbes, summarize
-from swarm_operator.probing.probe import Matrix, Pair, ProbeSettings
+from swarm_operator.probing.matrix import Matrix, Pair
+from swarm_operator.probing.probe import ProbeSettings
 from swarm_operator.swarm.errors import ApiError, NotFound
 
 NODES = ("host1", "host2", "host3")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # types only: importing the executor would pull in docker
     from swarm_operator.engine.plan import Action, Plan
     from swarm_operator.probing.diagnose import Finding
     from swarm_operator.probing.doctor import DoctorReport
-    from swarm_operator.probing.probe import Matrix, Pair
+    from swarm_operator.probing.matrix import Matrix, Pair
 
 SYMBOL = {
     "create": "+",

@@ -29,7 +29,7 @@ Robustness:
   in ``/readyz``, ``/status`` and ``swarm_operator_manager_connected``;
 - SIGTERM: the queue stops handing out keys, the workers finish the reconcile they are
   in, the lease is released, exit 0;
-- a second instance does not fight: only the holder of the lease (``lease.py``) writes;
+- a second instance does not fight: only the holder of the lease (`daemon.lease`) writes;
   the other one reconciles read-only (drift still reported) and says "standby".
 
 Overlay probing (`probing.loop`): after each successful reconcile of a declared object of

@@ -20,7 +20,7 @@ Owns the daemon's *desired* side between two reloads:
   inode; it then re-arms the observer on the new target and reports a change.
   Editors' atomic saves (write a temp file, rename over) arrive as moves and count.
 
-The loader (``loader.py``) is used through the small structural types below, so this
+The loader (`manifests.loader`) is used through the small structural types below, so this
 module depends on what a load result *offers*, not on how it is built.
 """
 

@@ -8,8 +8,8 @@ is ``missing``; never demote or drain the last active manager), health (ready or
 and the events (node events name the hostname; without it every declared node is looked
 at). Nodes are never created, deleted or pruned.
 
-Neighbours: `kinds.base`, `kinds.normalize` (`node_pair`); the doctor's own node reading
-(`probing.probe.nodes_from_api`) needs addresses and is kept apart, in probing.
+Neighbours: `kinds.base`, `kinds.normalize` (`node_pair`); the probes read a node's state
+through `node_status` too (`probing.probe.nodes_from_api`, which adds the address).
 """
 
 from __future__ import annotations
@@ -47,16 +47,28 @@ class NodeStatus:
     leader: bool
 
 
+def node_status(node: Mapping[str, Any]) -> NodeStatus:
+    """What a node inspect body says of the node's state (the probes read nodes so too)."""
+    spec = node.get("Spec") or {}
+    status = node.get("Status") or {}
+    manager = node.get("ManagerStatus") or {}
+    return NodeStatus(
+        hostname=str((node.get("Description") or {}).get("Hostname") or ""),
+        role=str(spec.get("Role") or ""),
+        availability=str(spec.get("Availability") or ""),
+        state=str(status.get("State") or "unknown"),
+        reachability=manager.get("Reachability"),
+        leader=bool(manager.get("Leader")),
+    )
+
+
 def node_from_docker(node: Mapping[str, Any]) -> tuple[Node, NodeStatus]:
     """A node inspect body as a `Node` manifest (role, availability, all labels) + status."""
     spec = node.get("Spec") or {}
-    desc = node.get("Description") or {}
-    status = node.get("Status") or {}
-    manager = node.get("ManagerStatus") or {}
-    hostname = str(desc.get("Hostname", ""))
+    st = node_status(node)
     model = Node.model_validate(
         {
-            "metadata": {"name": hostname},
+            "metadata": {"name": st.hostname},
             "spec": {
                 "role": spec.get("Role"),
                 "availability": spec.get("Availability"),
@@ -64,14 +76,7 @@ def node_from_docker(node: Mapping[str, Any]) -> tuple[Node, NodeStatus]:
             },
         }
     )
-    return model, NodeStatus(
-        hostname=hostname,
-        role=str(spec.get("Role", "")),
-        availability=str(spec.get("Availability", "")),
-        state=str(status.get("State", "unknown")),
-        reachability=manager.get("Reachability"),
-        leader=bool(manager.get("Leader")),
-    )
+    return model, st
 
 
 def live_node(raw: Mapping[str, Any]) -> LiveObject:

@@ -1,7 +1,7 @@
 """Durations, byte sizes and CPU amounts: parse what people write, print one canonical form.
 
 Owns the unit grammar of the manifest language. Pure functions only; the models
-(`models.py`) use them so that ``90s`` and ``1m30s`` are the same value, and the
+(`manifests.models`) use them so that ``90s`` and ``1m30s`` are the same value, and the
 planner never sees two spellings of one quantity. Docker's API speaks integers
 (nanoseconds, bytes, nano-CPUs); these functions convert both ways.
 """

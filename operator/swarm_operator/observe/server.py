@@ -4,7 +4,7 @@ Owns routing and serialisation only: ``/metrics`` is the prometheus_client expos
 the injected registry, ``/healthz`` answers 200 while the worker loop's heartbeat is
 recent, ``/readyz`` 200 once connected to a manager with quorum and the first full sync
 is done, ``/status`` the JSON document of :meth:`StatusBoard.snapshot`. The state comes
-from ``status.py``; nothing here talks to Docker.
+from `observe.status`; nothing here talks to Docker.
 
 The default address is ``127.0.0.1:9786`` (loopback only: expose it deliberately).
 """

@@ -1,10 +1,11 @@
 """Diagnosis: from reachability matrices and Swarm facts to named findings. Pure.
 
 Owns the reasoning of ``swarm-operator doctor``: which node, port or network is to blame
-and what to do about it. Inputs are plain data (`probe.Matrix`, `probe.PortRecord`,
+and what to do about it. Inputs are plain data (`matrix.Matrix`, `matrix.PortRecord`,
 `probe.NodeInfo`, `OverlayInfo`, host interfaces); nothing here talks to Docker, so every
-rule is tested as a table (``tests/test_diagnose.py``). `probe_runner.py` gathers the
-inputs, ``cmd_doctor.py`` prints the findings.
+rule is tested as a table (``tests/test_diagnose.py``). `probing.runner` gathers the
+inputs, `cli.output` prints the findings. The types are `probing.findings`'; subnets,
+address use and quorum are `probing.checks`'; `diagnose` runs them all.
 
 The checks:
 
@@ -24,85 +25,52 @@ The checks:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from swarm_operator.probing.probe import IfaceRecord, Matrix, NodeInfo, Pair, PortRecord
-from swarm_operator.swarm import labels as swarm_labels
+from swarm_operator.probing.checks import (
+    diagnose_addresses,
+    diagnose_quorum,
+    diagnose_subnets,
+    subnet_capacity,
+    suggest_subnet,
+)
+from swarm_operator.probing.findings import (
+    DEFAULT_MTU,
+    ESP_OVERHEAD,
+    MTU_OPTION,
+    SEVERITY_ORDER,
+    VXLAN_OVERHEAD,
+    Finding,
+    OverlayInfo,
+    Severity,
+    fw,
+    join_names,
+    sort_findings,
+)
+from swarm_operator.probing.matrix import IfaceRecord, Matrix, Pair, PortRecord
+from swarm_operator.probing.probe import NodeInfo
 
-Severity = Literal["error", "warning", "info"]
-SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
-
-VXLAN_OVERHEAD = 50
-"""Outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8 bytes."""
-ESP_OVERHEAD = 26
-"""What Docker reserves for IPsec ESP on encrypted overlays (SPI, sequence, IV, pad, ICV)."""
-DEFAULT_MTU = 1500
-MTU_OPTION = swarm_labels.OPTION_MTU
-ADDRESS_WARN_RATIO = 0.8
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem (or note): what is wrong, where, and what to do."""
-
-    severity: Severity
-    check: Literal["data-path", "ports", "mtu", "subnet", "addresses", "quorum", "nodes", "probe"]
-    message: str
-    fix: str = ""
-    nodes: tuple[str, ...] = ()
-    subject: str = ""
-    """The port (``4789/udp``) or network the finding is about."""
-
-    @property
-    def problem(self) -> bool:
-        """Errors and warnings make ``doctor`` exit 1; notes do not."""
-        return self.severity != "info"
-
-
-@dataclass(frozen=True)
-class OverlayInfo:
-    """An overlay network as the configuration checks need it."""
-
-    name: str
-    id: str = ""
-    subnets: tuple[str, ...] = ()
-    options: Mapping[str, str] = field(default_factory=dict)
-    encrypted: bool = False
-    addresses_used: Mapping[str, int] = field(default_factory=dict)
-    """Per subnet, addresses taken (tasks, virtual IPs, per-node load balancers)."""
-
-    @property
-    def mtu_option(self) -> int | None:
-        raw = self.options.get(MTU_OPTION)
-        try:
-            return int(raw) if raw else None
-        except ValueError:
-            return None
-
-
-def _names(items: Iterable[str]) -> str:
-    items = sorted(set(items))
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _fw(node: str, *ports: str) -> str:
-    spec = " ".join(f"--add-port={p}" for p in ports)
-    rules = "; ".join(
-        f"iptables -I INPUT -p {p.split('/')[1]} --dport {p.split('/')[0]} -j ACCEPT" for p in ports
-    )
-    return (
-        f"open {_names(ports)} inbound on {node}: "
-        f"firewall-cmd --permanent {spec} && firewall-cmd --reload (or {rules}); "
-        "check also any firewall or security group between the hosts"
-    )
-
-
-def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.check, f.message))
+__all__ = [
+    "DEFAULT_MTU",
+    "ESP_OVERHEAD",
+    "SEVERITY_ORDER",
+    "VXLAN_OVERHEAD",
+    "Finding",
+    "OverlayInfo",
+    "Severity",
+    "diagnose",
+    "diagnose_addresses",
+    "diagnose_matrix",
+    "diagnose_mtu",
+    "diagnose_ports",
+    "diagnose_quorum",
+    "diagnose_subnets",
+    "sort_findings",
+    "subnet_capacity",
+    "suggest_subnet",
+    "underlay_mtu",
+]
 
 
 # --------------------------------------------------------------------------- data path
@@ -164,7 +132,7 @@ def diagnose_matrix(
         why = errors.get(node) or (f"node is {state}" if state != "ready" else "no running task")
         failed = _failed_ports(ports, node)
         hint = (
-            f" ({_names(failed)} {'does' if len(failed) == 1 else 'do'} not answer there: "
+            f" ({join_names(failed)} {'does' if len(failed) == 1 else 'do'} not answer there: "
             "a task on an overlay "
             "cannot start on a node that Swarm's gossip does not reach)"
             if failed
@@ -232,7 +200,7 @@ def diagnose_matrix(
             n for n in (p.src, p.dst) if _failed_ports(ports, n) or (not both and n == p.dst)
         )
         fix = (
-            _fw(_names(suspects), "4789/udp", "7946/tcp", "7946/udp")
+            fw(join_names(suspects), "4789/udp", "7946/tcp", "7946/udp")
             if suspects
             else "check the firewalls and the route between "
             f"{p.src} and {p.dst} for 4789/udp (VXLAN) and 7946/tcp+udp (gossip)"
@@ -288,7 +256,8 @@ def _culprit_finding(
     failed = _failed_ports(ports, node)
     if failed:
         port_text = "; ".join(
-            f"{port} does not answer from {_names(srcs)}" for port, srcs in sorted(failed.items())
+            f"{port} does not answer from {join_names(srcs)}"
+            for port, srcs in sorted(failed.items())
         )
         names = sorted(failed)
         gossip = any(p.startswith("7946") for p in names)
@@ -303,7 +272,7 @@ def _culprit_finding(
                 if gossip
                 else ""
             ),
-            fix=_fw(node, *wanted) + "; 4789/udp (VXLAN) must be open as well",
+            fix=fw(node, *wanted) + "; 4789/udp (VXLAN) must be open as well",
             nodes=nodes,
             subject="7946/tcp" if gossip else names[0],
         )
@@ -314,13 +283,13 @@ def _culprit_finding(
             f"{lead}: the probe tasks of {node} and the others are missing from each "
             "other's DNS: Swarm's gossip (7946/udp, inferred: UDP cannot be tested by a "
             f"connect) does not reach {node}",
-            fix=_fw(node, "7946/tcp", "7946/udp"),
+            fix=fw(node, "7946/tcp", "7946/udp"),
             nodes=nodes,
             subject="7946/udp",
         )
     answered = _answered_ports(ports, node)
     if ports_checked and answered:
-        evidence = f"the Swarm ports answer there ({_names(answered)})"
+        evidence = f"the Swarm ports answer there ({join_names(answered)})"
     elif ports_checked:
         evidence = "no Swarm port was measured there"
     else:
@@ -331,7 +300,7 @@ def _culprit_finding(
         f"{lead} ({_state_words(*involved)}) while {evidence}: VXLAN 4789/udp is blocked "
         f"to or from {node} (inferred: UDP cannot be tested by a connect; the overlay's "
         "traffic is exactly what fails)",
-        fix=_fw(node, "4789/udp"),
+        fix=fw(node, "4789/udp"),
         nodes=nodes,
         subject="4789/udp",
     )
@@ -359,9 +328,9 @@ def diagnose_ports(ports: Sequence[PortRecord], nodes: Sequence[NodeInfo]) -> li
             Finding(
                 "error",
                 "ports",
-                f"{port} on {dst} ({recs[0].dst_ip}) does not answer from {_names(srcs)}: "
+                f"{port} on {dst} ({recs[0].dst_ip}) does not answer from {join_names(srcs)}: "
                 f"Swarm {what} to {dst} fails",
-                fix=_fw(dst, *wanted),
+                fix=fw(dst, *wanted),
                 nodes=(dst,),
                 subject=port,
             )
@@ -440,235 +409,11 @@ def diagnose_mtu(
                     "warning",
                     "mtu",
                     f"overlay {net.name}: {MTU_OPTION}={option} but the underlay MTU of "
-                    f"{_names(unknown)} is unknown (no host probe): check that it is at "
+                    f"{join_names(unknown)} is unknown (no host probe): check that it is at "
                     f"least {option}",
                     fix=f"ip link show on each host; recreate {net.name} with a smaller MTU",
                     nodes=tuple(sorted(unknown)),
                     subject=net.name,
-                )
-            )
-    return findings
-
-
-# --------------------------------------------------------------------------- subnets
-
-IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _nets(cidrs: Iterable[str]) -> list[IPNet]:
-    out: list[IPNet] = []
-    for cidr in cidrs:
-        try:
-            out.append(ipaddress.ip_network(cidr, strict=False))
-        except ValueError:
-            continue
-    return out
-
-
-def suggest_subnet(used: Iterable[IPNet], prefixlen: int = 24) -> str | None:
-    """The first free private subnet of ``prefixlen`` (from 10.10.0.0) overlapping nothing."""
-    taken = [t for t in used if t.version == 4]
-    for pool in ("10.10.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"):
-        supernet = ipaddress.ip_network(pool)
-        if prefixlen < supernet.prefixlen:
-            continue
-        for cand in supernet.subnets(new_prefix=prefixlen):
-            if not any(cand.overlaps(t) for t in taken):
-                return str(cand)
-    return None
-
-
-def diagnose_subnets(
-    networks: Sequence[OverlayInfo],
-    nodes: Sequence[NodeInfo],
-    host_ifaces: Mapping[str, Sequence[IfaceRecord]],
-) -> list[Finding]:
-    """Overlay subnets overlapping each other, a node's address, or a host network."""
-    findings: list[Finding] = []
-    all_used: list[IPNet] = []
-    for net in networks:
-        all_used.extend(_nets(net.subnets))
-    host_nets: dict[str, dict[str, list[str]]] = {}  # cidr -> node -> ifaces
-    for host, ifaces in host_ifaces.items():
-        for iface in ifaces:
-            for cidr in iface.addrs:
-                try:
-                    hnet = ipaddress.ip_interface(cidr).network
-                except ValueError:
-                    continue
-                host_nets.setdefault(str(hnet), {}).setdefault(host, []).append(iface.name)
-    all_used.extend(_nets(host_nets))
-    all_used.extend(_nets(f"{n.addr}/32" for n in nodes if n.addr))
-
-    def fix_for(net: OverlayInfo, sub: IPNet) -> str:
-        free = suggest_subnet(all_used, max(sub.prefixlen, 16))
-        hint = f", e.g. {free}" if free else ""
-        return (
-            f"recreate {net.name} on a subnet that overlaps nothing{hint} "
-            "(swarm-operator apply --allow-replace after changing the manifest)"
-        )
-
-    ordered = sorted(networks, key=lambda n: n.name)
-    for i, a in enumerate(ordered):
-        for b in ordered[i + 1 :]:
-            for sa in _nets(a.subnets):
-                for sb in _nets(b.subnets):
-                    if sa.version == sb.version and sa.overlaps(sb):
-                        findings.append(
-                            Finding(
-                                "error",
-                                "subnet",
-                                f"overlay subnets overlap: {a.name} {sa} and {b.name} {sb}: "
-                                "addresses can be given twice and traffic goes to the "
-                                "wrong container",
-                                fix=fix_for(b, sb),
-                                subject=f"{a.name},{b.name}",
-                            )
-                        )
-    for net in ordered:
-        for sub in _nets(net.subnets):
-            hits: dict[str, list[str]] = {}
-            overlapping = []
-            for cidr, per_node in host_nets.items():
-                hnet = ipaddress.ip_network(cidr)
-                if hnet.version != sub.version or not hnet.overlaps(sub):
-                    continue
-                overlapping.append(hnet)
-                where = sorted({f"{h} {i}" for h, names in per_node.items() for i in names})
-                hits.setdefault(f"host network {cidr} ({', '.join(where)})", []).extend(per_node)
-            for node in nodes:
-                try:
-                    addr = ipaddress.ip_address(node.addr) if node.addr else None
-                except ValueError:
-                    continue
-                if addr is None or addr not in sub or any(addr in h for h in overlapping):
-                    continue
-                hits.setdefault(f"{node.addr} (address of {node.hostname})", []).append(
-                    node.hostname
-                )
-            if hits:
-                what = "; ".join(sorted(hits))
-                findings.append(
-                    Finding(
-                        "error",
-                        "subnet",
-                        f"overlay {net.name} subnet {sub} overlaps the hosts' networks: {what}: "
-                        "containers on it cannot reach those host addresses, and traffic "
-                        "meant for them stays in the overlay",
-                        fix=fix_for(net, sub),
-                        nodes=tuple(sorted({h for hs in hits.values() for h in hs})),
-                        subject=net.name,
-                    )
-                )
-    return findings
-
-
-# --------------------------------------------------------------------------- addresses
-
-
-def subnet_capacity(cidr: str) -> int:
-    """Addresses Docker can hand out: all but network, broadcast and gateway."""
-    net = ipaddress.ip_network(cidr, strict=False)
-    if net.version == 6:
-        return max(net.num_addresses - 2, 0)
-    return max(net.num_addresses - 3, 1)
-
-
-def diagnose_addresses(networks: Sequence[OverlayInfo]) -> list[Finding]:
-    findings: list[Finding] = []
-    for net in sorted(networks, key=lambda n: n.name):
-        for cidr, used in sorted(net.addresses_used.items()):
-            cap = subnet_capacity(cidr)
-            ratio = used / cap
-            if ratio <= ADDRESS_WARN_RATIO:
-                continue
-            full = used >= cap
-            findings.append(
-                Finding(
-                    "error" if full else "warning",
-                    "addresses",
-                    f"overlay {net.name} subnet {cidr}: {used} of {cap} addresses in use "
-                    f"({ratio:.0%}): "
-                    + (
-                        "exhausted, new tasks fail with 'could not allocate IP'"
-                        if full
-                        else "near exhaustion (each task, each service VIP and each node's "
-                        "load balancer takes one)"
-                    ),
-                    fix=(
-                        f"a subnet cannot grow: recreate {net.name} with a larger subnet "
-                        f"(e.g. /{max(ipaddress.ip_network(cidr).prefixlen - 1, 8)}) or "
-                        "spread services over more networks"
-                    ),
-                    subject=net.name,
-                )
-            )
-    return findings
-
-
-# --------------------------------------------------------------------------- quorum
-
-
-def diagnose_quorum(nodes: Sequence[NodeInfo]) -> list[Finding]:
-    findings: list[Finding] = []
-    managers = [n for n in nodes if n.role == "manager"]
-    reachable = [n for n in managers if n.reachability == "reachable"]
-    lost = [n.hostname for n in managers if n.reachability != "reachable"]
-    if managers and len(reachable) * 2 <= len(managers):
-        findings.append(
-            Finding(
-                "error",
-                "quorum",
-                f"manager quorum lost: {len(reachable)} of {len(managers)} managers "
-                f"reachable (unreachable: {_names(lost)}): the Swarm cannot change",
-                fix=(
-                    "bring the unreachable managers back; if they are gone for good, run "
-                    "docker swarm init --force-new-cluster on a surviving manager"
-                ),
-                nodes=tuple(sorted(lost)),
-                subject="2377/tcp",
-            )
-        )
-    elif lost:
-        findings.append(
-            Finding(
-                "warning",
-                "quorum",
-                f"{_names(lost)} unreachable as manager: {len(reachable)} of {len(managers)} "
-                "reachable, quorum kept with less fault tolerance",
-                fix=_fw(_names(lost), "2377/tcp") + "; or demote/remove the manager",
-                nodes=tuple(sorted(lost)),
-                subject="2377/tcp",
-            )
-        )
-    if len(managers) == 1:
-        findings.append(
-            Finding(
-                "info",
-                "quorum",
-                f"a single manager ({managers[0].hostname}): no fault tolerance; "
-                "3 or 5 managers keep the Swarm up when one fails",
-                nodes=(managers[0].hostname,),
-            )
-        )
-    elif managers and len(managers) % 2 == 0:
-        findings.append(
-            Finding(
-                "info",
-                "quorum",
-                f"{len(managers)} managers: an even number tolerates no more failures than "
-                f"{len(managers) - 1}",
-            )
-        )
-    for node in nodes:
-        if node.state != "ready":
-            findings.append(
-                Finding(
-                    "warning",
-                    "nodes",
-                    f"{node.hostname} is {node.state}: its tasks run elsewhere or not at all",
-                    fix=f"check the Docker engine on {node.hostname} and its link to the managers",
-                    nodes=(node.hostname,),
                 )
             )
     return findings

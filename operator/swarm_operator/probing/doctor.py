@@ -25,14 +25,8 @@ from typing import Any, Protocol
 
 from swarm_operator.probing import probe
 from swarm_operator.probing.diagnose import Finding, OverlayInfo, diagnose
-from swarm_operator.probing.probe import (
-    IfaceRecord,
-    Matrix,
-    NodeInfo,
-    PortRecord,
-    ProbeSettings,
-    Round,
-)
+from swarm_operator.probing.matrix import IfaceRecord, Matrix, PortRecord, Round
+from swarm_operator.probing.probe import NodeInfo, ProbeSettings
 from swarm_operator.probing.runner import (
     HostProbe,
     ProbeClient,

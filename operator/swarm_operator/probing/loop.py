@@ -3,8 +3,8 @@
 Owns the bookkeeping between the daemon's reconciles and the probe services: which
 networks are probed with which settings, when each is polled next (with backoff after
 Docker errors), what is exported (``Metrics.set_overlay_matrix``) and what ``/status``
-shows. The Docker work is `probe_runner.ProbeRunner`'s, the meaning of the data
-`probe.py`'s; this module only schedules.
+shows. The Docker work is `probing.runner.ProbeRunner`'s, the meaning of the data
+`probing.probe` and `probing.matrix`'s; this module only schedules.
 
     reconcile of Network N succeeded (worker)      probe thread (daemon.py)
       └── want(N, settings | None)   ──────────►   tick(): for each due network
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from swarm_operator.observe import logs
-from swarm_operator.probing import probe
-from swarm_operator.probing.probe import Matrix, Pair, ProbeSettings
+from swarm_operator.probing.matrix import Matrix, Pair, metric_maps
+from swarm_operator.probing.probe import ProbeSettings
 from swarm_operator.swarm.errors import NotFound
 
 log = logs.get_logger("swarm_operator.probing.loop")
@@ -43,7 +43,7 @@ MAX_BACKOFF = 60.0
 
 
 class Runner(Protocol):
-    """What the loop needs of a probe; `probe_runner.ProbeRunner` is one."""
+    """What the loop needs of a probe; `probing.runner.ProbeRunner` is one."""
 
     @property
     def service_name(self) -> str: ...
@@ -287,7 +287,7 @@ class OverlayProbes:
             # Warming up: the probe tasks have not finished a round yet. Exporting zeros
             # now would be a false "unreachable".
             return
-        reachable, rtts = probe.metric_maps(matrix, fresh)
+        reachable, rtts = metric_maps(matrix, fresh)
         with self._lock:
             # Dropped by a worker while this poll ran: its series must not come back.
             if self._entries.get(entry.network) is entry:

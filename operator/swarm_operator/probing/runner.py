@@ -4,16 +4,16 @@ Owns the probe services' life (create, find, remove) and reading their measureme
 through the manager (service logs and the task list). Used twice:
 
 - by the daemon, continuously: one `ProbeRunner` per managed overlay network, driven by
-  `probe_loop.OverlayProbes` on the daemon's probe thread: ``runner.ensure()`` after each
+  `probing.loop.OverlayProbes` on the daemon's probe thread: ``runner.ensure()`` after each
   reconcile of the network (lease holder), ``runner.attach()`` on a standby,
-  ``runner.poll()`` every probe interval gives the latest `probe.Matrix` and the fresh
+  ``runner.poll()`` every probe interval gives the latest `matrix.Matrix` and the fresh
   RTTs, which the daemon exports as metrics;
-- by ``swarm-operator doctor`` (`doctor.py`), once: short-lived probes with a run id,
+- by ``swarm-operator doctor`` (`probing.doctor`), once: short-lived probes with a run id,
   removed at the end.
 
-All Docker calls go through `ProbeClient`, a Protocol that `docker_api.SwarmClient`
+All Docker calls go through `ProbeClient`, a Protocol that `swarm.client.SwarmClient`
 satisfies (only that module imports ``docker``). The meaning of specs and log lines is
-`probe.py`'s; this module only moves data.
+`probing.probe` and `probing.matrix`'s; this module only moves data.
 """
 
 from __future__ import annotations
@@ -25,25 +25,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swarm_operator.probing import probe
+from swarm_operator.probing import matrix, probe
 from swarm_operator.probing.diagnose import OverlayInfo
-from swarm_operator.probing.probe import (
-    IfaceRecord,
-    Matrix,
-    NodeInfo,
-    Pair,
-    PortRecord,
-    ProbeSettings,
-    Record,
-    Round,
-)
+from swarm_operator.probing.matrix import IfaceRecord, Matrix, Pair, PortRecord, Record, Round
+from swarm_operator.probing.probe import NodeInfo, ProbeSettings
 from swarm_operator.swarm.errors import NotFound
 
 JSON = dict[str, Any]
 
 
 class ProbeClient(Protocol):
-    """The Docker calls probes need; `docker_api.SwarmClient` implements them."""
+    """The Docker calls probes need; `swarm.client.SwarmClient` implements them."""
 
     def nodes(self, filters: Mapping[str, Any] | None = None) -> list[JSON]: ...
 
@@ -222,10 +214,10 @@ class ProbeService:
         since = max(self._cursor - 5.0, self.created_at - 1.0, now - self.window_s, 0.0)
         lines = self.client.service_logs(self.service_id, since=since)
         self._cursor = now
-        self._records.update(probe.parse_logs(lines))
+        self._records.update(matrix.parse_logs(lines))
         oldest = now - self.window_s
         self._records = {r for r in self._records if r.t >= oldest}
-        return probe.latest_rounds(self._records)
+        return matrix.latest_rounds(self._records)
 
 
 def _created(svc: JSON) -> float:
@@ -374,8 +366,8 @@ class ProbeRunner:
         now = time.time() if now is None else now
         nodes = nodes if nodes is not None else probe.nodes_from_api(self.client.nodes())
         rounds = svc.read(now)
-        addresses = probe.task_addresses(svc.tasks(), nodes, self.network_id)
-        return probe.build_matrix(
+        addresses = matrix.task_addresses(svc.tasks(), nodes, self.network_id)
+        return matrix.build_matrix(
             self.network,
             [n.hostname for n in nodes if n.eligible],
             addresses,
@@ -410,7 +402,7 @@ class HostProbe:
         if self.service is None:
             return {}, [], {}
         rounds = self.service.read(now)
-        return rounds, probe.port_results(rounds), probe.host_interfaces(rounds)
+        return rounds, matrix.port_results(rounds), matrix.host_interfaces(rounds)
 
 
 Progress = Callable[[str], None]

@@ -172,7 +172,7 @@ class SwarmClient:
     ) -> list[str]:
         """Lines the service's tasks printed on every node (stdout and stderr), read through
         the manager, oldest first; ``since`` is a Unix time (fractions allowed). The probe
-        (`probe_runner.py`) reads its measurements this way."""
+        (`probing.runner`) reads its measurements this way."""
 
         def read() -> list[str]:
             frames = self._api.service_logs(
