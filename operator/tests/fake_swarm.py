@@ -33,6 +33,8 @@ class CountingSwarm:
         self._nodes = fixture("nodes")
         self._serial = 0
         self.fail_next_create: str | None = None
+        self.fail_updates: list[tuple[str, int]] = []
+        """(Docker's message, HTTP status) for each of the next update_service calls."""
 
     def _id(self, prefix: str) -> str:
         self._serial += 1
@@ -94,6 +96,45 @@ class CountingSwarm:
         sid = self._id("s")
         self._services[sid] = {"ID": sid, "Version": {"Index": 1}, "Spec": spec}
         return sid
+
+    def update_service(self, service_id: str, version: int, spec: dict[str, Any]) -> dict[str, Any]:
+        self.calls["update_service"] += 1
+        if self.fail_updates:
+            message, status = self.fail_updates.pop(0)
+            raise classify(message, status)
+        current = self._services[service_id]
+        if current["Version"]["Index"] != version:
+            raise classify("update out of sequence", 500)
+        current["Spec"] = spec
+        current["Version"] = {"Index": version + 1}
+        return {}
+
+    def remove_service(self, service_id: str) -> None:
+        self.calls["remove_service"] += 1
+        if self._services.pop(service_id, None) is None:
+            raise classify(f"service {service_id} not found", 404)
+
+    def inspect_network(self, network: str) -> dict[str, Any]:
+        self.calls["inspect_network"] += 1
+        for body in self._networks.values():
+            if network in (body["Id"], body["Name"]):
+                return body
+        raise classify(f"network {network} not found", 404)
+
+    def remove_network(self, network_id: str) -> None:
+        self.calls["remove_network"] += 1
+        if self._networks.pop(network_id, None) is None:
+            raise classify(f"network {network_id} not found", 404)
+
+    # by hand, as an operator of the Swarm would
+    def service(self, name: str) -> dict[str, Any]:
+        return next(s for s in self._services.values() if s["Spec"]["Name"] == name)
+
+    def edit(self, name: str, change: Any) -> None:
+        """Someone changes service ``name`` by hand: ``change(spec)``, a new version."""
+        raw = self.service(name)
+        change(raw["Spec"])
+        raw["Version"] = {"Index": raw["Version"]["Index"] + 1}
 
     def replace_network(self, name: str) -> None:
         """Someone else removed and recreated ``name``: same name, new ID."""

@@ -46,26 +46,25 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from swarm_operator.daemon.events import EventSource
 from swarm_operator.daemon.lease import Lease, SwarmLabelStore
+from swarm_operator.daemon.options import DaemonOptions
 from swarm_operator.daemon.probes import CurrentClient, ProbeHook
-from swarm_operator.daemon.reconciler import Clock, ReconcileOptions, Reconciler
+from swarm_operator.daemon.reconciler import Clock, Reconciler
 from swarm_operator.daemon.snapshot import Snapshot
 from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
 from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
 from swarm_operator.kinds import registry
-from swarm_operator.kinds.base import DEFAULT_MAX_PRUNE
 from swarm_operator.kinds.node import live_node, status_of
 from swarm_operator.manifests.loader import load_directory
 from swarm_operator.observe import logs
 from swarm_operator.observe.metrics import Metrics, NodeInfo
 from swarm_operator.observe.reporter import Reporter
 from swarm_operator.observe.revision import read_revision
-from swarm_operator.observe.server import DEFAULT_ADDR, OperatorHTTPServer
+from swarm_operator.observe.server import OperatorHTTPServer
 from swarm_operator.observe.status import StatusBoard
 from swarm_operator.probing import probe
 from swarm_operator.probing.loop import OverlayProbes, Runner
@@ -83,41 +82,7 @@ log = logs.get_logger("swarm_operator.daemon")
 
 MAX_RECONNECT_BACKOFF = 10.0
 
-
-@dataclass(frozen=True)
-class DaemonOptions:
-    """How ``swarm-operator run`` behaves; one field per command-line option."""
-
-    directory: Path
-    """The manifest directory (a git work tree in the GitOps set-up)."""
-    metrics_addr: str = DEFAULT_ADDR
-    """HOST:PORT of /metrics, /healthz, /readyz, /status."""
-    resync_interval: float = 180.0
-    """Seconds between full resyncs (the safety net); jittered by ``resync_jitter``."""
-    resync_jitter: float = 0.1
-    workers: int = 2
-    self_heal: bool = True
-    """Correct drift; False: only report it (also per object: reconcile: disabled)."""
-    prune: bool = False
-    """Delete managed objects that are no longer declared."""
-    max_prune: int = DEFAULT_MAX_PRUNE
-    """Refuse every prune while more objects than this would be deleted."""
-    host: str | None = None
-    """Docker host of a manager (default DOCKER_HOST or the local socket)."""
-    lease_duration: float = 15.0
-    progress_requeue: float = 2.0
-    """Seconds before looking again at a service that is converging."""
-    degraded_requeue: float = 15.0
-    health_interval: float = 5.0
-    """Seconds between the supervisor's health checks of the manager (nodes listed)."""
-    events_window: float = 5.0
-    """Each events request streams this long, then resumes from its cursor."""
-    identity: str | None = None
-    probe: bool = True
-    """Probe managed overlay networks continuously (``--no-probe``: never)."""
-    probe_image: str | None = None
-    """Default probe image (``--probe-image``; else $SWARM_OPERATOR_PROBE_IMAGE, else the
-    lab's busybox); a network's ``spec.probe.image`` wins."""
+__all__ = ["Daemon", "DaemonOptions"]
 
 
 @dataclass
@@ -165,12 +130,7 @@ class Daemon:
             client=self.client,
             desired=self.desired,
             reporter=self.reporter,
-            options=ReconcileOptions(
-                self_heal=options.self_heal,
-                prune=options.prune,
-                progress_requeue=options.progress_requeue,
-                degraded_requeue=options.degraded_requeue,
-            ),
+            options=options.reconcile_options(),
             writable=self.writable,
             clock=clock,
             snapshot=lambda: self._snapshot,
