@@ -75,7 +75,8 @@ class EventSource:
             since = self.cursor if self.cursor is not None else self._wall()
             until = self._wall() + self._window
             try:
-                for event in client.events(since=since, until=until):
+                wanted = {"type": [kind.event_type for kind in registry.KINDS]}
+                for event in client.events(since=since, until=until, filters=wanted):
                     self.on_event(event)
                 self.cursor = max(since, until - 0.001)
                 backoff = 1.0

@@ -43,7 +43,7 @@ reconciled (its manifest failed to load, or not connected); stalled: the engine 
 the spec as invalid (retried when its manifest changes or at the next resync)."""
 SYNC_STATUSES: tuple[str, ...] = ("synced", "out_of_sync", "unknown")
 HEALTH_STATUSES: tuple[str, ...] = ("healthy", "progressing", "degraded", "missing")
-EVENT_TYPES: tuple[str, ...] = ("service", "network", "node", "other")
+EVENT_TYPES: tuple[str, ...] = (*(k.event_type for k in registry.KINDS), "other")
 
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 API_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)

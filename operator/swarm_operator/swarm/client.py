@@ -242,12 +242,13 @@ class SwarmClient:
         until: float | None = None,
         filters: Mapping[str, Any] | None = None,
     ) -> Iterator[JSON]:
-        """Engine events as dicts; by default those of services, networks and nodes.
+        """Engine events as dicts (those ``filters`` select; the daemon asks for the event
+        types of its kinds).
 
         Blocks while waiting for events (until ``until`` if given). Errors while reading
         the stream are raised as `DockerUnavailable`.
         """
-        wanted = dict(filters or {"type": ["service", "network", "node"]})
+        wanted = dict(filters or {})
         stream = self._call(
             "events",
             lambda: self._api.events(since=since, until=until, filters=wanted, decode=True),
