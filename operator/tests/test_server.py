@@ -80,7 +80,7 @@ def test_readyz_needs_connection_quorum_and_first_sync(setup) -> None:  # type: 
     assert code == 503
     board.set_connection(True)
     code, body = get(server.url + "/readyz")
-    assert (code, body.strip()) == (503, "first full sync not done yet")
+    assert (code, body.strip()) == (503, "full sync since connecting not done yet")
     board.full_sync_done()
     assert get(server.url + "/readyz")[0] == 200
     board.set_connection(True, quorum=False)

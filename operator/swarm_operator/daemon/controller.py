@@ -287,6 +287,13 @@ class Daemon:
                 # another cluster error: listing or writing would fail or hang.
                 client.close()
                 raise classify(str(swarm["Error"]))
+            # `info` can look healthy while the Raft has no leader: a read that needs the
+            # leader tells (QuorumLost), so a manager without quorum is never "connected".
+            try:
+                self._check_health(client)
+            except SwarmOperatorError:
+                client.close()
+                raise
         except SwarmOperatorError as exc:
             self.board.set_connection(False, str(exc), quorum=not isinstance(exc, QuorumLost))
             self.metrics.manager_connected.set(0)

@@ -177,7 +177,7 @@ class Metrics:
         )
         self.ready = Gauge(
             f"{p}_ready",
-            "1 once connected and the first full sync is done (what /readyz answers).",
+            "1 once connected and a full sync since connecting is done (what /readyz answers).",
             registry=registry,
         )
         self.build_info = Gauge(

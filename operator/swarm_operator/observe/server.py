@@ -2,7 +2,7 @@
 
 Owns routing and serialisation only: ``/metrics`` is the prometheus_client exposition of
 the injected registry, ``/healthz`` answers 200 while the worker loop's heartbeat is
-recent, ``/readyz`` 200 once connected to a manager with quorum and the first full sync
+recent, ``/readyz`` 200 once connected to a manager with quorum and a full sync since connecting
 is done, ``/status`` the JSON document of :meth:`StatusBoard.snapshot`. The state comes
 from `observe.status`; nothing here talks to Docker.
 

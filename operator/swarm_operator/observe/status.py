@@ -79,6 +79,7 @@ class _Board:
     role: str = "standby"  # leader | standby
     lease_holder: str | None = None
     first_sync_done: bool = False
+    """A full sync finished since the last (re)connection: only then is the daemon ready."""
     last_full_sync: float | None = None
     probes: list[dict[str, Any]] = field(default_factory=list)  # probing.loop.OverlayProbes
 
@@ -127,7 +128,7 @@ class StatusBoard:
             if not b.connected:
                 return False, f"not connected to a manager: {b.connection_error or 'starting'}"
             if not b.first_sync_done:
-                return False, "first full sync not done yet"
+                return False, "full sync since connecting not done yet"
             return True, "ok"
 
     # ------------------------------------------------------------------ writers
@@ -136,6 +137,10 @@ class StatusBoard:
         self, connected: bool, error: str | None = None, quorum: bool = True
     ) -> None:
         with self._lock:
+            if not connected:
+                # Ready again only after a full sync on the next connection: a manager
+                # that answers again may still have no quorum, and the state may have moved.
+                self._board.first_sync_done = False
             self._board.connected = connected
             self._board.connection_error = error
             self._board.quorum = quorum
