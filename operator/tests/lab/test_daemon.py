@@ -474,6 +474,19 @@ def test_a_restarted_manager_dockerd_is_survived(
     assert d.stop() == 0
 
 
+def demote(docker_cli: DockerCli, host: str) -> bool:
+    """Demote ``host``; if the engine refuses, say why (and how the managers stand)."""
+    proc = docker_cli("node", "demote", host, check=False)
+    if proc.returncode == 0:
+        return True
+    nodes = docker_cli(
+        "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}", check=False
+    )
+    raise ValueError(
+        f"{proc.stderr.strip()} | nodes: {nodes.stdout.split()} {nodes.stderr.strip()}"
+    )
+
+
 def test_quorum_loss_stops_writes_is_reported_and_recovered(
     lab: Lab, swarm_cleanup: None, docker_cli: DockerCli, workdir: Path, daemons: list[Daemon]
 ) -> None:
@@ -514,7 +527,7 @@ def test_quorum_loss_stops_writes_is_reported_and_recovered(
         for host, managers_left in (("host3", 2), ("host2", 1)):
             wait_for(
                 f"{host} to be demoted again",
-                lambda host=host: docker_cli("node", "demote", host, check=False).returncode == 0,
+                lambda host=host: demote(docker_cli, host),
                 timeout=120,
             )
             wait_for(
