@@ -10,12 +10,13 @@ How a file is read:
    text that is not UTF-8 is refused with one error for the file.
 2. ``yaml.compose_all`` (the C parser when available, safe tags only) builds the node
    tree once. It keeps each node's position and does not expand aliases.
-3. `_Builder` walks that tree into plain Python values and, alongside, a tree of
-   positions (`_Pos`). It counts nodes reached through aliases and stops an alias bomb,
+3. `Builder` walks that tree into plain Python values and, alongside, a tree of
+   positions (`Pos`). It counts nodes reached through aliases and stops an alias bomb,
    refuses duplicate keys, unknown tags and recursive aliases.
 4. Each document is checked for ``apiVersion`` and ``kind`` and validated by its model;
    each pydantic error's ``loc`` is walked through the position tree to the exact key or
-   value it is about, and rewritten as a message (unknown fields get "did you mean").
+   value it is about, and rewritten as a message (unknown fields get "did you mean"):
+   `manifests.locate`.
 5. Across all files, a second object with the same kind and name is an error naming both
    places.
 
@@ -25,84 +26,27 @@ Nothing here raises for bad input: every problem becomes a `ManifestError` in th
 
 from __future__ import annotations
 
-import difflib
 import gc
 import os
-import re
 import stat
-import types
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from swarm_operator.manifests.locate import did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, Manifest, models_by_kind
-
-try:  # the C parser is ~10x faster; both are safe loaders
-    _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+from swarm_operator.manifests.yaml_tree import (
+    Builder,
+    BuildError,
+    ComposeLoader,
+)
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused (manifests are small; this stops accidents)."""
-
-
-_TAG = "tag:yaml.org,2002:"
-_STR_TAG = _TAG + "str"
-_BOOL_TAG = _TAG + "bool"
-_INT_TAG = _TAG + "int"
-_FLOAT_TAG = _TAG + "float"
-_MERGE_TAG = _TAG + "merge"
-
-
-class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
-    """The safe loader, with YAML 1.2 booleans and the tag resolution of scalars cached.
-
-    YAML 1.1 reads ``yes``, ``no``, ``on``, ``off`` as booleans and ``22:22`` as the
-    base-60 number 1342: a label ``country: NO`` would silently become ``"false"``. Here,
-    as in YAML 1.2 (and compose), only ``true``/``false`` are booleans and base-60 numbers
-    are text; boolean fields still take ``yes`` and ``on`` (pydantic reads them).
-
-    Resolving a scalar's implicit tag is pure Python even in the C parser, and the same
-    keys and values recur in every manifest. The safe loader has no path resolvers, so the
-    tag depends only on the text (cached); both path hooks are no-ops.
-    """
-
-    _cache: typing.ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = self._cache.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            yaml11_bool = tag == _BOOL_TAG and value.lower() not in ("true", "false")
-            base60 = tag in (_INT_TAG, _FLOAT_TAG) and ":" in value
-            if yaml11_bool or base60:
-                tag = _STR_TAG
-            if len(self._cache) > 20_000:
-                self._cache.clear()
-            self._cache[key] = tag
-        return tag
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
-
-
-MAX_ALIAS_EXPANSION = 50_000
-"""At most this many nodes may be reached through aliases in one file (alias bombs)."""
-
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-
-_constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
 
 # --------------------------------------------------------------------------- public types
@@ -335,7 +279,7 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
         return objects, errors
 
     try:
-        for node in yaml.compose_all(text, Loader=_ComposeLoader):
+        for node in yaml.compose_all(text, Loader=ComposeLoader):
             if node is None:
                 continue  # an empty document
             _load_document(path, node, objects, errors)
@@ -385,129 +329,6 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
     return message
 
 
-# --------------------------------------------------------------------------- YAML nodes
-
-
-class _Pos:
-    """Where a value (and, inside a mapping, its key) is: 1-based line and column."""
-
-    __slots__ = ("children", "column", "key_column", "key_line", "line")
-
-    def __init__(self, node: yaml.Node) -> None:
-        self.line = node.start_mark.line + 1
-        self.column = node.start_mark.column + 1
-        self.key_line = 0
-        self.key_column = 0
-        self.children: dict[Any, _Pos] | list[_Pos] | None = None
-
-
-class _BuildError(Exception):
-    def __init__(self, node: yaml.Node, message: str) -> None:
-        super().__init__(message)
-        self.line = node.start_mark.line + 1
-        self.column = node.start_mark.column + 1
-        self.message = message
-
-
-class _Builder:
-    """Turns a composed node tree into Python values and a parallel tree of positions."""
-
-    def __init__(self) -> None:
-        self.visited: set[int] = set()
-        self.expanded = 0
-        self.active: set[int] = set()
-
-    def build(self, node: yaml.Node) -> tuple[Any, _Pos]:
-        ident = id(node)
-        if ident in self.visited:
-            self.expanded += 1
-            if self.expanded > MAX_ALIAS_EXPANSION:
-                raise _BuildError(
-                    node,
-                    f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes "
-                    "(an alias bomb?): refused",
-                )
-        else:
-            self.visited.add(ident)
-        pos = _Pos(node)
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node), pos
-        if ident in self.active:
-            raise _BuildError(node, "recursive YAML alias: a node contains itself")
-        self.active.add(ident)
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                if node.tag not in (_TAG + "seq",):
-                    raise _BuildError(node, f"unsupported YAML tag {node.tag!r}")
-                values: list[Any] = []
-                positions: list[_Pos] = []
-                for item in node.value:
-                    value, item_pos = self.build(item)
-                    values.append(value)
-                    positions.append(item_pos)
-                pos.children = positions
-                return values, pos
-            if node.tag not in (_TAG + "map",):
-                raise _BuildError(node, f"unsupported YAML tag {node.tag!r}")
-            return self._mapping(node, pos)
-        finally:
-            self.active.discard(ident)
-
-    def _mapping(self, node: yaml.Node, pos: _Pos) -> tuple[dict[Any, Any], _Pos]:
-        result: dict[Any, Any] = {}
-        children: dict[Any, _Pos] = {}
-        merges: list[tuple[dict[Any, Any], dict[Any, _Pos]]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                merged, merged_pos = self.build(value_node)
-                sources = [(merged, merged_pos)]
-                if isinstance(merged, list):
-                    sources = list(zip(merged, merged_pos.children or [], strict=True))
-                for source, source_pos in sources:
-                    if not isinstance(source, dict):
-                        raise _BuildError(value_node, "a merge (<<) needs a mapping")
-                    assert isinstance(source_pos.children, dict)
-                    merges.append((source, source_pos.children))
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise _BuildError(key_node, "a mapping key must be a plain value")
-            key = self._scalar(key_node)
-            try:
-                hash(key)
-            except TypeError:
-                raise _BuildError(key_node, "a mapping key must be a plain value") from None
-            if key in children:
-                first = children[key]
-                raise _BuildError(
-                    key_node,
-                    f"duplicate key {key!r} (first at line {first.key_line}): "
-                    "YAML would silently keep only the last one",
-                )
-            value, value_pos = self.build(value_node)
-            value_pos.key_line = key_node.start_mark.line + 1
-            value_pos.key_column = key_node.start_mark.column + 1
-            result[key] = value
-            children[key] = value_pos
-        for source, source_children in merges:  # explicit keys win, then earlier merges
-            for key, value in source.items():
-                if key not in result:
-                    result[key] = value
-                    children[key] = source_children[key]
-        pos.children = children
-        return result, pos
-
-    def _scalar(self, node: yaml.Node) -> Any:
-        if node.tag == _STR_TAG:
-            return node.value
-        constructor = _constructor.yaml_constructors.get(node.tag)
-        if constructor is None or not node.tag.startswith(_TAG):
-            raise _BuildError(node, f"unsupported YAML tag {node.tag!r}")
-        try:
-            return constructor(_constructor, node)
-        except (yaml.YAMLError, ValueError, TypeError) as exc:
-            raise _BuildError(node, f"invalid {node.tag[len(_TAG) :]} value: {exc}") from None
-
-
 # --------------------------------------------------------------------------- documents
 
 
@@ -518,8 +339,8 @@ def _load_document(
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
     try:
-        data, pos = _Builder().build(node)
-    except _BuildError as exc:
+        data, pos = Builder().build(node)
+    except BuildError as exc:
         err(exc.line, exc.column, exc.message)
         return
     if data is None:
@@ -552,173 +373,15 @@ def _load_document(
         return
     model = models.get(kind) if isinstance(kind, str) else None
     if model is None:
-        hint = _did_you_mean(str(kind), kinds)
+        hint = did_you_mean(str(kind), kinds)
         err(*at("kind"), f"unknown kind {kind!r} (known: {', '.join(kinds)}){hint}")
         return
     try:
         manifest = model.model_validate(data)
     except ValidationError as exc:
         for item in exc.errors(include_url=False):
-            line, column, message = _locate(pos, item, model)
+            line, column, message = locate(pos, item, model)
             err(line, column, message)
         return
     if "apiVersion" in data:
         objects.append(LoadedObject(manifest, SourceRef(path, pos.line, pos.column)))
-
-
-# --------------------------------------------------------------------------- pydantic errors
-
-
-def _locate(root: _Pos, item: Any, model: type[BaseModel]) -> tuple[int, int, str]:
-    """Line, column and message for one pydantic error."""
-    loc: tuple[Any, ...] = tuple(item["loc"])
-    kind: str = item["type"]
-    # Walk the positions as far as the loc goes.
-    pos, parent, depth = root, root, 0
-    for part in loc:
-        child = _child(pos, part)
-        if child is None:
-            break
-        parent, pos = pos, child
-        depth += 1
-    found = depth == len(loc)
-
-    if kind == "missing":
-        where = pos if not found else parent
-        line, column = _key_or_value(where)
-        field = loc[-1] if loc else "?"
-        owner = _path(loc[:-1])
-        inside = f" in {owner}" if owner else ""
-        return line, column, f"missing required field {field!r}{inside}"
-    if kind == "extra_forbidden" and found:
-        field = loc[-1]
-        owner = _path(loc[:-1])
-        choices = _field_names(model, loc[:-1])
-        hint = _did_you_mean(str(field), choices)
-        if not hint and choices:
-            hint = f" (valid: {', '.join(choices)})"
-        inside = f" in {owner}" if owner else ""
-        return pos.key_line, pos.key_column, f"unknown field {field!r}{inside}{hint}"
-    if pos.children is not None and pos.key_line:
-        line, column = pos.key_line, pos.key_column  # a whole mapping/list: point at its key
-    else:
-        line, column = pos.line, pos.column
-    path = _path(loc)
-    message = _message(item)
-    return line, column, f"{path}: {message}" if path else message
-
-
-def _child(pos: _Pos, part: Any) -> _Pos | None:
-    children = pos.children
-    if isinstance(children, dict):
-        return children.get(part) if isinstance(part, str | int | float | bool) else None
-    if isinstance(children, list) and isinstance(part, int) and 0 <= part < len(children):
-        return children[part]
-    return None
-
-
-def _key_or_value(pos: _Pos) -> tuple[int, int]:
-    if pos.key_line:
-        return pos.key_line, pos.key_column
-    return pos.line, pos.column
-
-
-def _message(item: Any) -> str:
-    kind: str = item["type"]
-    msg: str = item["msg"]
-    value = item.get("input")
-    if kind == "value_error":
-        return msg.removeprefix("Value error, ")
-    if kind == "assertion_error":
-        return msg.removeprefix("Assertion failed, ")
-    if kind == "literal_error":
-        expected = item.get("ctx", {}).get("expected", "")
-        choices = re.findall(r"'([^']*)'", expected)
-        hint = _did_you_mean(str(value), choices) if choices else ""
-        allowed = ", ".join(choices) or expected
-        return f"{_show(value)} is not allowed (use one of: {allowed}){hint}"
-    if kind == "string_pattern_mismatch" and tuple(item["loc"])[-1:] == ("name",):
-        return (
-            f"{_show(value)} is not a valid name: use letters, digits, '_', '.', '-' "
-            "(starting with a letter or digit, at most 63 characters)"
-        )
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        msg = "must be a mapping (key: value)"
-    else:
-        msg = re.sub(r"^Input should be", "must be", msg)
-    if isinstance(value, dict | list):
-        return msg
-    return f"{msg}, got {_show(value)}"
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "null (empty)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
-    choices = list(choices)
-    squash = {re.sub(r"[-_]", "", c).lower(): c for c in choices}
-    exact = squash.get(re.sub(r"[-_]", "", word).lower())
-    if exact is not None and exact != word:
-        return f"; did you mean {exact!r}?"
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The manifest names (aliases) of the fields of the model that ``loc`` leads to."""
-    target: Any = model
-    for part in loc:
-        target = _unwrap(target)
-        if isinstance(target, type) and issubclass(target, BaseModel):
-            field = None
-            for name, info in target.model_fields.items():
-                if part in (name, info.alias):
-                    field = info
-                    break
-            if field is None:
-                return []
-            target = field.annotation
-        else:
-            args = typing.get_args(target)
-            origin = typing.get_origin(target)
-            if origin is list and args:
-                target = args[0]
-            elif origin is dict and len(args) == 2:
-                target = args[1]
-            else:
-                return []
-    target = _unwrap(target)
-    if isinstance(target, type) and issubclass(target, BaseModel):
-        return [info.alias or name for name, info in target.model_fields.items()]
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """``X | None`` -> ``X``; ``Annotated[X, ...]`` -> ``X``."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-            continue
-        if origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) == 1:
-                annotation = args[0]
-                continue
-        return annotation

@@ -6,7 +6,7 @@ Docker errors), what is exported (``Metrics.set_overlay_matrix``) and what ``/st
 shows. The Docker work is `probing.runner.ProbeRunner`'s, the meaning of the data
 `probing.probe` and `probing.matrix`'s; this module only schedules.
 
-    reconcile of Network N succeeded (worker)      probe thread (daemon.py)
+    reconcile of Network N succeeded (worker)      probe thread (daemon.controller)
       └── want(N, settings | None)   ──────────►   tick(): for each due network
           (bookkeeping only, no I/O)                 remove   (dropped; lease holder only)
                                                      ensure   (after each reconcile; holder)
