@@ -33,6 +33,8 @@ class CountingSwarm:
         self._nodes = fixture("nodes")
         self._serial = 0
         self.fail_next_create: str | None = None
+        self.fail_creates: list[str] = []
+        """Docker's message for each of the next create_service calls (HTTP 404)."""
         self.fail_updates: list[tuple[str, int]] = []
         """(Docker's message, HTTP status) for each of the next update_service calls."""
 
@@ -90,6 +92,8 @@ class CountingSwarm:
         if self.fail_next_create is not None:
             message, self.fail_next_create = self.fail_next_create, None
             raise classify(message, 400)
+        if self.fail_creates:
+            raise classify(self.fail_creates.pop(0), 404)
         for attachment in (spec.get("TaskTemplate") or {}).get("Networks") or []:
             if attachment["Target"] not in self._networks:
                 raise classify(f"network {attachment['Target']} not found", 404)

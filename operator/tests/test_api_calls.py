@@ -71,6 +71,23 @@ def test_a_network_replaced_under_the_run_is_listed_again_once() -> None:
     assert swarm.calls["create_service"] == 4  # one failed try, then three creates
 
 
+def test_a_network_being_removed_under_the_plan_is_reread_not_a_failure() -> None:
+    swarm = CountingSwarm()
+    swarm.adopt([net("app")])
+    manifests = workload(1)
+    the_plan = plan(manifests, build_state(state_of(swarm)), PlanOptions())
+    # The network the plan saw is still listed while the engine removes it: the create
+    # fails, so does the one after listing the networks again; the loop re-reads the
+    # object, plans it again and carries the new plan out.
+    gone = "network 3v0tcbq1p8bd2 not found"
+    swarm.fail_creates = [gone, gone]
+    swarm.calls.clear()
+    naps: list[float] = []
+    report = apply_plan(swarm, manifests, PlanOptions(), the_plan, sleep=naps.append)  # type: ignore[arg-type]
+    assert report.ok, report.to_dict()
+    assert swarm.calls["create_service"] == 3 and naps == [1.0]
+
+
 def test_other_create_errors_are_not_retried() -> None:
     swarm = CountingSwarm()
     swarm.adopt([net("app")])

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from swarm_operator.lab import Lab, start_host, stop_host, wait_nodes_ready
+from swarm_operator.lab import Lab, docker, start_host, stop_host, wait_nodes_ready
 
 pytestmark = pytest.mark.lab
 DockerCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -506,6 +506,19 @@ def test_quorum_loss_stops_writes_is_reported_and_recovered(
             == 2
         ),
     )
+    # "Reachable" is the leader's view; stopped before they have joined the Raft
+    # themselves, the new managers could not rejoin it after the outage. Each must
+    # run its own Raft with all three members first.
+    for host in lab.hosts[1:]:
+        wait_for(
+            f"{host.name} to run the Raft as one of three managers",
+            lambda host=host: (
+                docker(
+                    host, "info", "--format", "{{.Swarm.ControlAvailable}} {{.Swarm.Managers}}"
+                ).stdout.strip()
+                == "true 3"
+            ),
+        )
     try:
         stop_host(lab, "host2")
         stop_host(lab, "host3")
