@@ -45,16 +45,19 @@ def register(subparsers: Any) -> None:
     up = add("up", "create (or repair) the lab and print how to use it")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
     up.add_argument("--managers", type=int, default=1, help="how many are managers (default 1)")
+    engine_help = (
+        f"Docker engine release of every host (default ${engines.ENGINE_ENV} or "
+        f"{engines.DEFAULT_ENGINE}); one the system lacks is fetched from Debian into "
+        f"{engines.CACHE_ROOT}/RELEASE"
+    )
     up.add_argument(
         "--engine",
         choices=engines.ENGINES,
         default=None,
-        help=(
-            f"Docker engine release of every host (default ${engines.ENGINE_ENV} or "
-            f"{engines.DEFAULT_ENGINE}); one the system lacks is fetched from Debian into "
-            f"{engines.CACHE_ROOT}/RELEASE; a lab of another release is recreated"
-        ),
+        help=engine_help + "; a lab of another release is recreated",
     )
+    fetch = add("engine", "fetch (once) and check the binaries of a Docker engine release")
+    fetch.add_argument("--engine", choices=engines.ENGINES, default=None, help=engine_help)
     add("down", "stop every lab daemon by pid and remove namespaces, links, mounts and data")
     add(
         "env",
@@ -108,6 +111,14 @@ def _dispatch(args: argparse.Namespace, index: int) -> int:
         return EXIT_OK
     if cmd == "status":
         return _status(index)
+    if cmd == "engine":
+        release = args.engine or engines.engine_from_env()
+        found = engines.resolve(release, print)
+        print(
+            f"Docker {release}: dockerd {found.dockerd_version} ({found.dockerd}), "
+            f"containerd {found.containerd_version}, from {found.source}"
+        )
+        return EXIT_OK
     lab = _need_lab(index)
     if cmd == "stop":
         labpkg.stop_host(lab, args.host)
