@@ -8,6 +8,10 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/swarm-operator-lab-deps.stamp
 LAB_PACKAGES := docker.io docker-registry busybox-static iproute2 iptables
+# Debian 13 ships the docker CLI in a package of its own.
+ifeq ($(shell cut -d. -f1 /etc/debian_version 2>/dev/null),13)
+LAB_PACKAGES += docker-cli
+endif
 PYTEST_ARGS ?=
 # Docker engine release of the lab (see README "Lab"): 26.1 (default) or 20.10.
 ENGINE ?= $(or $(SWARM_OPERATOR_LAB_ENGINE),26.1)

@@ -47,6 +47,9 @@ def docker_run(
     """Run ``docker ARGS`` against the daemon listening on ``socket_path``."""
     env = dict(DAEMON_ENV)
     env["DOCKER_HOST"] = f"unix://{socket_path}"
+    # The classic builder: a CLI from 23 on (Debian 13's docker-cli) would otherwise want
+    # the buildx plugin for `docker build`; 20.10's CLI uses it by default anyway.
+    env["DOCKER_BUILDKIT"] = "0"
     cmd = [docker_cli(), *args]
     try:
         proc = subprocess.run(
