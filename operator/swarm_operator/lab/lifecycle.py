@@ -262,6 +262,12 @@ def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
 
 def _start_dockerd(lab: Lab, host: LabHost) -> None:
     host_dir = lab.layout.host_dir(host.number)
+    # Callers start a host only when none of its processes runs: pidfiles left are stale.
+    # dockerd 20.10 refuses to start (and waits for "its" containerd) while the pid in
+    # them is still in /proc, which a process that died is until its new parent (pid 1)
+    # reaps the zombie.
+    for pidfile in ("docker.pid", "docker/containerd/containerd.pid"):
+        (host_dir / "run" / pidfile).unlink(missing_ok=True)
     engine.write_daemon_config(host_dir, lab.registry, lab.engine)
     binaries = engines.resolve(lab.engine)
     pid = engine.start_dockerd(host.netns, host.name, host_dir, Path(host.socket), binaries)
