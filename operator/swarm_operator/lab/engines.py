@@ -289,6 +289,12 @@ def system_engine() -> Engine | None:
     return _probe(SYSTEM_DOCKERD, SYSTEM_CONTAINERD, DAEMON_ENV["PATH"], "system", engine)
 
 
+def system_serves(system_dockerd: str | None, engine: str) -> bool:
+    """Whether the system's dockerd (its version, None if absent) is the release asked for:
+    20.10 on Debian 12, 26.1 on Debian 13; otherwise the release comes from the cache."""
+    return system_dockerd is not None and is_release(system_dockerd, engine)
+
+
 _resolved: dict[str, Engine] = {}
 
 
@@ -300,7 +306,7 @@ def resolve(engine: str, progress: Progress | None = None) -> Engine:
         return _resolved[engine]
     release = RELEASES[engine]
     system = system_engine()
-    if system is not None and is_release(system.dockerd_version, engine):
+    if system is not None and system_serves(system.dockerd_version, engine):
         found = _check(system, release)
     else:
         found = _check(ensure_cached(release, progress), release)

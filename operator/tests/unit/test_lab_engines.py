@@ -83,6 +83,18 @@ def test_versions_are_read_and_matched_to_releases() -> None:
         engines.parse_dockerd_version("dockerd: not found")
 
 
+def test_the_system_engine_serves_only_its_own_release() -> None:
+    # Debian 12: docker.io 20.10 serves 20.10; 26.1 comes from trixie into the cache.
+    assert engines.system_serves("20.10.24+dfsg1", "20.10")
+    assert not engines.system_serves("20.10.24+dfsg1", "26.1")
+    # Debian 13: docker.io 26.1 serves 26.1; 20.10 comes from bookworm into the cache.
+    assert engines.system_serves("26.1.5+dfsg1", "26.1")
+    assert not engines.system_serves("26.1.5+dfsg1", "20.10")
+    assert not engines.system_serves(None, "26.1")
+    assert engines.RELEASES["20.10"].suite == "bookworm"
+    assert engines.RELEASES["26.1"].suite == "trixie"
+
+
 def test_engine_choice_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
     assert engines.engine_from_env() == engines.DEFAULT_ENGINE == "26.1"
