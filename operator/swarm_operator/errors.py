@@ -9,6 +9,8 @@ planner, executor and daemon decide how to react (retry, re-plan, give up) by ty
     │                            timed out): transient, retry later
     ├── NotAManager              the engine answers but is not a Swarm manager (or not
     │                            in a Swarm at all): terminal until someone fixes it
+    ├── EngineTooOld             a spec uses a field the engine's API version does not
+    │                            accept (`api_versions`); refused before writing
     └── ApiError                 the engine refused a request; carries Docker's text
         ├── NotFound             the object does not exist (any more)
         ├── VersionConflict      "update out of sequence": someone changed the object
@@ -31,6 +33,10 @@ class DockerUnavailable(SwarmOperatorError):
 
 class NotAManager(SwarmOperatorError):
     """The engine is not a manager of a Swarm, so it cannot list or change services."""
+
+
+class EngineTooOld(SwarmOperatorError):
+    """The spec needs a newer Engine API than the engine negotiated; nothing was written."""
 
 
 class ApiError(SwarmOperatorError):
