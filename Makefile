@@ -8,9 +8,16 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/swarm-operator-lab-deps.stamp
 LAB_PACKAGES := docker.io docker-registry busybox-static iproute2 iptables
+# Debian 13 ships the docker CLI in a package of its own.
+ifeq ($(shell cut -d. -f1 /etc/debian_version 2>/dev/null),13)
+LAB_PACKAGES += docker-cli
+endif
 PYTEST_ARGS ?=
+# Docker engine release of the lab (see README "Lab"): 26.1 (default) or 20.10.
+ENGINE ?= $(or $(SWARM_OPERATOR_LAB_ENGINE),26.1)
+export SWARM_OPERATOR_LAB_ENGINE := $(ENGINE)
 
-.PHONY: install deps demo test test-unit lint crds constraints clean
+.PHONY: install deps demo test test-unit lint crds constraints clean engine
 
 install: $(STAMP)
 
@@ -29,9 +36,14 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# The README's test command: everything, lab tests included (needs root).
+# The README's test command: everything, lab tests included (needs root), on a lab of
+# Docker $(ENGINE) (e.g. `make test ENGINE=20.10`).
 test: install deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Fetch (once) and check the lab's Docker $(ENGINE) binaries; `lab up` does it too.
+engine: install
+	$(BIN)/swarm-operator lab engine --engine $(ENGINE)
 
 # Pure tests only: no root, no Docker.
 test-unit: install
@@ -59,7 +71,7 @@ LAB_HOSTS ?= 3
 .PHONY: lab lab-down
 
 lab: deps install
-	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS)
+	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS) --engine $(ENGINE)
 
 lab-down: install
 	$(BIN)/swarm-operator lab down --index $(LAB_INDEX)
@@ -96,7 +108,7 @@ demo-stop:
 
 # --- bench (see README "Benchmarks"): swarm-operator vs docker stack deploy vs the raw API ---
 # Brings lab $(LAB_INDEX) up (or repairs it) and runs bench/run.py; results in bench-results/.
-# e.g. make bench BENCH_ARGS="--sizes 10,50 --trials 20 --parts ab"
+# e.g. make bench BENCH_ARGS="--sizes 10,50 --trials 20 --parts ab" ENGINE=20.10
 BENCH_ARGS ?=
 BENCH_STAMP := $(VENV)/.bench-installed
 .PHONY: bench
@@ -106,8 +118,8 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 bench: deps $(BENCH_STAMP)
-	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS)
-	$(PY) bench/run.py --index $(LAB_INDEX) $(BENCH_ARGS)
+	$(BIN)/swarm-operator lab up --index $(LAB_INDEX) --hosts $(LAB_HOSTS) --engine $(ENGINE)
+	$(PY) bench/run.py --index $(LAB_INDEX) --engine $(ENGINE) $(BENCH_ARGS)
 
 # Re-pin constraints.txt to what the current .venv (with the bench extra) holds.
 constraints: $(BENCH_STAMP)

@@ -20,9 +20,11 @@ from workload import PREFIX
 Progress = Callable[[str], None]
 
 
-def ensure_lab(index: int, progress: Progress) -> Lab:
+def ensure_lab(index: int, progress: Progress, engine: str) -> Lab:
+    """Lab ``index`` running Docker ``engine``: reused if healthy, else brought up (a lab of
+    another engine is recreated by `lab_up`)."""
     lab = load_lab(index)
-    if lab is not None:
+    if lab is not None and lab.engine == engine:
         try:
             info = Engine(lab.manager.socket, timeout=5).get("/info")
             if (info.get("Swarm") or {}).get("ControlAvailable"):
@@ -32,14 +34,14 @@ def ensure_lab(index: int, progress: Progress) -> Lab:
                     return lab
         except (OSError, EngineError):
             pass
-    progress(f"bringing lab {index} up (swarm-operator lab up --index {index})")
+    progress(f"bringing lab {index} up (swarm-operator lab up --index {index} --engine {engine})")
     try:
-        return lab_up(index, progress=progress)
+        return lab_up(index, progress=progress, engine=engine)
     except KeyError as exc:
         # lab_up reads node descriptions right after the joins; a node that has not yet
         # reported its description has no Hostname. `lab up` repairs: once more is enough.
         progress(f"lab up stumbled on a node without {exc} yet; once more")
-        return lab_up(index, progress=progress)
+        return lab_up(index, progress=progress, engine=engine)
 
 
 def bench_services(engine: Engine) -> list[dict[str, object]]:

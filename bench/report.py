@@ -60,7 +60,20 @@ def _med(block: dict[str, Any], tool: str) -> float | None:
     return None if value is None else float(value)
 
 
-def apply_tables(sizes: list[dict[str, Any]]) -> str:
+def engine_of(results: dict[str, Any]) -> str:
+    """The engine every figure of a run was measured on, e.g. ``Docker 26.1.5 (API 1.45)``."""
+    return f"Docker {results.get('meta', {}).get('docker_version') or '?'}"
+
+
+def with_engine(
+    engine: str, headers: Sequence[str], rows: Sequence[Sequence[str]]
+) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows with an ``engine`` column first, so every figure names its engine
+    (results of runs on different engines can then be put side by side)."""
+    return ["engine", *headers], [[engine, *row] for row in rows]
+
+
+def apply_tables(sizes: list[dict[str, Any]], engine: str = "Docker ?") -> str:
     cold_rows = []
     conv_rows = []
     noop_rows = []
@@ -107,7 +120,7 @@ def apply_tables(sizes: list[dict[str, Any]]) -> str:
     else:
         verdict = "the same whatever N"
     calls_line = (
-        f"swarm-operator no-op calls for N = {ns}: "
+        f"swarm-operator no-op calls for N = {ns} on {engine}: "
         f"{', '.join(str(c) for c in op_calls)} ({verdict})."
     )
     reps = max((cold.get("floor") or {}).get("n", 0) for cold in (s["cold"] for s in sizes))
@@ -119,14 +132,22 @@ def apply_tables(sizes: list[dict[str, Any]]) -> str:
         "in-process on one connection: 1 network create + N service creates).",
         "",
         markdown_table(
-            ["N", "floor (raw API)", "swarm-operator apply", "docker stack deploy"], cold_rows
+            *with_engine(
+                engine,
+                ["N", "floor (raw API)", "swarm-operator apply", "docker stack deploy"],
+                cold_rows,
+            )
         ),
         "",
         "Same runs, seconds until all N tasks are running (scheduling and container start "
         "included; ratio to the floor's):",
         "",
         markdown_table(
-            ["N", "floor (raw API)", "swarm-operator apply", "docker stack deploy"], conv_rows
+            *with_engine(
+                engine,
+                ["N", "floor (raw API)", "swarm-operator apply", "docker stack deploy"],
+                conv_rows,
+            )
         ),
         "",
         "### (b) No-op re-apply of the same N services",
@@ -137,17 +158,20 @@ def apply_tables(sizes: list[dict[str, Any]]) -> str:
         "the no-op that is process start-up is visible.",
         "",
         markdown_table(
-            [
-                "N",
-                "swarm-operator",
-                "(start-up)",
-                "calls",
-                "docker stack deploy",
-                "(start-up)",
-                "calls",
-                "floor calls",
-            ],
-            noop_rows,
+            *with_engine(
+                engine,
+                [
+                    "N",
+                    "swarm-operator",
+                    "(start-up)",
+                    "calls",
+                    "docker stack deploy",
+                    "(start-up)",
+                    "calls",
+                    "floor calls",
+                ],
+                noop_rows,
+            )
         ),
         "",
         calls_line,
@@ -155,7 +179,9 @@ def apply_tables(sizes: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def latency_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> str:
+def latency_table(
+    title: str, rows: list[tuple[str, dict[str, Any]]], engine: str = "Docker ?"
+) -> str:
     body = []
     for name, summary in rows:
         body.append(
@@ -168,7 +194,13 @@ def latency_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> str:
             ]
         )
     return "\n".join(
-        [title, "", markdown_table(["change", "trials", "median", "p95", "max"], body)]
+        [
+            title,
+            "",
+            markdown_table(
+                *with_engine(engine, ["change", "trials", "median", "p95", "max"], body)
+            ),
+        ]
     )
 
 
@@ -182,6 +214,7 @@ def peers_table() -> str:
 
 def render(results: dict[str, Any]) -> str:
     meta = results.get("meta", {})
+    engine = engine_of(results)
     out = [
         f"## swarm-operator benchmark, {meta.get('started', '?')}",
         "",
@@ -191,7 +224,7 @@ def render(results: dict[str, Any]) -> str:
         "",
     ]
     if results.get("apply"):
-        out += [apply_tables(results["apply"]), ""]
+        out += [apply_tables(results["apply"], engine), ""]
     drift = results.get("drift")
     if drift:
         out += [
@@ -199,6 +232,7 @@ def render(results: dict[str, Any]) -> str:
                 "### (c) Drift correction with the daemon running: a hand-made "
                 "`docker service update` until the operator has restored the spec",
                 [(k, v) for k, v in drift["summary"].items()],
+                engine,
             ),
             "",
             f"Measured on one service among {drift.get('managed', '?')} managed. The change is "
@@ -216,6 +250,7 @@ def render(results: dict[str, Any]) -> str:
             latency_table(
                 "### (d) Manifest edit to service spec updated, daemon running",
                 [(k, v) for k, v in edit["summary"].items()],
+                engine,
             ),
             "",
         ]
@@ -237,16 +272,19 @@ def render(results: dict[str, Any]) -> str:
             "### (e) Daemon at rest",
             "",
             markdown_table(
-                [
-                    "managed services",
-                    "replicas each",
-                    "RSS",
-                    "CPU (of one core)",
-                    "window",
-                    "full resync pass",
-                    "first sync",
-                ],
-                rows,
+                *with_engine(
+                    engine,
+                    [
+                        "managed services",
+                        "replicas each",
+                        "RSS",
+                        "CPU (of one core)",
+                        "window",
+                        "full resync pass",
+                        "first sync",
+                    ],
+                    rows,
+                )
             ),
             "",
             rest.get("note", ""),
@@ -292,7 +330,10 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         ax.grid(True, alpha=0.3)
         ax.legend()
     meta = results.get("meta", {})
-    fig.suptitle(f"swarm-operator bench {meta.get('started', '')} ({meta.get('machine', '')})")
+    fig.suptitle(
+        f"swarm-operator bench {meta.get('started', '')} on {engine_of(results)} "
+        f"({meta.get('machine', '')})"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,7 +1,9 @@
 """`python bench/run.py`: swarm-operator against `docker stack deploy` and the raw API floor.
 
 Brings the lab up if needed (index from ``--index``, else ``SWARM_OPERATOR_LAB_INDEX``,
-else 0), runs the parts asked for, prints progress and the tables, and writes
+else 0; engine from ``--engine``, else ``SWARM_OPERATOR_LAB_ENGINE``, else 26.1), runs
+the parts asked for, prints progress and the tables (every figure beside the engine
+version it was measured on), and writes
 ``results.md``, ``results.json`` and ``apply.png`` into ``--out`` (default
 ``bench-results/``, git-ignored). Parts:
 
@@ -35,6 +37,12 @@ import benchlab  # noqa: E402
 import report  # noqa: E402
 from swarm_operator.lab import index_from_env  # noqa: E402
 from swarm_operator.lab.engine import docker_cli  # noqa: E402
+from swarm_operator.lab.engines import (  # noqa: E402
+    DEFAULT_ENGINE,
+    ENGINE_ENV,
+    ENGINES,
+    engine_from_env,
+)
 
 PARTS = "abcde"
 
@@ -72,6 +80,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="measure nothing: render the tables and plot of a results.json again into --out",
     )
     p.add_argument("--index", type=int, default=None, help="lab index (default: env or 0)")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help=f"Docker engine of the lab (default ${ENGINE_ENV} or {DEFAULT_ENGINE}); "
+        "a lab of another engine is recreated",
+    )
     args = p.parse_args(argv)
     bad = set(args.parts) - set(PARTS)
     if bad:
@@ -115,13 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         print(write_outputs(json.loads(args.from_json.read_text()), args.out))
         return 0
     index = args.index if args.index is not None else index_from_env()
-    lab = benchlab.ensure_lab(index, progress)
+    engine = args.engine or engine_from_env()
+    lab = benchlab.ensure_lab(index, progress, engine)
     docker = docker_cli()
     results: dict[str, Any] = {
         "meta": {
             "started": time.strftime("%Y-%m-%d %H:%M %Z"),
             "lab_index": index,
             "hosts": len(lab.hosts),
+            "engine": lab.engine,
             "docker_version": _docker_version(docker, lab.manager.socket),
             "python": platform.python_version(),
             "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}",

@@ -60,7 +60,7 @@ def test_render_shows_ratios_to_the_floor() -> None:
         return {"floor": {"median": floor}, "operator": {"median": op}, "stack": {"median": stack}}
 
     results: dict[str, Any] = {
-        "meta": {"started": "2026-01-01 10:00 UTC"},
+        "meta": {"started": "2026-01-01 10:00 UTC", "docker_version": "26.1.5 (API 1.45)"},
         "apply": [
             {
                 "n": 10,
@@ -76,17 +76,50 @@ def test_render_shows_ratios_to_the_floor() -> None:
     rows = [
         [c.strip() for c in line.strip("|").split("|")]
         for line in text.splitlines()
-        if line.startswith("| 10 ")
+        if line.startswith("| Docker ")
     ]
+    # Every figure names the engine it was measured on.
+    engine = "Docker 26.1.5 (API 1.45)"
     cold, converged, noop = rows
-    assert cold == ["10", "0.50 s", "1.00 s (x2.00)", "2.00 s (x4.00)"]
-    assert converged == ["10", "5.00 s", "6.00 s (x1.20)", "7.00 s (x1.40)"]
-    assert noop == ["10", "0.60 s", "0.50 s", "5", "1.50 s", "50 ms", "32", "2"]
+    assert cold == [engine, "10", "0.50 s", "1.00 s (x2.00)", "2.00 s (x4.00)"]
+    assert converged == [engine, "10", "5.00 s", "6.00 s (x1.20)", "7.00 s (x1.40)"]
+    assert noop == [engine, "10", "0.60 s", "0.50 s", "5", "1.50 s", "50 ms", "32", "2"]
     assert "documented" not in text  # no drift section without drift results
-    assert "no-op calls for N = 10: 5 (the same whatever N)" in text
+    assert f"no-op calls for N = 10 on {engine}: 5 (the same whatever N)" in text
     grown = dict(results["apply"][0], n=50, noop_calls={"operator": 9})
     text = report.render({**results, "apply": [results["apply"][0], grown]})
-    assert "no-op calls for N = 10, 50: 5, 9 (GROWS with N" in text
+    assert f"no-op calls for N = 10, 50 on {engine}: 5, 9 (GROWS with N" in text
+
+
+def test_every_table_of_a_full_report_has_the_engine_column() -> None:
+    summary = {"n": 3, "median": 0.04, "p95": 0.1, "max": 0.2}
+    results: dict[str, Any] = {
+        "meta": {"docker_version": "20.10.24+dfsg1 (API 1.41)"},
+        "drift": {"summary": {"replicas 1 -> 2": summary}, "managed": 10, "poll_ms": 5},
+        "edit": {"summary": {"a label value changed": summary}},
+        "rest": {
+            "rows": [
+                {
+                    "n": 100,
+                    "replicas": 0,
+                    "rss_mib": 50.0,
+                    "cpu_percent": 0.2,
+                    "window_s": 30,
+                    "resync_s": 1.0,
+                    "first_sync_s": 1.0,
+                }
+            ]
+        },
+    }
+    text = report.render(results)
+    measured = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith(("| engine", "| peer", "| -"))
+    ]
+    figures = [line for line in measured if "NOT measured" not in line]
+    assert len(figures) == 3, measured
+    assert all(line.startswith("| Docker 20.10.24+dfsg1 (API 1.41) |") for line in figures)
 
 
 def test_peers_are_marked_as_documented_not_measured() -> None:

@@ -53,7 +53,8 @@ def _progress(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    """A healthy lab Swarm (index from $SWARM_OPERATOR_LAB_INDEX, default 0).
+    """A healthy lab Swarm (index from $SWARM_OPERATOR_LAB_INDEX, default 0) running Docker
+    $SWARM_OPERATOR_LAB_ENGINE (default 26.1; a lab of another engine is recreated).
 
     Reuses (and repairs) a lab that is already up; brings one up otherwise and then takes
     it down at the end of the session (unless $SWARM_OPERATOR_LAB_KEEP=1).
@@ -193,7 +194,9 @@ def swarm_cleanup(lab: Lab) -> Iterator[None]:
             node_errors.append(problem)
 
     def repair() -> None:
-        fresh = lab_up(lab.index, len(lab.hosts), lab.managers, progress=lambda _m: None)
+        fresh = lab_up(
+            lab.index, len(lab.hosts), lab.managers, progress=lambda _m: None, engine=lab.engine
+        )
         lab.update_from(fresh)
 
     attempt("lab up (repair)", repair)

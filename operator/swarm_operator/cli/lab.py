@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from swarm_operator import lab as labpkg
-from swarm_operator.lab import preflight
+from swarm_operator.lab import engines, preflight
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,6 +45,19 @@ def register(subparsers: Any) -> None:
     up = add("up", "create (or repair) the lab and print how to use it")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
     up.add_argument("--managers", type=int, default=1, help="how many are managers (default 1)")
+    engine_help = (
+        f"Docker engine release of every host (default ${engines.ENGINE_ENV} or "
+        f"{engines.DEFAULT_ENGINE}); one the system lacks is fetched from Debian into "
+        f"{engines.CACHE_ROOT}/RELEASE"
+    )
+    up.add_argument(
+        "--engine",
+        choices=engines.ENGINES,
+        default=None,
+        help=engine_help + "; a lab of another release is recreated",
+    )
+    fetch = add("engine", "fetch (once) and check the binaries of a Docker engine release")
+    fetch.add_argument("--engine", choices=engines.ENGINES, default=None, help=engine_help)
     add("down", "stop every lab daemon by pid and remove namespaces, links, mounts and data")
     add(
         "env",
@@ -87,7 +100,7 @@ def _need_lab(index: int) -> labpkg.Lab:
 def _dispatch(args: argparse.Namespace, index: int) -> int:
     cmd = args.lab_command
     if cmd == "up":
-        lab = labpkg.lab_up(index, hosts=args.hosts, managers=args.managers)
+        lab = labpkg.lab_up(index, hosts=args.hosts, managers=args.managers, engine=args.engine)
         print(_env_text(lab), end="")
         return EXIT_OK
     if cmd == "down":
@@ -98,6 +111,14 @@ def _dispatch(args: argparse.Namespace, index: int) -> int:
         return EXIT_OK
     if cmd == "status":
         return _status(index)
+    if cmd == "engine":
+        release = args.engine or engines.engine_from_env()
+        found = engines.resolve(release, print)
+        print(
+            f"Docker {release}: dockerd {found.dockerd_version} ({found.dockerd}), "
+            f"containerd {found.containerd_version}, from {found.source}"
+        )
+        return EXIT_OK
     lab = _need_lab(index)
     if cmd == "stop":
         labpkg.stop_host(lab, args.host)
@@ -123,7 +144,7 @@ def _dispatch(args: argparse.Namespace, index: int) -> int:
 def _env_text(lab: labpkg.Lab) -> str:
     lines = [
         f"# swarm-operator lab {lab.index}: {len(lab.hosts)} hosts on {lab.bridge} {lab.subnet}, "
-        f"registry {lab.registry}, image {lab.image}",
+        f"registry {lab.registry}, image {lab.image}, Docker {lab.engine}",
         f"export DOCKER_HOST={shlex.quote(lab.manager.docker_host)}",
         # The lab reaches no public registry: probes (doctor, run) use the lab's image.
         f"export SWARM_OPERATOR_PROBE_IMAGE={shlex.quote(lab.image)}",
@@ -141,16 +162,29 @@ def _status(index: int) -> int:
         print(f"lab {index} is not up")
         return EXIT_FAILED
     lab = _need_lab(index)
-    print(f"lab {index}: bridge {lab.bridge} {lab.subnet}, registry {lab.registry}")
-    header = ("HOST", "ADDRESS", "DAEMON", "PID", "LINK", "NODE", "BLOCKED", "SOCKET")
+    print(
+        f"lab {index}: Docker {lab.engine}, bridge {lab.bridge} {lab.subnet}, "
+        f"registry {lab.registry}"
+    )
+    header = ("HOST", "ADDRESS", "DAEMON", "PID", "ENGINE", "LINK", "NODE", "BLOCKED", "SOCKET")
     rows = [header]
     for h in hosts:
         blocked = ",".join(h.blocked) or "-"
         pid = str(h.pid or "-")
-        rows.append((h.name, h.address, h.daemon, pid, h.link, h.node, blocked, h.socket))
+        rows.append((h.name, h.address, h.daemon, pid, h.engine, h.link, h.node, blocked, h.socket))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    layout = labpkg.Layout(index)
+    for h in hosts:
+        if h.daemon != "exited":
+            continue
+        log = layout.host_dir(layout.host_number(h.name)) / "dockerd.log"
+        print(f"{h.name}: dockerd exited (not stopped by `lab stop`); its log: {log}")
+        if h.crash:
+            print(f"{h.name}: the log ends with a Go crash report:")
+            for line in h.crash:
+                print(f"    {line}")
     healthy = all(
         h.daemon == "running" and h.link == "up" and h.node.startswith("ready") for h in hosts
     )

@@ -3,7 +3,8 @@
 Each lab host is a network namespace with its own dockerd (own mount namespace, /run
 and hostname) plugged into a bridge; a registry runs on the bridge address with a
 busybox image. Modules: `layout` (names and addresses of lab K), `state` (`Lab`,
-`LabHost`, the state file), `system` (processes, links, firewall), `engine` (dockerd,
+`LabHost`, the state file), `system` (processes, links, firewall), `engines` (which
+Docker release: the system's or one fetched from Debian into a cache), `engine` (dockerd,
 registry, docker CLI), `preflight` (what the machine lacks), `lifecycle` (up, down,
 status, faults). This package never imports the ``docker`` Python package.
 """

@@ -12,6 +12,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -21,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from swarm_operator.lab.engines import Engine
 from swarm_operator.lab.system import DAEMON_ENV, NETNS_DIR, LabError, spawn_detached
 
 # The Debian docker.io CLI matches the daemon (API 1.41); prefer it over any other
@@ -44,6 +47,9 @@ def docker_run(
     """Run ``docker ARGS`` against the daemon listening on ``socket_path``."""
     env = dict(DAEMON_ENV)
     env["DOCKER_HOST"] = f"unix://{socket_path}"
+    # The classic builder: a CLI from 23 on (Debian 13's docker-cli) would otherwise want
+    # the buildx plugin for `docker build`; 20.10's CLI uses it by default anyway.
+    env["DOCKER_BUILDKIT"] = "0"
     cmd = [docker_cli(), *args]
     try:
         proc = subprocess.run(
@@ -65,24 +71,29 @@ def docker_run(
 # --- dockerd -----------------------------------------------------------------------------
 
 
-def write_daemon_config(host_dir: Path, registry: str) -> Path:
+def write_daemon_config(host_dir: Path, registry: str, engine: str = "20.10") -> Path:
     """A per-host daemon.json; given with --config-file so /etc/docker is never read."""
     (host_dir / "run").mkdir(parents=True, exist_ok=True)
     (host_dir / "docker").mkdir(parents=True, exist_ok=True)
     path = host_dir / "daemon.json"
-    config = {
+    config: dict[str, object] = {
         "insecure-registries": [registry],
         "log-level": "warn",
+    }
+    if engine == "20.10":
         # The engine ID key; its default is the machine-wide /etc/docker/key.json, which
         # would give every lab daemon the same ID and leave a file outside the lab.
-        "deprecated-key-path": str(host_dir / "key.json"),
-    }
+        # (Engines from 25 on keep their ID in the data root and refuse this option.)
+        config["deprecated-key-path"] = str(host_dir / "key.json")
     path.write_text(json.dumps(config, indent=2) + "\n")
     return path
 
 
-def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path) -> int:
+def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path, engine: Engine) -> int:
     """Start one lab host's dockerd; returns its pid (nsenter, unshare and sh all exec).
+
+    ``engine`` gives the dockerd binary and a PATH with its release's containerd, shims and
+    docker-proxy first (see `engines`), so the whole host runs that release.
 
     `nsenter --net` (not `ip netns exec`, which remounts /sys and breaks cgroups), a
     private mount namespace with the host's own /run (daemons would otherwise share
@@ -95,7 +106,8 @@ def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path) -> int:
         # dockerd 20.10 writes sandbox files to the hard-coded /var/lib/docker/network/files:
         # give each host its own (its data root, as in a default install).
         f"mkdir -p {DEFAULT_DATA_ROOT} && mount --bind {host_dir}/docker {DEFAULT_DATA_ROOT} && "
-        f"exec dockerd --data-root {host_dir}/docker --host unix://{sock} "
+        f"export PATH={shlex.quote(engine.path)} && "
+        f"exec {shlex.quote(engine.dockerd)} --data-root {host_dir}/docker --host unix://{sock} "
         f"--pidfile /run/docker.pid --config-file {host_dir}/daemon.json"
     )
     if sock.exists():
@@ -137,6 +149,57 @@ def engine_ping(sock: str | Path) -> bool:
         return bool(engine_get(sock, "/_ping", timeout=1.0) == "OK")
     except (OSError, LabError, http.client.HTTPException):
         return False
+
+
+# The first line of a Go runtime crash report: a panic, a fatal error, or a signal the
+# program did not handle (SIGABRT, SIGSEGV, SIGQUIT ...), followed by goroutine traces.
+_GO_CRASH = re.compile(r"^(panic: |fatal error: |SIG[A-Z]+: )")
+CRASH_SCAN_BYTES = 4 << 20
+
+
+def crash_excerpt(text: str, lines: int = 8) -> list[str]:
+    """The first ``lines`` lines of the Go crash report a daemon log ends with ([] if none).
+
+    dockerd's own log lines start with ``time=``; a crash report is the last thing a
+    crashed daemon writes, so only a report after the last such line counts.
+    """
+    all_lines = text.splitlines()
+    for i in range(len(all_lines) - 1, -1, -1):
+        line = all_lines[i]
+        if line.startswith("time="):
+            return []
+        if _GO_CRASH.match(line):
+            # The earliest report start after the last log line (a panic may be followed
+            # by a "fatal error" or a second panic while panicking).
+            start = i
+            for j in range(i - 1, -1, -1):
+                if all_lines[j].startswith("time="):
+                    break
+                if _GO_CRASH.match(all_lines[j]):
+                    start = j
+            return [entry for entry in all_lines[start:] if entry.strip()][:lines]
+    return []
+
+
+def log_crash(path: Path, lines: int = 8) -> list[str]:
+    """`crash_excerpt` of the end of the log file at ``path``."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - CRASH_SCAN_BYTES))
+            text = f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return []
+    return crash_excerpt(text, lines)
+
+
+def rotate_log(path: Path) -> bool:
+    """Keep a dead daemon's log as ``NAME.1`` (replacing an older one); True if kept."""
+    if path.exists() and path.stat().st_size > 0:
+        os.replace(path, path.with_name(path.name + ".1"))
+        return True
+    return False
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

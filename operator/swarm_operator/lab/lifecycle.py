@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarm_operator.lab import engine, preflight, system
+from swarm_operator.lab import engine, engines, preflight, system
 from swarm_operator.lab.layout import DATA_ROOT, Layout, check_size
 from swarm_operator.lab.state import Lab, LabHost, load, new_host, new_lab, save
 from swarm_operator.lab.system import LabError, ProcId
@@ -76,22 +76,37 @@ def docker(
 
 
 def lab_up(
-    index: int = 0, hosts: int = 3, managers: int = 1, progress: Progress | None = None
+    index: int = 0,
+    hosts: int = 3,
+    managers: int = 1,
+    progress: Progress | None = None,
+    engine: str | None = None,
 ) -> Lab:
-    """Make lab ``index`` a healthy Swarm of ``hosts`` hosts (``managers`` of them managers)."""
+    """Make lab ``index`` a healthy Swarm of ``hosts`` hosts (``managers`` of them managers)
+    running Docker ``engine`` (`engines.ENGINES`; None: ``$SWARM_OPERATOR_LAB_ENGINE`` or
+    the newest). A lab of another engine release is recreated."""
     check_size(hosts, managers)
+    release = engines.check_engine(engine) if engine else engines.engine_from_env()
     preflight.check()
     clock = _Clock(progress or _stderr_progress)
     with _locked(index):
-        return _up(index, hosts, managers, clock)
+        engines.resolve(release, clock.say)
+        return _up(index, hosts, managers, clock, release)
 
 
-def _up(index: int, hosts: int, managers: int, clock: _Clock) -> Lab:
+def _up(index: int, hosts: int, managers: int, clock: _Clock, release: str) -> Lab:
     layout = Layout(index)
     lab = load(index)
     if lab is None and _leftovers(layout):
         clock.say(f"lab {index}: leftovers without a state file, cleaning them up first")
         _down(index, clock)
+    elif lab is not None and lab.engine != release:
+        clock.say(
+            f"lab {index} runs Docker {lab.engine}, wanted {release}: recreating it "
+            "(a lab's hosts all run one engine)"
+        )
+        _down(index, clock)
+        lab = None
     elif lab is not None and (lab.managers != managers or len(lab.hosts) > hosts):
         clock.say(
             f"lab {index} has {len(lab.hosts)} hosts/{lab.managers} managers, "
@@ -101,8 +116,11 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock) -> Lab:
         lab = None
     fresh = lab is None
     if lab is None:
-        clock.say(f"creating lab {index}: {hosts} hosts, {managers} manager(s), {layout.subnet}")
-        lab = new_lab(index, hosts, managers)
+        clock.say(
+            f"creating lab {index}: {hosts} hosts, {managers} manager(s), {layout.subnet}, "
+            f"Docker {release}"
+        )
+        lab = new_lab(index, hosts, managers, release)
     else:
         for n in range(len(lab.hosts) + 1, hosts + 1):
             lab.hosts.append(new_host(layout, n, managers))
@@ -118,12 +136,14 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock) -> Lab:
         # Beyond repair (e.g. a Swarm that lost its quorum): start over, once.
         clock.say(f"lab {index} could not be repaired ({exc}); recreating it")
         _down(index, clock)
-        lab, fresh, actions = new_lab(index, hosts, managers), True, []
+        lab, fresh, actions = new_lab(index, hosts, managers, release), True, []
         layout.data_dir.mkdir(parents=True, exist_ok=True)
         save(lab)
         _ensure_all(lab, actions, clock)
     elapsed = time.monotonic() - clock.t0
+    binaries = engines.resolve(lab.engine)
     summary = (
+        f"Docker {binaries.version} ({binaries.source}), "
         f"{len(lab.hosts)} hosts ({', '.join(h.name for h in lab.hosts)}), "
         f"manager {lab.manager.name} {lab.manager.docker_host}, registry {lab.registry}"
     )
@@ -221,6 +241,10 @@ def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
     for host in lab.hosts:
         if host.pid and ProcId(host.pid, host.start).alive():
             continue
+        log = lab.layout.host_dir(host.number) / "dockerd.log"
+        if host.pid and engine.rotate_log(log):
+            # It died (a `lab stop` records pid 0): keep the evidence for whoever reads it.
+            clock.say(f"{host.name}: dockerd had exited; its log is kept as {log.name}.1")
         # A daemon that died may have left shims and containers behind: a clean start.
         _kill_host(host)
         _start_dockerd(lab, host)
@@ -238,8 +262,15 @@ def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
 
 def _start_dockerd(lab: Lab, host: LabHost) -> None:
     host_dir = lab.layout.host_dir(host.number)
-    engine.write_daemon_config(host_dir, lab.registry)
-    pid = engine.start_dockerd(host.netns, host.name, host_dir, Path(host.socket))
+    # Callers start a host only when none of its processes runs: pidfiles left are stale.
+    # dockerd 20.10 refuses to start (and waits for "its" containerd) while the pid in
+    # them is still in /proc, which a process that died is until its new parent (pid 1)
+    # reaps the zombie.
+    for pidfile in ("docker.pid", "docker/containerd/containerd.pid"):
+        (host_dir / "run" / pidfile).unlink(missing_ok=True)
+    engine.write_daemon_config(host_dir, lab.registry, lab.engine)
+    binaries = engines.resolve(lab.engine)
+    pid = engine.start_dockerd(host.netns, host.name, host_dir, Path(host.socket), binaries)
     host.pid, host.start, host.mnt_ns = pid, system.start_time(pid) or 0, 0
     save(lab)
 
@@ -377,10 +408,12 @@ class HostStatus:
     address: str
     socket: str
     pid: int
-    daemon: str  # "running", "stopped", "not answering"
+    daemon: str  # "running", "stopped" (by `lab stop`), "exited" (died), "not answering"
     link: str  # "up", "cut", "missing"
     node: str  # e.g. "ready/active manager", "-" when unknown
     blocked: tuple[str, ...]
+    engine: str = "-"  # e.g. "26.1.5 (API 1.45, containerd 1.7.24)" from /version; "-"
+    crash: tuple[str, ...] = ()  # first lines of the Go crash report its log ends with
 
 
 def _blocked_rules(host: LabHost, comment: str) -> list[list[str]]:
@@ -412,9 +445,15 @@ def lab_status(index: int = 0) -> list[HostStatus] | None:
     result = []
     for host in lab.hosts:
         alive = bool(host.pid) and ProcId(host.pid, host.start).alive()
-        daemon = "stopped" if not alive else "running"
+        daemon = "running" if alive else ("exited" if host.pid else "stopped")
+        crash: list[str] = []
+        if daemon == "exited":
+            crash = engine.log_crash(lab.layout.host_dir(host.number) / "dockerd.log")
+        version = "-"
         if alive and not engine.engine_ping(host.socket):
             daemon = "not answering"
+        elif alive:
+            version = _engine_version(host)
         if not system.link_exists(host.veth):
             link = "missing"
         else:
@@ -430,9 +469,23 @@ def lab_status(index: int = 0) -> list[HostStatus] | None:
                 link=link,
                 node=nodes.get(host.name, "-"),
                 blocked=tuple(_port_of(spec) for spec in rules),
+                engine=version,
+                crash=tuple(crash),
             )
         )
     return result
+
+
+def _engine_version(host: LabHost) -> str:
+    """What the daemon itself reports (GET /version): engine, API and containerd versions."""
+    try:
+        info = engine.engine_get(host.socket, "/version", timeout=2.0)
+    except (OSError, LabError):
+        return "-"
+    components = {c.get("Name"): c.get("Version", "?") for c in info.get("Components") or []}
+    containerd = components.get("containerd")
+    extra = f", containerd {containerd}" if containerd else ""
+    return f"{info.get('Version', '?')} (API {info.get('ApiVersion', '?')}{extra})"
 
 
 def _port_of(spec: list[str]) -> str:

@@ -12,6 +12,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
+from swarm_operator.lab.engines import debian_major
 from swarm_operator.lab.system import DAEMON_ENV, LabError
 
 BUSYBOX = "/bin/busybox"
@@ -28,7 +29,18 @@ REQUIRED_COMMANDS: dict[str, str] = {
     "unshare": "util-linux",
     "mount": "mount",
 }
-LAB_PACKAGES = ("docker.io", "docker-registry", "busybox-static", "iproute2", "iptables")
+LAB_PACKAGES: tuple[str, ...] = (
+    "docker.io",
+    "docker-registry",
+    "busybox-static",
+    "iproute2",
+    "iptables",
+)
+
+if debian_major() == 13:
+    # Debian 13 ships the docker CLI in a package of its own.
+    REQUIRED_COMMANDS["docker"] = "docker-cli"
+    LAB_PACKAGES = (*LAB_PACKAGES, "docker-cli")
 
 
 @dataclass(frozen=True)

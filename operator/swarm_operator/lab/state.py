@@ -49,6 +49,9 @@ class Lab:
     registry_pid: int = 0
     registry_start: int = 0
     forward_rule: bool = False  # we inserted the FORWARD ACCEPT rule for the bridge
+    # The Docker engine release every host runs (`engines.ENGINES`); a lab recorded before
+    # engines could be chosen ran the system's 20.10.
+    engine: str = "20.10"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -106,11 +109,12 @@ class Lab:
         return cls(hosts=hosts, **data)
 
 
-def new_lab(index: int, hosts: int, managers: int) -> Lab:
+def new_lab(index: int, hosts: int, managers: int, engine: str = "20.10") -> Lab:
     layout = Layout(index)
     return Lab(
         index=index,
         managers=managers,
+        engine=engine,
         hosts=[new_host(layout, n, managers) for n in range(1, hosts + 1)],
     )
 

@@ -23,8 +23,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from swarm_operator.swarm.api_versions import unsupported
 from swarm_operator.swarm.errors import (
     DockerUnavailable,
+    EngineTooOld,
     NotAManager,
     SwarmOperatorError,
     classify,
@@ -78,6 +80,19 @@ class SwarmClient:
     def close(self) -> None:
         self._api.close()
 
+    @property
+    def api_version(self) -> str:
+        """The Engine API version negotiated with the engine (its own, e.g. 1.41, 1.45)."""
+        return str(self._api.api_version)
+
+    def _require_fields(self, spec: JSON) -> None:
+        """Refuse a service spec with fields this engine's API version does not accept
+        (`api_versions.SERVICE_FIELDS`), before anything is written."""
+        problems = unsupported(spec, self.api_version)
+        if problems:
+            name = spec.get("Name") or "service"
+            raise EngineTooOld(f"{name}: " + "; ".join(problems))
+
     def _call(self, name: str, fn: Callable[[], T]) -> T:
         self.calls[name] += 1
         start = time.perf_counter()
@@ -129,6 +144,7 @@ class SwarmClient:
 
     def create_service(self, spec: JSON) -> str:
         """Create a service from a full ``ServiceSpec`` dict; return its ID."""
+        self._require_fields(spec)
         result = self._call(
             "create_service",
             lambda: self._api.create_service(
@@ -145,6 +161,7 @@ class SwarmClient:
 
     def update_service(self, service_id: str, version: int, spec: JSON) -> JSON:
         """Replace the service's spec with ``spec`` if it is still at ``version``."""
+        self._require_fields(spec)
         result = self._call(
             "update_service",
             lambda: self._api.update_service(

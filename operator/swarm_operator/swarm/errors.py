@@ -10,6 +10,8 @@ the daemon decide how to react (retry, re-plan, stall, give up) by type alone.
     │                            connection reset, timed out): retry later
     ├── NotAManager              the engine answers but is not a Swarm manager (or not
     │                            in a Swarm at all): terminal until someone fixes it
+    ├── EngineTooOld             a spec uses a field the engine's API version does not
+    │                            accept (`swarm.api_versions`); refused before writing
     └── ApiError                 the engine refused a request; carries Docker's text
         ├── Transient            Raft did not commit in time, a member promoted a moment
         │                        ago is not in the Raft group yet: re-read, try again
@@ -42,6 +44,10 @@ class DockerUnavailable(SwarmOperatorError):
 
 class NotAManager(SwarmOperatorError):
     """The engine is not a manager of a Swarm, so it cannot list or change services."""
+
+
+class EngineTooOld(SwarmOperatorError):
+    """The spec needs a newer Engine API than the engine negotiated; nothing was written."""
 
 
 class ApiError(SwarmOperatorError):
