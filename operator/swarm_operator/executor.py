@@ -244,6 +244,9 @@ class Executor:
             spec: dict[str, Any] = dict(raw.get("Spec") or {})
             task = dict(spec.get("TaskTemplate") or {})
             task["Networks"] = change(list(task.get("Networks") or []))
+            # never a shape the docker CLI would not send (render.py: a missing Placement
+            # crashes dockerd 20.10's manager)
+            task.setdefault("Placement", {})
             spec["TaskTemplate"] = task
             try:
                 self.client.update_service(
