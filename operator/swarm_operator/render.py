@@ -47,6 +47,7 @@ MANAGER = "swarm-operator"
 LABEL_PROTECT = "swarm-operator/protect"
 """A live label ``swarm-operator/protect=true`` keeps the object from ever being pruned."""
 
+JOB_MODES = ("replicated-job", "global-job")
 OPTION_ENCRYPTED = "encrypted"
 OPTION_MTU = "com.docker.network.driver.mtu"
 
@@ -236,7 +237,7 @@ def service_spec(
         for p in sorted(spec.ports, key=lambda p: (p.target, p.protocol, p.published or 0))
     ]
     endpoint = {"Mode": spec.endpoint_mode, **({"Ports": ports} if ports else {})}
-    return {
+    body = {
         "Name": service.name,
         "Labels": {**spec.labels, **ownership_labels(service)},
         "TaskTemplate": task,
@@ -245,6 +246,9 @@ def service_spec(
         "RollbackConfig": _update_config(spec.rollback_config),
         "EndpointSpec": endpoint,
     }
+    if spec.mode in JOB_MODES:
+        del body["UpdateConfig"]  # the engine: "Jobs may not have an update config"
+    return body
 
 
 def network_spec(network: Network) -> dict[str, Any]:
