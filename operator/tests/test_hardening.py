@@ -370,3 +370,25 @@ def test_deep_nesting_is_an_error_and_the_rest_of_the_file_is_read(tmp_path: Pat
     assert any("nesting is deeper" in t for t in texts), texts
     assert any("spec.replicas" in t for t in texts), texts
     assert [o.manifest.name for o in result.objects] == ["ok"]
+
+
+# --------------------------------------------------------------------------- mode change
+
+
+def _mode_change_plan(opts: PlanOptions, annotate: bool = False) -> tuple[str, str | None]:
+    old = Service.model_validate({"metadata": {"name": "w"}, "spec": {"image": "a:1"}})
+    meta: dict[str, object] = {"name": "w"}
+    if annotate:
+        meta["annotations"] = {"swarm-operator/allow-replace": "true"}
+    new = Service.model_validate({"metadata": meta, "spec": {"image": "a:1", "mode": "global"}})
+    live = build_state([{"ID": "s", "Version": {"Index": 1}, "Spec": service_spec(old)}], [], [])
+    (action,) = plan([new], live, opts).actions
+    return action.verb, action.blocked
+
+
+def test_mode_change_is_a_replace_gated_like_a_network_replace() -> None:
+    verb, blocked = _mode_change_plan(PlanOptions())
+    assert verb == "replace"
+    assert blocked is not None and "--allow-replace" in blocked
+    assert _mode_change_plan(PlanOptions(allow_replace=True)) == ("replace", None)
+    assert _mode_change_plan(PlanOptions(), annotate=True) == ("replace", None)

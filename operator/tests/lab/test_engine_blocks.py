@@ -86,3 +86,19 @@ def test_removing_a_block_keeps_the_managers_alive(engine: Engine, block: str) -
     task = engine.service("blk-svc")["Spec"]["TaskTemplate"]
     for key in ("Placement", "Resources", "RestartPolicy", "ContainerSpec"):
         assert key in task, (key, task)
+
+
+def test_mode_change_is_planned_as_a_gated_replace(engine: Engine) -> None:
+    engine.write("svc.yaml", BASE.format(block=""))
+    assert engine.apply("--wait", "--timeout", "90s").code == 0
+    engine.write("svc.yaml", BASE.format(block="").replace("  replicas: 1\n", "  mode: global\n"))
+    blocked = engine.apply()
+    assert blocked.code != 0, blocked.out
+    assert "--allow-replace" in blocked.out + blocked.err
+    assert "Replicated" in engine.service("blk-svc")["Spec"]["Mode"]
+
+    replaced = engine.apply("--allow-replace", "--wait", "--timeout", "90s")
+    assert replaced.code == 0, replaced.out + replaced.err
+    assert "Global" in engine.service("blk-svc")["Spec"]["Mode"]
+    again = engine.plan()
+    assert again.code == 0, again.out
