@@ -187,7 +187,9 @@ class ProbeSpec(Model):
 
 
 class NetworkSpec(Model):
-    driver: str = Field(default="overlay", description="Network driver, 'overlay' for Swarm.")
+    driver: str = Field(
+        default="overlay", min_length=1, description="Network driver, 'overlay' for Swarm."
+    )
     subnet: str | None = Field(default=None, description="Subnet in CIDR form, 10.10.0.0/24.")
     gateway: str | None = Field(default=None, description="Gateway address inside the subnet.")
     ip_range: str | None = Field(default=None, description="Sub-range of the subnet for tasks.")
@@ -265,7 +267,7 @@ class NetworkSpec(Model):
 
 
 class NetworkAttachment(Model):
-    name: str = Field(description="Name of the network to attach to.")
+    name: str = Field(min_length=1, description="Name of the network to attach to.")
     aliases: list[str] = Field(default_factory=list, description="Extra DNS names on it.")
 
 
@@ -419,6 +421,10 @@ class Mount(Model):
             raise ValueError("a bind mount needs a source path")
         if self.type == "tmpfs" and self.source:
             raise ValueError("a tmpfs mount has no source")
+        if not self.target.startswith("/"):
+            raise ValueError(f"mount target {self.target!r} must be an absolute path")
+        if self.type == "bind" and self.source and not self.source.startswith("/"):
+            raise ValueError(f"bind mount source {self.source!r} must be an absolute path")
         if self.source == "":  # the engine stores no source: "" is unset
             object.__setattr__(self, "source", None)
         return self

@@ -392,3 +392,19 @@ def test_mode_change_is_a_replace_gated_like_a_network_replace() -> None:
     assert blocked is not None and "--allow-replace" in blocked
     assert _mode_change_plan(PlanOptions(allow_replace=True)) == ("replace", None)
     assert _mode_change_plan(PlanOptions(), annotate=True) == ("replace", None)
+
+
+# --------------------------------------------------------------------------- found by make fuzz
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (HEAD + "kind: Network\nmetadata: {name: n}\nspec: {driver: ''}\n", "spec.driver"),
+        (svc("  mounts: [{type: volume, target: data}]\n"), "absolute path"),
+        (svc("  mounts: [{type: bind, source: rel, target: /d}]\n"), "absolute path"),
+        (svc("  networks: ['']\n"), "spec.networks"),
+    ],
+)
+def test_values_that_render_away_are_refused(tmp_path: Path, text: str, needle: str) -> None:
+    assert_one_error(load_text(tmp_path, text), needle)
