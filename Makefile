@@ -115,7 +115,7 @@ constraints: $(BENCH_STAMP)
 
 # --- fuzz (see README "Bad input"): the loader's fuzz suite with a long example budget
 # (CI runs the same tests with a small fixed budget as part of `make test-unit`).
-FUZZ_EXAMPLES ?= 20000
+FUZZ_EXAMPLES ?= 50000
 .PHONY: fuzz
 
 fuzz: install

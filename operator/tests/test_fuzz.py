@@ -73,7 +73,7 @@ spec: {subnet: 10.10.0.0/24, gateway: 10.10.0.1, attachable: true, mtu: 1400,
 """
 )
 
-DEFAULT_EXAMPLES = 1000
+DEFAULT_EXAMPLES = 3000
 EXAMPLES_ENV = "SWARM_OPERATOR_FUZZ_EXAMPLES"
 
 
@@ -297,7 +297,7 @@ def test_yaml_nasties_keep_the_invariants(tmp_path_factory: Any, data: bytes) ->
     round_trip_clean(check_invariants(path, data))
 
 
-@budget(default=500)
+@budget(default=2000)
 @given(st.binary(max_size=600))
 def test_random_bytes_keep_the_invariants(tmp_path_factory: Any, data: bytes) -> None:
     check_invariants(tmp_path_factory.mktemp("fuzz") / "b.yaml", data)
