@@ -194,6 +194,11 @@ class Executor:
         if action.verb == "create":
             self.client.create_service(render.service_spec(m, network_targets=targets))
             return "created"
+        if action.verb == "replace":  # a mode change: the engine has no update for it
+            assert action.live is not None
+            self.client.remove_service(action.live.id)
+            self.client.create_service(render.service_spec(m, network_targets=targets))
+            return "replaced (mode changed)"
         live = action.live
         assert live is not None
         task = live.spec.get("TaskTemplate") or {}
@@ -244,6 +249,9 @@ class Executor:
             spec: dict[str, Any] = dict(raw.get("Spec") or {})
             task = dict(spec.get("TaskTemplate") or {})
             task["Networks"] = change(list(task.get("Networks") or []))
+            # never a shape the docker CLI would not send (render.py: a missing Placement
+            # crashes dockerd 20.10's manager)
+            task.setdefault("Placement", {})
             spec["TaskTemplate"] = task
             try:
                 self.client.update_service(

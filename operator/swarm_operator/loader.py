@@ -25,7 +25,9 @@ Nothing here raises for bad input: every problem becomes a `ManifestError` in th
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import errno
 import gc
 import os
 import re
@@ -83,7 +85,8 @@ class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
             tag = super().resolve(kind, value, implicit)
             yaml11_bool = tag == _BOOL_TAG and value.lower() not in ("true", "false")
             base60 = tag in (_INT_TAG, _FLOAT_TAG) and ":" in value
-            if yaml11_bool or base60:
+            # YAML 1.1's "value key" (a plain `=`) has no meaning here: it is the text "="
+            if yaml11_bool or base60 or tag == _TAG + "value":
                 tag = _STR_TAG
             if len(self._cache) > 20_000:
                 self._cache.clear()
@@ -99,6 +102,13 @@ class _ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
 
 MAX_ALIAS_EXPANSION = 50_000
 """At most this many nodes may be reached through aliases in one file (alias bombs)."""
+MAX_DEPTH = 100
+"""Deeper nesting is refused (per document; no manifest nests more than ~10 levels)."""
+MAX_ERRORS_PER_FILE = 100
+"""At most this many errors are reported per file, then one line says how many more."""
+READ_CHUNK = 64 * 1024
+FORBIDDEN_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+"""A symlink never leads here, wherever the manifest directory is."""
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -117,7 +127,7 @@ class SourceRef:
     column: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        return f"{display_path(self.file)}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,21 @@ class ManifestError:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.message}"
+        return f"{self.source}: {one_line(self.message)}"
+
+
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and control characters escaped: one error, one line."""
+    return _BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def display_path(path: Path | str) -> str:
+    """A path as printable one-line text (undecodable bytes as \\xNN, breaks escaped)."""
+    raw = os.fsencode(path)
+    return one_line(raw.decode("utf-8", "backslashreplace"))
 
 
 @dataclass(frozen=True)
@@ -151,10 +175,19 @@ class LoadResult:
     objects: tuple[LoadedObject, ...]
     errors: tuple[ManifestError, ...]
     files: tuple[Path, ...]
+    suppressed: int = 0
+    """Errors not listed (beyond `MAX_ERRORS_PER_FILE` in a file): one line says so."""
+    capped_files: int = 0
+    """Files whose errors were capped (each has one "... more errors" line in ``errors``)."""
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def error_count(self) -> int:
+        """Every error found, listed or not (the "more errors" lines are not counted)."""
+        return len(self.errors) - self.capped_files + self.suppressed
 
     def by_key(self) -> dict[tuple[str, str], LoadedObject]:
         """Objects by (kind, name); duplicates are errors and only the first is kept."""
@@ -180,19 +213,20 @@ def load_directory(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) 
     for found in _walk(path, errors):
         files.append(found)
     objects: list[LoadedObject] = []
+    counts = [0, 0]  # suppressed errors, capped files
     # Composing builds many short-lived node objects; the cyclic GC would walk the growing
     # heap again and again (about a fifth of the time). Nothing here makes cycles to free.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         for file in files:
-            file_objects, file_errors = _load_one(file, max_file_bytes)
+            file_objects, file_errors = _load_guarded(file, max_file_bytes, path)
             objects.extend(file_objects)
-            errors.extend(file_errors)
+            errors.extend(_cap(file, file_errors, counts))
     finally:
         if gc_was_enabled:
             gc.enable()
-    return _finish(objects, errors, files)
+    return _finish(objects, errors, files, counts)
 
 
 def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadResult:
@@ -202,8 +236,42 @@ def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Lo
         return _fail(path, f"{path}: no such file")
     if path.is_dir():
         return _fail(path, f"{path}: is a directory")
-    objects, errors = _load_one(path, max_file_bytes)
-    return _finish(objects, errors, [path])
+    objects, errors = _load_guarded(path, max_file_bytes, None)
+    counts = [0, 0]
+    return _finish(objects, _cap(path, errors, counts), [path], counts)
+
+
+def _load_guarded(
+    path: Path, max_file_bytes: int, root: Path | None
+) -> tuple[list[LoadedObject], list[ManifestError]]:
+    """`_load_one`, and whatever goes wrong inside it is this file's error, never a
+    traceback that loses the other files' errors."""
+    try:
+        return _load_one(path, max_file_bytes)
+    except RecursionError:
+        return [], [ManifestError(SourceRef(path, 1, 1), "YAML nesting is too deep")]
+    except MemoryError:
+        return [], [ManifestError(SourceRef(path, 1, 1), "file needs too much memory: refused")]
+    except Exception as exc:  # a bug of ours; the file is reported, the rest goes on
+        message = f"internal error while reading this file ({type(exc).__name__}: {exc})"
+        return [], [ManifestError(SourceRef(path, 1, 1), message)]
+
+
+def _cap(path: Path, errors: list[ManifestError], counts: list[int]) -> list[ManifestError]:
+    """One file's errors in file order, at most `MAX_ERRORS_PER_FILE`, then one line more."""
+    errors.sort(key=lambda e: (e.source.line, e.source.column))
+    if len(errors) <= MAX_ERRORS_PER_FILE:
+        return errors
+    rest = len(errors) - MAX_ERRORS_PER_FILE
+    first_hidden = errors[MAX_ERRORS_PER_FILE].source
+    counts[0] += rest
+    counts[1] += 1
+    more = ManifestError(
+        first_hidden,
+        f"... and {rest} more error{'s' if rest != 1 else ''} in this file "
+        f"(only the first {MAX_ERRORS_PER_FILE} are listed)",
+    )
+    return [*errors[:MAX_ERRORS_PER_FILE], more]
 
 
 def _fail(path: Path, message: str) -> LoadResult:
@@ -211,7 +279,10 @@ def _fail(path: Path, message: str) -> LoadResult:
 
 
 def _finish(
-    objects: list[LoadedObject], errors: list[ManifestError], files: list[Path]
+    objects: list[LoadedObject],
+    errors: list[ManifestError],
+    files: list[Path],
+    counts: list[int] | None = None,
 ) -> LoadResult:
     first: dict[tuple[str, str], LoadedObject] = {}
     kept: list[LoadedObject] = []
@@ -227,7 +298,8 @@ def _finish(
             continue
         first[key] = obj
         kept.append(obj)
-    return LoadResult(tuple(kept), tuple(errors), tuple(files))
+    suppressed, capped = counts or (0, 0)
+    return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
 
 
 # --------------------------------------------------------------------------- finding files
@@ -246,10 +318,21 @@ def is_manifest_file(name: str) -> bool:
     return not is_ignored(name) and name.endswith(MANIFEST_SUFFIXES)
 
 
+def _inside(real: Path, root_real: Path) -> bool:
+    if any(real == f or f in real.parents for f in FORBIDDEN_ROOTS):
+        return False
+    return real == root_real or root_real in real.parents
+
+
 def _walk(root: Path, errors: list[ManifestError]) -> Iterator[Path]:
-    """Manifest files under root, sorted; symlinked directories followed once, no loops."""
+    """Manifest files under root, sorted; symlinked directories followed once, no loops.
+
+    A symlink is followed only to a place inside the manifest directory (never to
+    /proc, /sys or /dev): one that leads outside is an error, not read.
+    """
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
+    root_real = Path(os.path.realpath(root))
 
     def visit(directory: Path) -> Iterator[Path]:
         try:
@@ -275,6 +358,17 @@ def _walk(root: Path, errors: list[ManifestError]) -> Iterator[Path]:
                 is_dir = entry.is_dir()  # follows symlinks
             except OSError:
                 is_dir = False
+            if entry.is_symlink() and (is_dir or entry.name.endswith(MANIFEST_SUFFIXES)):
+                real = Path(os.path.realpath(entry_path))
+                if not _inside(real, root_real):
+                    errors.append(
+                        ManifestError(
+                            SourceRef(entry_path, 0, 0),
+                            f"symlink to {display_path(real)} leaves the manifest directory: "
+                            "not followed",
+                        )
+                    )
+                    continue
             if is_dir:
                 subdirs.append(entry_path)
                 continue
@@ -310,21 +404,19 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
-            err(0, 0, "not a regular file: refused")
-            return objects, errors
-        size = st.st_size
-        if size > max_file_bytes:
-            err(1, 1, f"file is {size} bytes, more than the limit of {max_file_bytes}: refused")
-            return objects, errors
-        with path.open("rb") as fh:
-            data = fh.read(max_file_bytes + 1)
-    except OSError as exc:
-        err(0, 0, _os_message(exc))
+        data = _read_bounded(path, max_file_bytes)
+    except _Refused as exc:
+        err(exc.line, exc.line, str(exc))
         return objects, errors
-    if len(data) > max_file_bytes:  # grew while we looked
-        err(1, 1, f"file is more than the limit of {max_file_bytes} bytes: refused")
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            err(0, 0, "reading would block (not a plain file?): refused")
+        else:
+            err(0, 0, _os_message(exc))
+        return objects, errors
+    utf16 = _utf16(data)
+    if utf16:
+        err(1, 1, f"not UTF-8 text (looks like {utf16}): save the file as UTF-8")
         return objects, errors
     nul = data.find(b"\0")
     if nul >= 0:
@@ -338,26 +430,26 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
         err(line, column, f"not UTF-8 text (byte 0x{data[exc.start]:02x}): save the file as UTF-8")
         return objects, errors
 
+    lines = _Lines(text)
+    budget = _Budget()
     try:
         for node in yaml.compose_all(text, Loader=_ComposeLoader):
             if node is None:
                 continue  # an empty document
-            _load_document(path, node, objects, errors)
-            errors.sort(key=lambda e: (e.source.line, e.source.column))
+            _load_document(path, node, objects, errors, lines, budget)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = _syntax_message(exc)
-        lines = text.splitlines()
-        if (
-            mark
-            and mark.line < len(lines)
-            and lines[mark.line][mark.column : mark.column + 1] == "\t"
-        ):
+        line, column = lines.at(mark) if mark else (1, 1)
+        message = _syntax_message(exc, lines)
+        if mark and text[mark.index : mark.index + 1] == "\t":
             message += "; tabs cannot indent YAML: use spaces"
         err(line, column, message)
     except yaml.reader.ReaderError as exc:
-        line, column = _text_line_col(text, exc.position)
+        # the C reader reports a byte offset into the UTF-8 text, not a character index
+        index = exc.position
+        if isinstance(_Loader, type) and issubclass(_ComposeLoader, yaml.CSafeLoader):
+            index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
+        line, column = lines.position(index)
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
         err(line, column, f"YAML cannot contain the character U+{char:04X}")
     except yaml.YAMLError as exc:  # pragma: no cover - other parser failures
@@ -367,24 +459,88 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
     return objects, errors
 
 
+class _Refused(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, at most ``limit``; never blocks, never allocates beyond the file.
+
+    Opened without blocking (a FIFO or a device would wait forever), checked to be a
+    regular file on the open descriptor, read in chunks up to its size (plus one byte,
+    to see a file that grew).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Refused(0, "not a regular file: refused")
+        if st.st_size > limit:
+            raise _Refused(
+                1, f"file is {st.st_size} bytes, more than the limit of {limit}: refused"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        want = min(st.st_size, limit) + 1
+        while total < want:
+            chunk = os.read(fd, min(READ_CHUNK, want - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:  # grew while we looked
+            raise _Refused(1, f"file is more than the limit of {limit} bytes: refused")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _utf16(data: bytes) -> str | None:
+    """'UTF-16'/'UTF-32' for text in those encodings (by BOM, or NULs in every other byte)."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    head = data[:64]
+    if len(head) >= 4 and (not any(head[1::2]) or not any(head[0::2])) and any(head):
+        return "UTF-16"
+    return None
+
+
 def _line_col(data: bytes, offset: int) -> tuple[int, int]:
     line_start = data.rfind(b"\n", 0, offset) + 1
     return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
 
 
-def _text_line_col(text: str, offset: int) -> tuple[int, int]:
-    line_start = text.rfind("\n", 0, offset) + 1
-    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+class _Lines:
+    """Line and column of a character index, as an editor counts them: only ``\\n``
+    ends a line (not a lone CR, NEL or U+2028, which YAML also calls line breaks);
+    columns count characters. One table per file, a binary search per look-up."""
+
+    def __init__(self, text: str) -> None:
+        self.breaks = [m.start() for m in re.finditer("\n", text)]
+
+    def position(self, index: int) -> tuple[int, int]:
+        line = bisect.bisect_left(self.breaks, index)
+        start = self.breaks[line - 1] + 1 if line else 0
+        return line + 1, index - start + 1
+
+    def at(self, mark: Any) -> tuple[int, int]:
+        return self.position(int(mark.index))
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+def _syntax_message(exc: yaml.MarkedYAMLError, lines: _Lines) -> str:
     problem = exc.problem or "invalid YAML"
     message = f"YAML syntax error: {problem}"
     if exc.context:
         where = ""
         context, problem_mark = exc.context_mark, exc.problem_mark
-        if context is not None and problem_mark is not None and context.line != problem_mark.line:
-            where = f" at line {context.line + 1}"
+        if context is not None and problem_mark is not None:
+            context_line = lines.at(context)[0]
+            if context_line != lines.at(problem_mark)[0]:
+                where = f" at line {context_line}"
         message += f" ({exc.context}{where})"
     return message
 
@@ -397,52 +553,67 @@ class _Pos:
 
     __slots__ = ("children", "column", "key_column", "key_line", "line")
 
-    def __init__(self, node: yaml.Node) -> None:
-        self.line = node.start_mark.line + 1
-        self.column = node.start_mark.column + 1
+    def __init__(self, where: tuple[int, int]) -> None:
+        self.line, self.column = where
         self.key_line = 0
         self.key_column = 0
         self.children: dict[Any, _Pos] | list[_Pos] | None = None
 
 
 class _BuildError(Exception):
-    def __init__(self, node: yaml.Node, message: str) -> None:
+    def __init__(self, where: tuple[int, int], message: str) -> None:
         super().__init__(message)
-        self.line = node.start_mark.line + 1
-        self.column = node.start_mark.column + 1
+        self.line, self.column = where
         self.message = message
+
+
+class _Budget:
+    """What one file may still cost: nodes reached through aliases, over all documents."""
+
+    def __init__(self) -> None:
+        self.expanded = 0
 
 
 class _Builder:
     """Turns a composed node tree into Python values and a parallel tree of positions."""
 
-    def __init__(self) -> None:
+    def __init__(self, lines: _Lines, budget: _Budget) -> None:
         self.visited: set[int] = set()
-        self.expanded = 0
         self.active: set[int] = set()
+        self.lines = lines
+        self.budget = budget
+        self.depth = 0
+
+    def where(self, node: yaml.Node) -> tuple[int, int]:
+        return self.lines.at(node.start_mark)
 
     def build(self, node: yaml.Node) -> tuple[Any, _Pos]:
         ident = id(node)
         if ident in self.visited:
-            self.expanded += 1
-            if self.expanded > MAX_ALIAS_EXPANSION:
+            self.budget.expanded += 1
+            if self.budget.expanded > MAX_ALIAS_EXPANSION:
                 raise _BuildError(
-                    node,
-                    f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes "
-                    "(an alias bomb?): refused",
+                    self.where(node),
+                    f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes in this "
+                    "file (an alias bomb?): refused",
                 )
         else:
             self.visited.add(ident)
-        pos = _Pos(node)
+        pos = _Pos(self.where(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node), pos
         if ident in self.active:
-            raise _BuildError(node, "recursive YAML alias: a node contains itself")
+            raise _BuildError(pos_of(pos), "recursive YAML alias: a node contains itself")
+        if self.depth >= MAX_DEPTH:
+            raise _BuildError(
+                pos_of(pos), f"YAML nesting is deeper than {MAX_DEPTH} levels: refused"
+            )
         self.active.add(ident)
+        self.depth += 1
         try:
             if isinstance(node, yaml.SequenceNode):
                 if node.tag not in (_TAG + "seq",):
-                    raise _BuildError(node, f"unsupported YAML tag {node.tag!r}")
+                    raise _BuildError(pos_of(pos), f"unsupported YAML tag {node.tag!r}")
                 values: list[Any] = []
                 positions: list[_Pos] = []
                 for item in node.value:
@@ -452,9 +623,10 @@ class _Builder:
                 pos.children = positions
                 return values, pos
             if node.tag not in (_TAG + "map",):
-                raise _BuildError(node, f"unsupported YAML tag {node.tag!r}")
+                raise _BuildError(pos_of(pos), f"unsupported YAML tag {node.tag!r}")
             return self._mapping(node, pos)
         finally:
+            self.depth -= 1
             self.active.discard(ident)
 
     def _mapping(self, node: yaml.Node, pos: _Pos) -> tuple[dict[Any, Any], _Pos]:
@@ -469,27 +641,35 @@ class _Builder:
                     sources = list(zip(merged, merged_pos.children or [], strict=True))
                 for source, source_pos in sources:
                     if not isinstance(source, dict):
-                        raise _BuildError(value_node, "a merge (<<) needs a mapping")
+                        raise _BuildError(self.where(value_node), "a merge (<<) needs a mapping")
                     assert isinstance(source_pos.children, dict)
                     merges.append((source, source_pos.children))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _BuildError(key_node, "a mapping key must be a plain value")
+                raise _BuildError(self.where(key_node), "a mapping key must be a plain value")
             key = self._scalar(key_node)
             try:
                 hash(key)
             except TypeError:
-                raise _BuildError(key_node, "a mapping key must be a plain value") from None
+                raise _BuildError(
+                    self.where(key_node), "a mapping key must be a plain value"
+                ) from None
             if key in children:
                 first = children[key]
+                first_key = next(k for k in result if k == key)
+                if type(first_key) is not type(key):  # 1 and true: one key in Python
+                    raise _BuildError(
+                        self.where(key_node),
+                        f"keys {_show(first_key)} (line {first.key_line}) and {_show(key)} "
+                        "are different in YAML but one key here: quote them ('1', 'true')",
+                    )
                 raise _BuildError(
-                    key_node,
-                    f"duplicate key {key!r} (first at line {first.key_line}): "
+                    self.where(key_node),
+                    f"duplicate key {_show(key)} (first at line {first.key_line}): "
                     "YAML would silently keep only the last one",
                 )
             value, value_pos = self.build(value_node)
-            value_pos.key_line = key_node.start_mark.line + 1
-            value_pos.key_column = key_node.start_mark.column + 1
+            value_pos.key_line, value_pos.key_column = self.where(key_node)
             result[key] = value
             children[key] = value_pos
         for source, source_children in merges:  # explicit keys win, then earlier merges
@@ -505,24 +685,41 @@ class _Builder:
             return node.value
         constructor = _constructor.yaml_constructors.get(node.tag)
         if constructor is None or not node.tag.startswith(_TAG):
-            raise _BuildError(node, f"unsupported YAML tag {node.tag!r}")
+            raise _BuildError(self.where(node), f"unsupported YAML tag {node.tag!r}")
         try:
             return constructor(_constructor, node)
-        except (yaml.YAMLError, ValueError, TypeError) as exc:
-            raise _BuildError(node, f"invalid {node.tag[len(_TAG) :]} value: {exc}") from None
+        except (yaml.YAMLError, ArithmeticError, LookupError, AttributeError) as exc:
+            # PyYAML's constructors fail in many ways on impossible values (!!bool maybe,
+            # !!int "", !!timestamp x): all of them are this value's error
+            raise _BuildError(
+                self.where(node), f"invalid {node.tag[len(_TAG) :]} value {_show(node.value)}"
+            ) from exc
+        except (ValueError, TypeError) as exc:
+            raise _BuildError(
+                self.where(node), f"invalid {node.tag[len(_TAG) :]} value: {exc}"
+            ) from None
+
+
+def pos_of(pos: _Pos) -> tuple[int, int]:
+    return pos.line, pos.column
 
 
 # --------------------------------------------------------------------------- documents
 
 
 def _load_document(
-    path: Path, node: yaml.Node, objects: list[LoadedObject], errors: list[ManifestError]
+    path: Path,
+    node: yaml.Node,
+    objects: list[LoadedObject],
+    errors: list[ManifestError],
+    lines: _Lines,
+    budget: _Budget,
 ) -> None:
     def err(line: int, column: int, message: str) -> None:
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
     try:
-        data, pos = _Builder().build(node)
+        data, pos = _Builder(lines, budget).build(node)
     except _BuildError as exc:
         err(exc.line, exc.column, exc.message)
         return

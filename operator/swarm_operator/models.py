@@ -33,7 +33,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from swarm_operator import units
+from swarm_operator import engine_rules, units
+from swarm_operator.engine_rules import INT64_MAX, UINT64_MAX
 
 API_VERSION = "swarm-operator/v1alpha1"
 KINDS: tuple[str, ...] = ("Network", "Service", "Node")
@@ -69,7 +70,7 @@ def _cpus(value: Any) -> Any:
 Duration = Annotated[
     int,
     BeforeValidator(_duration),
-    Field(ge=0),
+    Field(ge=0, le=engine_rules.MAX_DURATION_NS),
     PlainSerializer(units.format_duration, return_type=str),
     WithJsonSchema(
         {
@@ -86,7 +87,7 @@ Duration = Annotated[
 ByteSize = Annotated[
     int,
     BeforeValidator(_bytes),
-    Field(ge=0),
+    Field(ge=0, le=INT64_MAX),
     PlainSerializer(units.format_bytes, return_type=str),
     WithJsonSchema(
         {
@@ -103,7 +104,7 @@ ByteSize = Annotated[
 Cpus = Annotated[
     int,
     BeforeValidator(_cpus),
-    Field(ge=0),
+    Field(ge=0, le=INT64_MAX),
     PlainSerializer(units.format_cpus, return_type=str),
     WithJsonSchema(
         {
@@ -129,6 +130,28 @@ StrMap: TypeAlias = dict[str, ScalarText]
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 Port = Annotated[int, Field(ge=1, le=65535)]
+Count = Annotated[int, Field(ge=0, le=UINT64_MAX)]
+"""A Go uint64 of the engine (replicas, parallelism, attempts)."""
+
+
+def _swarm_name(value: Metadata) -> Metadata:
+    problem = engine_rules.name_problem(value.name)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _no_operator_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key.startswith(OPERATOR_LABEL_PREFIX):
+            raise ValueError(
+                f"label {key!r} is in the operator's own namespace {OPERATOR_LABEL_PREFIX}*: "
+                "the operator writes those labels itself"
+            )
+    return value
+
+
+OPERATOR_LABEL_PREFIX = "io.swarm-operator."
 
 
 class Model(BaseModel):
@@ -164,7 +187,9 @@ class ProbeSpec(Model):
 
 
 class NetworkSpec(Model):
-    driver: str = Field(default="overlay", description="Network driver, 'overlay' for Swarm.")
+    driver: str = Field(
+        default="overlay", min_length=1, description="Network driver, 'overlay' for Swarm."
+    )
     subnet: str | None = Field(default=None, description="Subnet in CIDR form, 10.10.0.0/24.")
     gateway: str | None = Field(default=None, description="Gateway address inside the subnet.")
     ip_range: str | None = Field(default=None, description="Sub-range of the subnet for tasks.")
@@ -178,6 +203,11 @@ class NetworkSpec(Model):
     probe: ProbeSpec | None = Field(
         default=None, description="Reachability probing; on by default for overlay networks."
     )
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
 
     @field_validator("subnet", "ip_range")
     @classmethod
@@ -237,7 +267,7 @@ class NetworkSpec(Model):
 
 
 class NetworkAttachment(Model):
-    name: str = Field(description="Name of the network to attach to.")
+    name: str = Field(min_length=1, description="Name of the network to attach to.")
     aliases: list[str] = Field(default_factory=list, description="Extra DNS names on it.")
 
 
@@ -254,23 +284,18 @@ class SpreadPreference(Model):
     spread: str = Field(description="Node label to spread over, e.g. node.labels.zone.")
 
 
-_CONSTRAINT = re.compile(r"^\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*$")
-
-
 class Placement(Model):
     constraints: list[str] = Field(default_factory=list, description="e.g. node.role==worker.")
     preferences: list[SpreadPreference] = Field(default_factory=list)
-    max_replicas_per_node: int | None = Field(default=None, ge=0)
+    max_replicas_per_node: Count | None = None
 
     @field_validator("constraints")
     @classmethod
     def _constraint_syntax(cls, value: list[str]) -> list[str]:
-        for constraint in value:
-            if not _CONSTRAINT.match(constraint):
-                raise ValueError(
-                    f"invalid constraint {constraint!r}: use KEY==VALUE or KEY!=VALUE, "
-                    "e.g. node.role==worker or node.labels.zone!=a"
-                )
+        for constraint in value:  # as swarmkit parses them (engine_rules.py)
+            problem = engine_rules.constraint_problem(constraint)
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
 
@@ -279,7 +304,7 @@ class ResourceAmounts(Model):
     memory: ByteSize | None = None
 
 
-MIN_MEMORY_LIMIT = 6 * 1024 * 1024
+MIN_MEMORY_LIMIT = engine_rules.MIN_MEMORY_LIMIT
 """Docker refuses a container memory limit below 6 MiB."""
 
 
@@ -290,9 +315,19 @@ class Resources(Model):
     @field_validator("limits")
     @classmethod
     def _min_memory(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
-        if value is not None and value.memory is not None and value.memory < MIN_MEMORY_LIMIT:
+        if value is not None and value.memory and value.memory < MIN_MEMORY_LIMIT:
             raise ValueError(
                 f"memory limit {units.format_bytes(value.memory)} is below Docker's minimum of 6M"
+            )
+        return value
+
+    @field_validator("reservations")
+    @classmethod
+    def _min_reservation(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
+        if value is not None and value.memory and value.memory < engine_rules.MIN_MEMORY_BYTES:
+            raise ValueError(
+                f"memory reservation {units.format_bytes(value.memory)} is below the engine's "
+                "minimum of 4M"
             )
         return value
 
@@ -315,7 +350,7 @@ class Resources(Model):
 
 
 class UpdateConfig(Model):
-    parallelism: int | None = Field(default=None, ge=0)
+    parallelism: Count | None = None
     delay: Duration | None = None
     failure_action: Literal["pause", "continue", "rollback"] | None = None
     monitor: Duration | None = None
@@ -330,7 +365,7 @@ class RollbackConfig(UpdateConfig):
 class RestartPolicy(Model):
     condition: Literal["none", "on-failure", "any"] | None = None
     delay: Duration | None = None
-    max_attempts: int | None = Field(default=None, ge=0)
+    max_attempts: Count | None = None
     window: Duration | None = None
 
 
@@ -340,8 +375,17 @@ class Healthcheck(Model):
     )
     interval: Duration | None = None
     timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0)
+    retries: int | None = Field(default=None, ge=0, le=INT64_MAX)
     start_period: Duration | None = None
+
+    @field_validator("interval", "timeout", "start_period")
+    @classmethod
+    def _at_least_a_millisecond(cls, value: int | None) -> int | None:
+        if value and value < engine_rules.MIN_HEALTH_DURATION_NS:
+            raise ValueError(
+                f"{units.format_duration(value)} is below the engine's minimum of 1ms (0: default)"
+            )
+        return value
 
     @field_validator("test", mode="before")
     @classmethod
@@ -353,6 +397,10 @@ class Healthcheck(Model):
     @field_validator("test")
     @classmethod
     def _test_form(cls, value: list[str] | None) -> list[str] | None:
+        if value == []:
+            raise ValueError(
+                "test is empty: leave it out to use the image's healthcheck, or write ['NONE']"
+            )
         if value and value[0] not in ("CMD", "CMD-SHELL", "NONE"):
             raise ValueError(
                 f"test must start with CMD, CMD-SHELL or NONE, got {value[0]!r} "
@@ -373,6 +421,12 @@ class Mount(Model):
             raise ValueError("a bind mount needs a source path")
         if self.type == "tmpfs" and self.source:
             raise ValueError("a tmpfs mount has no source")
+        if not self.target.startswith("/"):
+            raise ValueError(f"mount target {self.target!r} must be an absolute path")
+        if self.type == "bind" and self.source and not self.source.startswith("/"):
+            raise ValueError(f"bind mount source {self.source!r} must be an absolute path")
+        if self.source == "":  # the engine stores no source: "" is unset
+            object.__setattr__(self, "source", None)
         return self
 
 
@@ -385,7 +439,7 @@ class ServiceSpec(Model):
     args: list[str] | None = Field(default=None, description="Arguments to the command.")
     env: StrMap = Field(default_factory=dict, description="Environment variables.")
     mode: ServiceMode = "replicated"
-    replicas: int | None = Field(default=None, ge=0, description="Default 1 when replicated.")
+    replicas: Count | None = Field(default=None, description="Default 1 when replicated.")
     networks: list[NetworkAttachment] = Field(default_factory=list)
     ports: list[PortSpec] = Field(default_factory=list)
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
@@ -420,6 +474,40 @@ class ServiceSpec(Model):
                 raise ValueError(f"cannot split {value!r} into words: {exc}") from None
         return value
 
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        problem = engine_rules.image_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
+
+    @field_validator("mounts")
+    @classmethod
+    def _one_mount_per_target(cls, value: list[Mount]) -> list[Mount]:
+        seen: set[str] = set()
+        for mount in value:
+            target = mount.target.rstrip("/") or "/"
+            if target in seen:
+                raise ValueError(f"two mounts on target {mount.target!r}")
+            seen.add(target)
+        return value
+
+    @field_validator("update_config")
+    @classmethod
+    def _no_update_config_on_jobs(
+        cls, value: UpdateConfig | None, info: ValidationInfo
+    ) -> UpdateConfig | None:
+        mode = info.data.get("mode")
+        if value is not None and mode in ("replicated-job", "global-job"):
+            raise ValueError(f"updateConfig cannot be set with mode {mode!r} (the engine refuses)")
+        return value
+
     @field_validator("networks", mode="before")
     @classmethod
     def _network_names(cls, value: Any) -> Any:
@@ -431,6 +519,10 @@ class ServiceSpec(Model):
     @classmethod
     def _host_addresses(cls, value: dict[str, str]) -> dict[str, str]:
         for name, address in value.items():
+            if not name or any(c.isspace() for c in name) or name.startswith("#"):
+                raise ValueError(
+                    f"hosts: {name!r} is not a host name (empty, or with a space or '#')"
+                )
             try:
                 ipaddress.ip_address(address)
             except ValueError:
@@ -546,12 +638,22 @@ class Network(_Manifest):
     kind: Literal["Network"] = "Network"
     spec: NetworkSpec = Field(default_factory=NetworkSpec)
 
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
+
 
 class Service(_Manifest):
     """A Swarm service."""
 
     kind: Literal["Service"] = "Service"
     spec: ServiceSpec
+
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
 
 
 class Node(_Manifest):

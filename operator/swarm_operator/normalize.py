@@ -10,7 +10,9 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
 - ``init`` unset = false; ``stopGracePeriod`` unset = 10s; empty command/args = unset;
 - empty placement/resources blocks = unset; ``maxReplicasPerNode`` 0 = unset;
 - list order that carries no meaning is sorted: ports, networks (and their aliases),
-  mounts, placement constraints; env, labels and hosts are maps already;
+  mounts, placement constraints, DNS options; env, labels and hosts are maps already;
+- network driver options the engine never reports back (the overlay's vxlanid_list) are
+  not compared;
 - a digest-pinned live image equals the requested reference it pins (``img:1@sha256:..``
   equals ``img:1``);
 - networks: a subnet/gateway/ipRange the manifest leaves unset is whatever IPAM chose;
@@ -97,12 +99,22 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
         key=lambda n: n["name"],
     )
     s["mounts"] = sorted(s.get("mounts") or [], key=lambda m: m["target"])
+    # resolv.conf options are a set to the resolver; nameservers and search are ordered
+    s["dnsOptions"] = sorted(s.get("dnsOptions") or [])
     return s
+
+
+ENGINE_NETWORK_OPTIONS = frozenset({"com.docker.network.driver.overlay.vxlanid_list"})
+"""Driver options the engine accepts at create and never reports back: not compared
+(else a network that sets one would plan a replace on every run)."""
 
 
 def network(spec: dict[str, Any]) -> dict[str, Any]:
     s = copy.deepcopy(spec)
     s.pop("probe", None)
+    s["options"] = {
+        k: v for k, v in (s.get("options") or {}).items() if k not in ENGINE_NETWORK_OPTIONS
+    }
     return s
 
 

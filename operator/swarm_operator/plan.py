@@ -10,7 +10,10 @@ Verbs:
 - ``update``: declared, managed, differs (services, nodes).
 - ``replace``: a managed network differs; networks have no update call, so the network
   is removed and recreated, detaching and reattaching the services in ``disrupts``.
-  Needs ``--allow-replace`` or the annotation ``swarm-operator/allow-replace: "true"``.
+  Also a service whose mode changes (replicated, global, the job modes): the engine
+  refuses that in place ("service mode change is not allowed"), so it is removed and
+  created again, all its tasks stopped. Either needs ``--allow-replace`` or the
+  annotation ``swarm-operator/allow-replace: "true"``.
 - ``adopt``: an object with the declared name exists without the ownership label. Taken
   over only with ``--adopt`` or ``swarm-operator/adopt: "true"``.
 - ``delete``: managed (labelled), no longer declared, and ``--prune`` given.
@@ -222,6 +225,26 @@ def _plan_service(m: Service, live: LiveObject | None, opts: PlanOptions) -> Act
         action = _unreadable(m, live)
     else:
         diffs = differences(m, live.manifest)
+        live_mode = live.manifest.spec.mode if isinstance(live.manifest, Service) else None
+        if live.managed and live_mode is not None and live_mode != m.spec.mode:
+            action = Action(
+                "replace",
+                m.kind,
+                m.name,
+                f"a service's mode cannot be changed in place ({live_mode} -> {m.spec.mode}): "
+                "remove and recreate",
+                diffs,
+                m,
+                live,
+                disrupts=(m.name,),
+            )
+            if not (opts.allow_replace or _flag(m, ANNOTATION_ALLOW_REPLACE)):
+                return _block(
+                    action,
+                    'needs --allow-replace (or annotation swarm-operator/allow-replace: "true"); '
+                    f"every task of {m.name} is stopped and started again",
+                )
+            return action
         if live.managed:
             if not diffs:
                 return Action("noop", m.kind, m.name, "up to date", desired=m, live=live)
