@@ -27,9 +27,11 @@ from pydantic import (
     model_validator,
 )
 
-from swarm_operator.manifests import units
+from swarm_operator.manifests import engine_rules, units
+from swarm_operator.manifests.engine_rules import INT64_MAX
 from swarm_operator.manifests.fields import (
     ByteSize,
+    Count,
     Cpus,
     Duration,
     Metadata,
@@ -46,6 +48,26 @@ ANNOTATION_PREFIX = "swarm-operator/"
 ANNOTATION_RECONCILE = "swarm-operator/reconcile"  # "disabled": report drift, do not correct
 ANNOTATION_ADOPT = "swarm-operator/adopt"  # "true": take over an unlabelled live object
 ANNOTATION_ALLOW_REPLACE = "swarm-operator/allow-replace"  # "true": networks may be recreated
+OPERATOR_LABEL_PREFIX = "io.swarm-operator."
+"""The labels the operator writes itself (`swarm.labels.PREFIX`, which the manifest
+language may not import: a test checks the two agree). A manifest may not set them."""
+
+
+def _swarm_name(value: Metadata) -> Metadata:
+    problem = engine_rules.name_problem(value.name)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _no_operator_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key.startswith(OPERATOR_LABEL_PREFIX):
+            raise ValueError(
+                f"label {key!r} is in the operator's own namespace {OPERATOR_LABEL_PREFIX}*: "
+                "the operator writes those labels itself"
+            )
+    return value
 
 
 # --------------------------------------------------------------------------- Network
@@ -60,7 +82,9 @@ class ProbeSpec(Model):
 
 
 class NetworkSpec(Model):
-    driver: str = Field(default="overlay", description="Network driver, 'overlay' for Swarm.")
+    driver: str = Field(
+        default="overlay", min_length=1, description="Network driver, 'overlay' for Swarm."
+    )
     subnet: str | None = Field(default=None, description="Subnet in CIDR form, 10.10.0.0/24.")
     gateway: str | None = Field(default=None, description="Gateway address inside the subnet.")
     ip_range: str | None = Field(default=None, description="Sub-range of the subnet for tasks.")
@@ -74,6 +98,11 @@ class NetworkSpec(Model):
     probe: ProbeSpec | None = Field(
         default=None, description="Reachability probing; on by default for overlay networks."
     )
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
 
     @field_validator("subnet", "ip_range")
     @classmethod
@@ -133,7 +162,7 @@ class NetworkSpec(Model):
 
 
 class NetworkAttachment(Model):
-    name: str = Field(description="Name of the network to attach to.")
+    name: str = Field(min_length=1, description="Name of the network to attach to.")
     aliases: list[str] = Field(default_factory=list, description="Extra DNS names on it.")
 
 
@@ -150,23 +179,18 @@ class SpreadPreference(Model):
     spread: str = Field(description="Node label to spread over, e.g. node.labels.zone.")
 
 
-_CONSTRAINT = re.compile(r"^\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*$")
-
-
 class Placement(Model):
     constraints: list[str] = Field(default_factory=list, description="e.g. node.role==worker.")
     preferences: list[SpreadPreference] = Field(default_factory=list)
-    max_replicas_per_node: int | None = Field(default=None, ge=0)
+    max_replicas_per_node: Count | None = None
 
     @field_validator("constraints")
     @classmethod
     def _constraint_syntax(cls, value: list[str]) -> list[str]:
-        for constraint in value:
-            if not _CONSTRAINT.match(constraint):
-                raise ValueError(
-                    f"invalid constraint {constraint!r}: use KEY==VALUE or KEY!=VALUE, "
-                    "e.g. node.role==worker or node.labels.zone!=a"
-                )
+        for constraint in value:  # as swarmkit parses them (manifests.engine_rules)
+            problem = engine_rules.constraint_problem(constraint)
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
 
@@ -175,7 +199,7 @@ class ResourceAmounts(Model):
     memory: ByteSize | None = None
 
 
-MIN_MEMORY_LIMIT = 6 * 1024 * 1024
+MIN_MEMORY_LIMIT = engine_rules.MIN_MEMORY_LIMIT
 """Docker refuses a container memory limit below 6 MiB."""
 
 
@@ -186,9 +210,19 @@ class Resources(Model):
     @field_validator("limits")
     @classmethod
     def _min_memory(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
-        if value is not None and value.memory is not None and value.memory < MIN_MEMORY_LIMIT:
+        if value is not None and value.memory and value.memory < MIN_MEMORY_LIMIT:
             raise ValueError(
                 f"memory limit {units.format_bytes(value.memory)} is below Docker's minimum of 6M"
+            )
+        return value
+
+    @field_validator("reservations")
+    @classmethod
+    def _min_reservation(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
+        if value is not None and value.memory and value.memory < engine_rules.MIN_MEMORY_BYTES:
+            raise ValueError(
+                f"memory reservation {units.format_bytes(value.memory)} is below the engine's "
+                "minimum of 4M"
             )
         return value
 
@@ -211,7 +245,7 @@ class Resources(Model):
 
 
 class UpdateConfig(Model):
-    parallelism: int | None = Field(default=None, ge=0)
+    parallelism: Count | None = None
     delay: Duration | None = None
     failure_action: Literal["pause", "continue", "rollback"] | None = None
     monitor: Duration | None = None
@@ -226,7 +260,7 @@ class RollbackConfig(UpdateConfig):
 class RestartPolicy(Model):
     condition: Literal["none", "on-failure", "any"] | None = None
     delay: Duration | None = None
-    max_attempts: int | None = Field(default=None, ge=0)
+    max_attempts: Count | None = None
     window: Duration | None = None
 
 
@@ -236,8 +270,17 @@ class Healthcheck(Model):
     )
     interval: Duration | None = None
     timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0)
+    retries: int | None = Field(default=None, ge=0, le=INT64_MAX)
     start_period: Duration | None = None
+
+    @field_validator("interval", "timeout", "start_period")
+    @classmethod
+    def _at_least_a_millisecond(cls, value: int | None) -> int | None:
+        if value and value < engine_rules.MIN_HEALTH_DURATION_NS:
+            raise ValueError(
+                f"{units.format_duration(value)} is below the engine's minimum of 1ms (0: default)"
+            )
+        return value
 
     @field_validator("test", mode="before")
     @classmethod
@@ -249,6 +292,10 @@ class Healthcheck(Model):
     @field_validator("test")
     @classmethod
     def _test_form(cls, value: list[str] | None) -> list[str] | None:
+        if value == []:
+            raise ValueError(
+                "test is empty: leave it out to use the image's healthcheck, or write ['NONE']"
+            )
         if value and value[0] not in ("CMD", "CMD-SHELL", "NONE"):
             raise ValueError(
                 f"test must start with CMD, CMD-SHELL or NONE, got {value[0]!r} "
@@ -269,6 +316,12 @@ class Mount(Model):
             raise ValueError("a bind mount needs a source path")
         if self.type == "tmpfs" and self.source:
             raise ValueError("a tmpfs mount has no source")
+        if not self.target.startswith("/"):
+            raise ValueError(f"mount target {self.target!r} must be an absolute path")
+        if self.type == "bind" and self.source and not self.source.startswith("/"):
+            raise ValueError(f"bind mount source {self.source!r} must be an absolute path")
+        if self.source == "":  # the engine stores no source: "" is unset
+            object.__setattr__(self, "source", None)
         return self
 
 
@@ -281,7 +334,7 @@ class ServiceSpec(Model):
     args: list[str] | None = Field(default=None, description="Arguments to the command.")
     env: StrMap = Field(default_factory=dict, description="Environment variables.")
     mode: ServiceMode = "replicated"
-    replicas: int | None = Field(default=None, ge=0, description="Default 1 when replicated.")
+    replicas: Count | None = Field(default=None, description="Default 1 when replicated.")
     networks: list[NetworkAttachment] = Field(default_factory=list)
     ports: list[PortSpec] = Field(default_factory=list)
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
@@ -316,6 +369,40 @@ class ServiceSpec(Model):
                 raise ValueError(f"cannot split {value!r} into words: {exc}") from None
         return value
 
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        problem = engine_rules.image_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
+
+    @field_validator("mounts")
+    @classmethod
+    def _one_mount_per_target(cls, value: list[Mount]) -> list[Mount]:
+        seen: set[str] = set()
+        for mount in value:
+            target = mount.target.rstrip("/") or "/"
+            if target in seen:
+                raise ValueError(f"two mounts on target {mount.target!r}")
+            seen.add(target)
+        return value
+
+    @field_validator("update_config")
+    @classmethod
+    def _no_update_config_on_jobs(
+        cls, value: UpdateConfig | None, info: ValidationInfo
+    ) -> UpdateConfig | None:
+        mode = info.data.get("mode")
+        if value is not None and mode in ("replicated-job", "global-job"):
+            raise ValueError(f"updateConfig cannot be set with mode {mode!r} (the engine refuses)")
+        return value
+
     @field_validator("networks", mode="before")
     @classmethod
     def _network_names(cls, value: Any) -> Any:
@@ -327,6 +414,10 @@ class ServiceSpec(Model):
     @classmethod
     def _host_addresses(cls, value: dict[str, str]) -> dict[str, str]:
         for name, address in value.items():
+            if not name or any(c.isspace() for c in name) or name.startswith("#"):
+                raise ValueError(
+                    f"hosts: {name!r} is not a host name (empty, or with a space or '#')"
+                )
             try:
                 ipaddress.ip_address(address)
             except ValueError:
@@ -473,6 +564,11 @@ class Network(Manifest):
     kind: Literal["Network"] = "Network"
     spec: NetworkSpec = Field(default_factory=NetworkSpec)
 
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
+
 
 class Service(Manifest):
     """A Swarm service."""
@@ -480,6 +576,11 @@ class Service(Manifest):
     DESCRIPTION = "A Swarm service that swarm-operator keeps as declared."
     kind: Literal["Service"] = "Service"
     spec: ServiceSpec
+
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
 
 
 class Node(Manifest):
