@@ -33,12 +33,8 @@ from swarm_operator.kinds.normalize import (
     image_pins,
 )
 from swarm_operator.manifests import units
-from swarm_operator.manifests.models import (
-    RestartPolicy,
-    Service,
-    ServiceSpec,
-    UpdateConfig,
-)
+from swarm_operator.manifests.models import Service, ServiceSpec
+from swarm_operator.manifests.service_blocks import RestartPolicy, UpdateConfig
 from swarm_operator.swarm import labels as swarm_labels
 
 JOB_MODES = ("replicated-job", "global-job")

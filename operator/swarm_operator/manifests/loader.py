@@ -29,17 +29,23 @@ from __future__ import annotations
 import errno
 import gc
 import os
-import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from swarm_operator.manifests.locate import did_you_mean, locate
-from swarm_operator.manifests.models import API_VERSION, Manifest, models_by_kind
+from swarm_operator.manifests.models import API_VERSION, models_by_kind
+from swarm_operator.manifests.results import (
+    LoadedObject,
+    LoadResult,
+    ManifestError,
+    SourceRef,
+    display_path,
+    one_line,
+)
 from swarm_operator.manifests.yaml_tree import (
     C_PARSER,
     Budget,
@@ -49,95 +55,23 @@ from swarm_operator.manifests.yaml_tree import (
     Lines,
 )
 
+__all__ = [  # the results are re-exported: callers import them from here
+    "LoadResult",
+    "LoadedObject",
+    "ManifestError",
+    "SourceRef",
+    "display_path",
+    "load_directory",
+    "load_file",
+    "one_line",
+]
+
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 MAX_ERRORS_PER_FILE = 100
 READ_CHUNK = 64 * 1024
 FORBIDDEN_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-
-
-# --------------------------------------------------------------------------- public types
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    """A place in a file; line and column are 1-based (0 when the file itself is meant)."""
-
-    file: Path
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{display_path(self.file)}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True)
-class ManifestError:
-    """One problem with the manifests, where it is and what to do about it."""
-
-    source: SourceRef
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {one_line(self.message)}"
-
-
-_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
-
-
-def one_line(text: str) -> str:
-    """``text`` with line breaks and control characters escaped: one error, one line."""
-    return _BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
-
-
-def display_path(path: Path | str) -> str:
-    """A path as printable one-line text (undecodable bytes as \\xNN, breaks escaped)."""
-    raw = os.fsencode(path)
-    return one_line(raw.decode("utf-8", "backslashreplace"))
-
-
-@dataclass(frozen=True)
-class LoadedObject:
-    """A valid manifest and where its document starts."""
-
-    manifest: Manifest
-    source: SourceRef
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """Everything that was read: the valid objects, all errors, the files looked at.
-
-    ``objects`` holds every document that validated, also from files that had errors
-    in other documents; a consumer that deletes what is not declared must not do so
-    while ``ok`` is false (a broken file may declare objects that are not listed).
-    """
-
-    objects: tuple[LoadedObject, ...]
-    errors: tuple[ManifestError, ...]
-    files: tuple[Path, ...]
-    suppressed: int = 0
-    """Errors not listed (beyond `MAX_ERRORS_PER_FILE` in a file): one line says so."""
-    capped_files: int = 0
-    """Files whose errors were capped (each has one "... more errors" line in ``errors``)."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def error_count(self) -> int:
-        """Every error found, listed or not (the "more errors" lines are not counted)."""
-        return len(self.errors) - self.capped_files + self.suppressed
-
-    def by_key(self) -> dict[tuple[str, str], LoadedObject]:
-        """Objects by (kind, name); duplicates are errors and only the first is kept."""
-        return {obj.manifest.key: obj for obj in self.objects}
-
-    @property
-    def failed_files(self) -> set[Path]:
-        return {error.source.file for error in self.errors}
 
 
 # --------------------------------------------------------------------------- entry points
