@@ -54,12 +54,13 @@ lint: install
 	$(BIN)/ruff format --check operator bench
 	$(BIN)/mypy operator/swarm_operator
 	$(BIN)/mypy bench
+	$(BIN)/lint-imports
 
 # JSON Schemas of the manifest kinds and the README's manifest reference, generated from
 # the models and checked in (operator/tests/test_crds.py fails when they are stale).
 crds: install
-	$(PY) -m swarm_operator.schema crds
-	$(PY) -m swarm_operator.schema --readme README.md
+	$(PY) -m swarm_operator.manifests.schema crds
+	$(PY) -m swarm_operator.manifests.schema --readme README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

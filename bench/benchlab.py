@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from enginehttp import Engine, EngineError
 from swarm_operator.lab import Lab, lab_up, load_lab
-from swarm_operator.probe import overlay_probe_name
+from swarm_operator.probing.probe import overlay_probe_name
 from workload import PREFIX
 
 Progress = Callable[[str], None]

@@ -4,7 +4,7 @@ Owns the bench's own Engine API calls: the floor (the minimal raw calls that cre
 same objects the tools create), the polls that time convergence and drift correction,
 and clean-up. It keeps one keep-alive connection, so a call costs what the engine costs
 and not a new connection. Not thread-safe: one `Engine` per thread. The bench does not
-import the ``docker`` package (in the operator only ``swarm_operator.docker_api`` does).
+import the ``docker`` package (in the operator only ``swarm_operator.swarm.client`` does).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from swarm_operator.live import LiveState, build_state
-from swarm_operator.models import Network, Node, Service
+from swarm_operator.engine.live import LiveState, build_state
+from swarm_operator.manifests.models import Network, Node, Service
 
 FIXTURES = Path(__file__).parent / "fixtures" / "engine"
 
@@ -24,10 +24,19 @@ def raw_service(name: str) -> dict[str, Any]:
 
 def captured_state(**changes: Any) -> LiveState:
     return build_state(
-        changes.get("services", fixture("services")),
-        changes.get("networks", fixture("networks")),
-        changes.get("nodes", fixture("nodes")),
+        raws(
+            changes.get("services", fixture("services")),
+            changes.get("networks", fixture("networks")),
+            changes.get("nodes", fixture("nodes")),
+        )
     )
+
+
+def raws(
+    services: list[dict[str, Any]], networks: list[dict[str, Any]], nodes: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Raw engine lists by kind, as `engine.live.build_state` takes them."""
+    return {"Service": services, "Network": networks, "Node": nodes}
 
 
 def svc(name: str, **spec: Any) -> Service:

@@ -12,108 +12,23 @@ run against real engines in tests/lab/test_engine_apply.py and tests/lab/test_da
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from engine_helpers import fixture, net, svc
+from engine_helpers import net, svc
+from fake_swarm import CountingSwarm
 from prometheus_client import CollectorRegistry
 
-from swarm_operator import render
-from swarm_operator.daemon import Daemon, DaemonOptions
-from swarm_operator.errors import ApiError
-from swarm_operator.executor import Executor
-from swarm_operator.live import build_state
-from swarm_operator.models import Manifest
-from swarm_operator.plan import PlanOptions, plan
-
-NOW = "2026-01-01T00:00:00.000000000Z"
+from swarm_operator.daemon.controller import Daemon, DaemonOptions
+from swarm_operator.engine.converge import apply_plan
+from swarm_operator.engine.executor import Executor
+from swarm_operator.engine.live import build_state
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.manifests.models import Manifest
+from swarm_operator.swarm import labels
 
 
-class CountingSwarm:
-    """The `SwarmClient` calls the executor and the daemon use, on dicts, counted."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self._services: dict[str, dict[str, Any]] = {}
-        self._networks: dict[str, dict[str, Any]] = {}
-        self._nodes = fixture("nodes")
-        self._serial = 0
-        self.fail_next_create: str | None = None
-
-    def _id(self, prefix: str) -> str:
-        self._serial += 1
-        return f"{prefix}{self._serial:020d}"
-
-    # reads
-    def services(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        self.calls["services"] += 1
-        name = (filters or {}).get("name")
-        return [s for s in self._services.values() if name is None or s["Spec"]["Name"] == name]
-
-    def inspect_service(self, service: str) -> dict[str, Any]:
-        self.calls["inspect_service"] += 1
-        return next(s for s in self._services.values() if service in (s["ID"], s["Spec"]["Name"]))
-
-    def networks(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        self.calls["networks"] += 1
-        return list(self._networks.values())
-
-    def nodes(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        self.calls["nodes"] += 1
-        return list(self._nodes)
-
-    def tasks(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        self.calls["tasks"] += 1
-        wanted = (filters or {}).get("service")
-        out = []
-        for s in self._services.values():
-            if wanted not in (None, s["ID"]):
-                continue
-            replicas = s["Spec"]["Mode"]["Replicated"]["Replicas"]
-            out.extend(
-                {
-                    "ID": f"t{s['ID']}{i}",
-                    "ServiceID": s["ID"],
-                    "DesiredState": "running",
-                    "CreatedAt": NOW,
-                    "Status": {"State": "running"},
-                }
-                for i in range(replicas)
-            )
-        return out
-
-    # writes
-    def create_network(self, spec: dict[str, Any]) -> str:
-        self.calls["create_network"] += 1
-        nid = self._id("n")
-        self._networks[nid] = {**spec, "Id": nid}
-        return nid
-
-    def create_service(self, spec: dict[str, Any]) -> str:
-        self.calls["create_service"] += 1
-        if self.fail_next_create is not None:
-            message, self.fail_next_create = self.fail_next_create, None
-            raise ApiError(message, status=404)
-        for attachment in (spec.get("TaskTemplate") or {}).get("Networks") or []:
-            if attachment["Target"] not in self._networks:
-                raise ApiError(f"network {attachment['Target']} not found", status=404)
-        sid = self._id("s")
-        self._services[sid] = {"ID": sid, "Version": {"Index": 1}, "Spec": spec}
-        return sid
-
-    def replace_network(self, name: str) -> None:
-        """Someone else removed and recreated ``name``: same name, new ID."""
-        old = next(k for k, v in self._networks.items() if v["Name"] == name)
-        body = self._networks.pop(old)
-        nid = self._id("n")
-        self._networks[nid] = {**body, "Id": nid}
-
-    def adopt(self, manifests: list[Manifest]) -> None:
-        """The Swarm as if these manifests had been applied."""
-        executor = Executor(self, manifests, PlanOptions())  # type: ignore[arg-type]
-        executor.run(plan(manifests, build_state([], [], self._nodes), PlanOptions()))
-        self.calls.clear()
+def state_of(swarm: CountingSwarm) -> dict[str, list[dict[str, object]]]:
+    return {"Network": swarm.networks(), "Node": swarm.nodes()}
 
 
 def workload(n: int) -> list[Manifest]:
@@ -126,9 +41,9 @@ def workload(n: int) -> list[Manifest]:
 def test_a_cold_apply_lists_networks_once_not_once_per_service() -> None:
     swarm = CountingSwarm()
     manifests = workload(30)
-    the_plan = plan(manifests, build_state([], [], swarm.nodes()), PlanOptions())
+    the_plan = plan(manifests, build_state({"Node": swarm.nodes()}), PlanOptions())
     swarm.calls.clear()
-    report = Executor(swarm, manifests, PlanOptions()).run(the_plan)  # type: ignore[arg-type]
+    report = apply_plan(swarm, manifests, PlanOptions(), the_plan)  # type: ignore[arg-type]
     assert report.ok, report.to_dict()
     assert swarm.calls["create_network"] == 1
     assert swarm.calls["create_service"] == 30
@@ -145,25 +60,42 @@ def test_a_network_replaced_under_the_run_is_listed_again_once() -> None:
     swarm = CountingSwarm()
     swarm.adopt([net("app")])
     manifests = workload(3)
-    the_plan = plan(manifests, build_state([], swarm.networks(), swarm.nodes()), PlanOptions())
-    executor = Executor(swarm, manifests, PlanOptions())  # type: ignore[arg-type]
-    executor._network_ids()  # listed before someone replaces it
+    the_plan = plan(manifests, build_state(state_of(swarm)), PlanOptions())
+    executor = Executor(swarm)  # type: ignore[arg-type]
+    executor.ctx.ids("Network")  # listed before someone replaces it
     swarm.replace_network("app")
     swarm.calls.clear()
-    report = executor.run(the_plan)
+    report = apply_plan(swarm, manifests, PlanOptions(), the_plan, executor=executor)  # type: ignore[arg-type]
     assert report.ok, report.to_dict()
     assert swarm.calls["networks"] == 1  # the refresh after "network ... not found"
     assert swarm.calls["create_service"] == 4  # one failed try, then three creates
+
+
+def test_a_network_being_removed_under_the_plan_is_reread_not_a_failure() -> None:
+    swarm = CountingSwarm()
+    swarm.adopt([net("app")])
+    manifests = workload(1)
+    the_plan = plan(manifests, build_state(state_of(swarm)), PlanOptions())
+    # The network the plan saw is still listed while the engine removes it: the create
+    # fails, so does the one after listing the networks again; the loop re-reads the
+    # object, plans it again and carries the new plan out.
+    gone = "network 3v0tcbq1p8bd2 not found"
+    swarm.fail_creates = [gone, gone]
+    swarm.calls.clear()
+    naps: list[float] = []
+    report = apply_plan(swarm, manifests, PlanOptions(), the_plan, sleep=naps.append)  # type: ignore[arg-type]
+    assert report.ok, report.to_dict()
+    assert swarm.calls["create_service"] == 3 and naps == [1.0]
 
 
 def test_other_create_errors_are_not_retried() -> None:
     swarm = CountingSwarm()
     swarm.adopt([net("app")])
     manifests = workload(1)
-    the_plan = plan(manifests, build_state([], swarm.networks(), swarm.nodes()), PlanOptions())
+    the_plan = plan(manifests, build_state(state_of(swarm)), PlanOptions())
     swarm.fail_next_create = "name conflicts with an existing object"
     swarm.calls.clear()
-    report = Executor(swarm, manifests, PlanOptions()).run(the_plan)  # type: ignore[arg-type]
+    report = apply_plan(swarm, manifests, PlanOptions(), the_plan)  # type: ignore[arg-type]
     assert not report.ok
     assert swarm.calls["create_service"] == 1
     assert swarm.calls["networks"] == 1
@@ -188,7 +120,7 @@ def manifest_dir(tmp_path: Path, n: int) -> Path:
 
 def daemon_on(swarm: CountingSwarm, directory: Path) -> Daemon:
     d = Daemon(DaemonOptions(directory=directory), CollectorRegistry())
-    d._client = swarm  # type: ignore[assignment]
+    d.attach(swarm)  # type: ignore[arg-type]
     d.reload()
     swarm.adopt(list(d.desired.manifests()))
     return d
@@ -223,7 +155,7 @@ def test_an_event_after_the_snapshot_gets_a_fresh_read(tmp_path: Path) -> None:
     d = daemon_on(swarm, manifest_dir(tmp_path, 3))
     work_off(d)
     d.resync(swarm)  # type: ignore[arg-type]
-    d._on_event({"Type": "service", "Actor": {"Attributes": {"name": "s001"}}})
+    d.events.on_event({"Type": "service", "Actor": {"Attributes": {"name": "s001"}}})
     swarm.calls.clear()
     work_off(d)
     assert swarm.calls["services"] == 1  # s001 alone, by name
@@ -240,11 +172,11 @@ def test_drift_seen_in_the_snapshot_is_read_again_before_acting(tmp_path: Path) 
     d.resync(swarm)  # type: ignore[arg-type]
     calls_of_the_read = sum(swarm.calls.values())
     work_off(d)
-    # One fresh read of s002 (services by name, networks, nodes) before deciding, and its
-    # health read fresh too (inspect, tasks); this instance holds no lease, so it only
-    # reports the drift. The other keys use the pass's snapshot.
+    # One fresh read of s002 (services by name, and the networks its spec names by ID)
+    # before deciding, and its health read fresh too (inspect, tasks); this instance holds
+    # no lease, so it only reports the drift. The other keys use the pass's snapshot.
     assert swarm.calls["services"] == 2
-    assert sum(swarm.calls.values()) - calls_of_the_read == 5
+    assert sum(swarm.calls.values()) - calls_of_the_read == 4
     status = d.board.get("Service", "s002")
     assert status is not None and status.sync_status == "out_of_sync"
-    assert render.LABEL_MANAGED_BY in drifted["Spec"]["Labels"]
+    assert labels.MANAGED_BY in drifted["Spec"]["Labels"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarm_operator.api_versions import (
+from swarm_operator.swarm.api_versions import (
     SERVICE_FIELDS,
     VersionedField,
     parse_api_version,

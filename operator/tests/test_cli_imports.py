@@ -41,11 +41,12 @@ def test_validate_imports_no_docker(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
-def test_the_commands_that_talk_to_a_swarm_still_reach_docker(command: str) -> None:
+def test_the_commands_that_talk_to_a_swarm_still_reach_docker(command: str, tmp_path: Path) -> None:
     code = (
         "from swarm_operator import cli\n"
         "import contextlib, io\n"
-        "with contextlib.redirect_stderr(io.StringIO()):\n"
-        f"    cli.main([{command!r}, '/nonexistent', '--host', 'unix:///nonexistent.sock'])"
+        "quiet = contextlib.redirect_stdout(io.StringIO())\n"
+        "with contextlib.redirect_stderr(io.StringIO()), quiet:\n"
+        f"    cli.main([{command!r}, {str(tmp_path)!r}, '--host', 'unix:///nonexistent.sock'])"
     )
     assert "docker" in imported_after(code)

@@ -11,9 +11,11 @@ import pytest
 import yaml
 from samples import FULL
 
-from swarm_operator import schema
-from swarm_operator.loader import load_directory
-from swarm_operator.models import KINDS
+from swarm_operator.manifests import schema
+from swarm_operator.manifests.loader import load_directory
+from swarm_operator.manifests.models import models_by_kind
+
+KINDS = tuple(models_by_kind())
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from swarm_operator.daemon import Daemon, DaemonOptions
+from swarm_operator.daemon.controller import Daemon, DaemonOptions
 
 SERVICE = """\
 apiVersion: swarm-operator/v1alpha1
@@ -80,7 +80,7 @@ def test_a_broken_file_is_held_reported_and_counted(setup) -> None:  # type: ign
     status = d.board.snapshot()
     assert status["loadErrors"] and "web.yaml" in status["loadErrors"][0]["source"]
     (web,) = [o for o in status["objects"] if o["name"] == "web"]
-    assert web["held"] and web["sync_status"] == "unknown"
+    assert web["held"] and web["syncStatus"] == "unknown"
     assert (
         registry.get_sample_value(
             "swarm_operator_object_info",
@@ -99,7 +99,7 @@ def test_events_enqueue_the_key_they_are_about(setup) -> None:  # type: ignore[n
     d, registry, _ = setup
     d.reload()
     drain(d)
-    d._on_event(
+    d.events.on_event(
         {
             "Type": "service",
             "Action": "update",
@@ -108,17 +108,17 @@ def test_events_enqueue_the_key_they_are_about(setup) -> None:  # type: ignore[n
         }
     )
     assert drain(d) == [("Service", "web")]
-    assert d._events_cursor == pytest.approx(1_700_000_000.0)
+    assert d.events.cursor == pytest.approx(1_700_000_000.0)
     # Not declared and no --prune: nothing to do with it.
-    d._on_event({"Type": "service", "Actor": {"Attributes": {"name": "stranger"}}})
+    d.events.on_event({"Type": "service", "Actor": {"Attributes": {"name": "stranger"}}})
     assert drain(d) == []
-    d._on_event({"Type": "node", "Actor": {"ID": "abc", "Attributes": {"name": "host2"}}})
+    d.events.on_event({"Type": "node", "Actor": {"ID": "abc", "Attributes": {"name": "host2"}}})
     assert drain(d) == [("Node", "host2")]
-    d._on_event({"Type": "node", "Actor": {"ID": "abd", "Attributes": {"name": "host9"}}})
+    d.events.on_event({"Type": "node", "Actor": {"ID": "abd", "Attributes": {"name": "host9"}}})
     assert drain(d) == []  # not declared
-    d._on_event({"Type": "node", "Actor": {"ID": "abc", "Attributes": {}}})
+    d.events.on_event({"Type": "node", "Actor": {"ID": "abc", "Attributes": {}}})
     assert drain(d) == [("Node", "host2")]  # no name: every declared node
-    d._on_event({"Type": "container", "Actor": {"Attributes": {"name": "x"}}})
+    d.events.on_event({"Type": "container", "Actor": {"Attributes": {"name": "x"}}})
     assert drain(d) == []
     assert (
         registry.get_sample_value("swarm_operator_events_received_total", {"type": "service"}) == 2
@@ -128,7 +128,7 @@ def test_events_enqueue_the_key_they_are_about(setup) -> None:  # type: ignore[n
 
 def test_with_prune_undeclared_objects_are_enqueued(tmp_path: Path) -> None:
     d = Daemon(DaemonOptions(directory=tmp_path, prune=True), CollectorRegistry())
-    d._on_event({"Type": "service", "Actor": {"Attributes": {"name": "stranger"}}})
+    d.events.on_event({"Type": "service", "Actor": {"Attributes": {"name": "stranger"}}})
     assert drain(d) == [("Service", "stranger")]
 
 
@@ -151,11 +151,11 @@ def test_removing_more_than_max_prune_files_blocks_every_prune(tmp_path: Path) -
         (tmp_path / f"{name}.yaml").write_text(SERVICE.format(name=name, replicas=1))
     d = Daemon(DaemonOptions(directory=tmp_path, prune=True, max_prune=1), CollectorRegistry())
     d.reload()
-    assert d._prune_blocker is None
+    assert d.prune_blocker is None
     (tmp_path / "a.yaml").unlink()
     d.reload()
-    assert d._prune_blocker is None  # one removal: within --max-prune
+    assert d.prune_blocker is None  # one removal: within --max-prune
     (tmp_path / "b.yaml").unlink()
     (tmp_path / "c.yaml").unlink()
     d.reload()
-    assert d._prune_blocker is not None and "--max-prune 1" in d._prune_blocker
+    assert d.prune_blocker is not None and "--max-prune 1" in d.prune_blocker

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from swarm_operator.loader import load_directory
-from swarm_operator.metrics import Metrics
+from swarm_operator.manifests.loader import load_directory
+from swarm_operator.observe.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

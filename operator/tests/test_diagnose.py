@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from swarm_operator import diagnose as dg
-from swarm_operator.diagnose import Finding, OverlayInfo, diagnose
-from swarm_operator.probe import IfaceRecord, Matrix, NodeInfo, Pair, PairState, PortRecord
+from swarm_operator.probing import diagnose as dg
+from swarm_operator.probing.diagnose import Finding, OverlayInfo, diagnose
+from swarm_operator.probing.matrix import IfaceRecord, Matrix, Pair, PairState, PortRecord
+from swarm_operator.probing.probe import NodeInfo
 
 H = ("host1", "host2", "host3")
 NODES = [

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from swarm_operator import cmd_doctor
-from swarm_operator.cli import main
-from swarm_operator.diagnose import Finding, OverlayInfo
-from swarm_operator.doctor import DoctorReport
-from swarm_operator.probe import Matrix, NodeInfo, Pair, PortRecord
-from swarm_operator.probe_runner import address_use, overlay_info, running_nodes, task_errors
+from swarm_operator.cli import main, output
+from swarm_operator.probing.diagnose import Finding, OverlayInfo
+from swarm_operator.probing.doctor import DoctorReport
+from swarm_operator.probing.matrix import Matrix, Pair, PortRecord
+from swarm_operator.probing.probe import NodeInfo
+from swarm_operator.probing.runner import address_use, overlay_info, running_nodes, task_errors
 
 NODES = [
     NodeInfo(id="n1", hostname="host1", addr="10.77.3.11", role="manager"),
@@ -103,7 +103,7 @@ def report() -> DoctorReport:
 
 
 def test_report_text() -> None:
-    text = cmd_doctor.report_text(report())
+    text = output.doctor_text(report())
     assert "overlay paper-net [10.10.0.0/24]" in text
     assert "host1         0.05ms       FAIL" in text
     assert "NO-DNS" in text
@@ -114,7 +114,7 @@ def test_report_text() -> None:
 
 
 def test_report_json_round_trips() -> None:
-    data = json.loads(json.dumps(cmd_doctor.report_json(report())))
+    data = json.loads(json.dumps(output.doctor_json(report())))
     assert data["healthy"] is False
     (net,) = data["networks"]
     assert {(p["source"], p["target"], p["state"]) for p in net["pairs"]} >= {
@@ -124,9 +124,22 @@ def test_report_json_round_trips() -> None:
     assert data["findings"][0]["nodes"] == ["host2"]
 
 
-def test_bad_timeout_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["doctor", "--timeout", "soon"]) == 2
-    assert "--timeout" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["doctor", "--timeout", "soon"],
+        ["apply", "m", "--timeout", "soon"],
+        ["run", "m", "--resync-interval", "soon"],
+        ["run", "m", "--lease-duration", "-1s"],
+    ],
+)
+def test_a_bad_duration_is_a_usage_error_in_every_command(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert argv[-2] in capsys.readouterr().err
 
 
 def test_bad_output_is_a_usage_error() -> None:

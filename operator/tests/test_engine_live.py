@@ -5,20 +5,22 @@ from __future__ import annotations
 import pytest
 from engine_helpers import EVERY_NETWORK, EVERY_SERVICE, captured_state, fixture, net, svc
 
-from swarm_operator.live import network_from_docker, service_from_docker
-from swarm_operator.plan import differences
+from swarm_operator.engine.plan import differences
+from swarm_operator.kinds.network import network_from_docker
+from swarm_operator.kinds.node import status_of
+from swarm_operator.kinds.service_spec import service_from_docker
 
 
 def test_every_field_service_reads_back_equal_to_its_manifest() -> None:
     state = captured_state()
-    live = state.services["every"]
+    live = state.of("Service")["every"]
     assert live.managed and live.read_error is None
     assert live.manifest is not None
     assert differences(svc("every", **EVERY_SERVICE), live.manifest) == ()
 
 
 def test_every_field_network_reads_back_equal_to_its_manifest() -> None:
-    live = captured_state().networks["every-net"]
+    live = captured_state().of("Network")["every-net"]
     assert live.manifest is not None
     assert differences(net("every-net", **EVERY_NETWORK), live.manifest) == ()
     assert live.used_by == ("every",)
@@ -38,7 +40,7 @@ def test_every_field_network_reads_back_equal_to_its_manifest() -> None:
     ],
 )
 def test_cli_created_service_fields(field: str, expected: object) -> None:
-    live = captured_state().services["clisvc"]
+    live = captured_state().of("Service")["clisvc"]
     assert not live.managed
     assert live.manifest is not None
     assert live.manifest.spec.model_dump(mode="json", by_alias=True)[field] == expected
@@ -46,7 +48,7 @@ def test_cli_created_service_fields(field: str, expected: object) -> None:
 
 def test_cli_defaults_are_not_drift() -> None:
     """The CLI writes update/rollback/restart defaults, Init false, empty blocks."""
-    live = captured_state().services["clisvc"].manifest
+    live = captured_state().of("Service")["clisvc"].manifest
     assert live is not None
     desired = svc(
         "clisvc",
@@ -61,7 +63,7 @@ def test_cli_defaults_are_not_drift() -> None:
 
 
 def test_operator_labels_are_not_user_labels() -> None:
-    live = captured_state().services["minimal"]
+    live = captured_state().of("Service")["minimal"]
     assert live.manifest is not None
     assert live.manifest.spec.labels == {}
     assert live.spec_hash and len(live.spec_hash) == 16
@@ -69,8 +71,8 @@ def test_operator_labels_are_not_user_labels() -> None:
 
 def test_ingress_and_local_networks_are_not_listed() -> None:
     state = captured_state()
-    assert "ingress" not in state.networks
-    assert set(state.networks) == {"plain-net", "every-net"}
+    assert "ingress" not in state.of("Network")
+    assert set(state.of("Network")) == {"plain-net", "every-net"}
 
 
 def test_engine_network_options_are_dropped() -> None:
@@ -94,15 +96,16 @@ def test_image_changed_by_hand_is_seen_despite_label() -> None:
 
 def test_nodes_read_with_status() -> None:
     state = captured_state()
-    (only,) = state.nodes.values()
-    assert only.node is not None
-    assert only.node.role == "manager" and only.node.state == "ready" and only.node.leader
+    (only,) = state.of("Node").values()
+    status = status_of(only)
+    assert status is not None
+    assert status.role == "manager" and status.state == "ready" and status.leader
 
 
 def test_unreadable_live_service_is_reported_not_guessed() -> None:
     services = fixture("services")
     services[2]["Spec"]["Mode"] = {"Strange": {}}
-    live = captured_state(services=services).services["minimal"]
+    live = captured_state(services=services).of("Service")["minimal"]
     assert live.manifest is None
     assert live.read_error and "minimal" in live.read_error
 
@@ -112,7 +115,7 @@ def test_a_probe_service_is_neither_a_service_nor_a_user_of_its_network() -> Non
     must neither refuse the delete nor detach/reattach the probe on a replace."""
     import copy
 
-    from swarm_operator.probe import ProbeSettings, probe_labels
+    from swarm_operator.probing.probe import ProbeSettings, probe_labels
 
     services = fixture("services")
     (every,) = [s for s in services if s["Spec"]["Name"] == "every"]
@@ -121,5 +124,5 @@ def test_a_probe_service_is_neither_a_service_nor_a_user_of_its_network() -> Non
     probe_svc["Spec"]["Name"] = "so-probe-every-net"
     probe_svc["Spec"]["Labels"] = probe_labels("overlay", ProbeSettings(), "every-net")
     state = captured_state(services=[*services, probe_svc])
-    assert "so-probe-every-net" not in state.services
-    assert state.networks["every-net"].used_by == ("every",)
+    assert "so-probe-every-net" not in state.of("Service")
+    assert state.of("Network")["every-net"].used_by == ("every",)

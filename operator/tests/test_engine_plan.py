@@ -16,10 +16,10 @@ from engine_helpers import (
     svc,
 )
 
-from swarm_operator.live import LiveState, build_state
-from swarm_operator.models import Manifest
-from swarm_operator.plan import Plan, PlanOptions, diff, plan
-from swarm_operator.render import LABEL_PROTECT
+from swarm_operator.engine.live import LiveState, build_state
+from swarm_operator.engine.plan import Plan, PlanOptions, diff, plan
+from swarm_operator.manifests.models import Manifest
+from swarm_operator.swarm.labels import PROTECT as LABEL_PROTECT
 
 EVERY = [
     net("every-net", **EVERY_NETWORK),
@@ -281,7 +281,7 @@ NODES = _nodes(
 
 
 def _node_state(nodes: list[dict[str, Any]] = NODES) -> LiveState:
-    return build_state([], [], nodes)
+    return build_state({"Node": nodes})
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""executor.service_progress and output: convergence and failure read from task lists."""
+"""kinds.service.service_progress and output: convergence and failure read from task lists."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from engine_helpers import captured_state, svc
 
-from swarm_operator.executor import Report, Result, parse_time, service_progress
-from swarm_operator.output import plan_text, report_text
-from swarm_operator.plan import PlanOptions, plan
+from swarm_operator.cli.output import plan_text, report_text
+from swarm_operator.engine.executor import Report, Result
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.kinds.service import parse_time, service_progress
 
 NOW = "2026-11-27T14:00:10.123456789Z"
 OLD = "2026-11-27T13:00:00Z"
@@ -134,8 +135,8 @@ def test_report_text_names_object_and_docker_error() -> None:
 def test_blocked_actions_fail_but_disabled_reconcile_is_left_alone() -> None:
     from typing import cast
 
-    from swarm_operator.docker_api import SwarmClient
-    from swarm_operator.executor import Executor
+    from swarm_operator.engine.converge import apply_plan
+    from swarm_operator.swarm.client import SwarmClient
 
     desired = [
         svc(
@@ -145,7 +146,7 @@ def test_blocked_actions_fail_but_disabled_reconcile_is_left_alone() -> None:
     ]
     p = plan(desired, captured_state(), PlanOptions())
     # Nothing runnable: the executor must not touch the (absent) client at all.
-    report = Executor(cast(SwarmClient, None), desired, PlanOptions()).run(p)
+    report = apply_plan(cast(SwarmClient, None), desired, PlanOptions(), p)
     outcome = {r.action.name: (r.ok, r.message) for r in report.results}
     assert outcome["minimal"][0] is True and "left alone" in outcome["minimal"][1]
     assert outcome["clisvc"][0] is False and "pass --adopt" in outcome["clisvc"][1]

@@ -14,10 +14,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarm_operator.live import build_state
-from swarm_operator.models import Service
-from swarm_operator.plan import PlanOptions, plan
-from swarm_operator.render import service_spec
+from swarm_operator.engine.live import build_state
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.kinds.service_spec import service_spec
+from swarm_operator.manifests.models import Service
 
 IMAGES = ["10.77.1.1:5000/busybox:1", "app:2", "x/y@sha256:" + "c" * 64]
 names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
@@ -199,8 +199,13 @@ def test_applied_spec_reads_back_without_drift(service: Service, pin: bool) -> N
         for name, ident in network_ids.items()
     ]
     stored = simulated_engine(service_spec(service), network_ids, pin)
-    live = build_state([{"ID": "svc1", "Version": {"Index": 7}, "Spec": stored}], raw_networks, [])
-    assert live.services[service.name].read_error is None
+    live = build_state(
+        {
+            "Service": [{"ID": "svc1", "Version": {"Index": 7}, "Spec": stored}],
+            "Network": raw_networks,
+        }
+    )
+    assert live.of("Service")[service.name].read_error is None
     p = plan([service], live, PlanOptions(), keys=[service.key])
     (action,) = p.actions
     assert action.verb == "noop", [str(d) for d in action.differences]
@@ -210,11 +215,11 @@ def test_applied_spec_reads_back_without_drift(service: Service, pin: bool) -> N
 @given(service_manifests(), service_manifests())
 def test_different_specs_are_seen(a: Service, b: Service) -> None:
     """The converse: two specs that normalise differently are never reported as equal."""
-    from swarm_operator.normalize import comparable
+    from swarm_operator.kinds import registry
 
     b = b.model_copy(update={"metadata": a.metadata})
-    da, db = comparable(a, b)
+    da, db = registry.of_manifest(a).comparable(a, b)
     stored = simulated_engine(service_spec(b), {n.name: n.name for n in b.spec.networks}, False)
-    live = build_state([{"ID": "s", "Version": {"Index": 1}, "Spec": stored}], [], [])
+    live = build_state({"Service": [{"ID": "s", "Version": {"Index": 1}, "Spec": stored}]})
     (action,) = plan([a], live, PlanOptions()).actions
     assert (action.verb == "noop") == (da == db)

@@ -24,12 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine_roundtrip import simulated_engine
 
-from swarm_operator import loader
-from swarm_operator.live import build_state
-from swarm_operator.loader import LoadResult, load_file
-from swarm_operator.models import Network, Service
-from swarm_operator.plan import PlanOptions, plan
-from swarm_operator.render import network_spec, service_spec
+from swarm_operator.engine.live import build_state
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.kinds.network import network_spec
+from swarm_operator.kinds.service_spec import service_spec
+from swarm_operator.manifests import loader
+from swarm_operator.manifests.loader import LoadResult, load_file
+from swarm_operator.manifests.models import Network, Service
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "cross-host-demo"
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*.yaml"))]
@@ -268,8 +269,15 @@ def round_trip_clean(result: LoadResult) -> None:
     ]
     for svc in services:
         stored = simulated_engine(service_spec(svc), ids, pin=False)
-        live = build_state([{"ID": "s", "Version": {"Index": 1}, "Spec": stored}], raw_networks, [])
-        assert live.services[svc.name].read_error is None, live.services[svc.name].read_error
+        live = build_state(
+            {
+                "Service": [{"ID": "s", "Version": {"Index": 1}, "Spec": stored}],
+                "Network": raw_networks,
+            }
+        )
+        assert live.of("Service")[svc.name].read_error is None, live.of("Service")[
+            svc.name
+        ].read_error
         (action,) = plan([svc], live, PlanOptions(), keys=[svc.key]).actions
         assert action.verb == "noop", (svc.name, [str(d) for d in action.differences])
     for net in networks:
@@ -278,7 +286,7 @@ def round_trip_clean(result: LoadResult) -> None:
         options.pop("com.docker.network.driver.overlay.vxlanid_list", None)  # never reported
         stored_net = {**body, "Options": options, "Id": "n1", "Scope": "swarm"}
         stored_net.setdefault("Driver", "overlay")
-        live = build_state([], [stored_net], [])
+        live = build_state({"Network": [stored_net]})
         (action,) = plan([net], live, PlanOptions(), keys=[net.key]).actions
         assert action.verb == "noop", (net.name, [str(d) for d in action.differences])
 

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from swarm_operator import loader
-from swarm_operator.cmd_validate import summary
-from swarm_operator.live import build_state
-from swarm_operator.loader import LoadResult, load_directory, load_file
-from swarm_operator.models import Network, Service
-from swarm_operator.normalize import comparable
-from swarm_operator.plan import PlanOptions, plan
-from swarm_operator.render import network_spec, service_spec
+from swarm_operator.cli.validate import summary
+from swarm_operator.engine.live import build_state
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.kinds import registry
+from swarm_operator.kinds.network import network_spec
+from swarm_operator.kinds.service_spec import service_spec
+from swarm_operator.manifests import loader
+from swarm_operator.manifests.loader import LoadResult, load_directory, load_file
+from swarm_operator.manifests.models import Network, Service
 
 HEAD = "apiVersion: swarm-operator/v1alpha1\n"
 SVC = HEAD + "kind: Service\nmetadata: {name: web}\nspec:\n  image: app:1\n"
@@ -268,7 +269,7 @@ def test_network_label_in_the_operators_namespace_is_refused(tmp_path: Path) -> 
 
 
 def _replan_service(desired: Service, stored: dict[str, object]) -> str:
-    live = build_state([{"ID": "s", "Version": {"Index": 1}, "Spec": stored}], [], [])
+    live = build_state({"Service": [{"ID": "s", "Version": {"Index": 1}, "Spec": stored}]})
     (action,) = plan([desired], live, PlanOptions()).actions
     return action.verb
 
@@ -300,9 +301,9 @@ def test_vxlanid_list_option_does_not_replace_forever() -> None:
     body = network_spec(net)
     body.pop("Options")  # the engine never reports it back
     body.update({"Id": "x", "Scope": "swarm"})
-    live = build_state([], [body], []).networks["n"]
+    live = build_state({"Network": [body]}).of("Network")["n"]
     assert live.manifest is not None
-    d, lv = comparable(net, live.manifest)
+    d, lv = registry.of_manifest(net).comparable(net, live.manifest)
     assert d == lv
 
 
@@ -381,7 +382,9 @@ def _mode_change_plan(opts: PlanOptions, annotate: bool = False) -> tuple[str, s
     if annotate:
         meta["annotations"] = {"swarm-operator/allow-replace": "true"}
     new = Service.model_validate({"metadata": meta, "spec": {"image": "a:1", "mode": "global"}})
-    live = build_state([{"ID": "s", "Version": {"Index": 1}, "Spec": service_spec(old)}], [], [])
+    live = build_state(
+        {"Service": [{"ID": "s", "Version": {"Index": 1}, "Spec": service_spec(old)}]}
+    )
     (action,) = plan([new], live, opts).actions
     return action.verb, action.blocked
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from swarm_operator.errors import VersionConflict
-from swarm_operator.lease import LABEL_HOLDER, Lease, SwarmLabelStore
+from swarm_operator.daemon.lease import LABEL_HOLDER, Lease, SwarmLabelStore
+from swarm_operator.swarm.errors import VersionConflict
 
 
 class VersionedStore:

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import FULL
 
-from swarm_operator import loader
-from swarm_operator.loader import (
+from swarm_operator.manifests import yaml_tree
+from swarm_operator.manifests.loader import (
     LoadResult,
     ManifestError,
     SourceRef,
@@ -328,7 +328,7 @@ def test_alias_bomb_is_refused(tmp_path: Path) -> None:
     write(tmp_path / "bomb.yaml", "\n".join(lines) + "\n")
     error = only_error(load_directory(tmp_path))
     assert error.source.file.name == "bomb.yaml"
-    assert f"aliases expand to more than {loader.MAX_ALIAS_EXPANSION} nodes" in error.message
+    assert f"aliases expand to more than {yaml_tree.MAX_ALIAS_EXPANSION} nodes" in error.message
     assert 1 <= error.source.line <= 10
 
 

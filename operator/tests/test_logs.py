@@ -7,7 +7,7 @@ import json
 import structlog
 from structlog.testing import capture_logs
 
-from swarm_operator import logs
+from swarm_operator.observe import logs
 
 
 def test_reconcile_context_binds_kind_name_and_id() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from swarm_operator.metrics import KINDS, RESULTS, Metrics, NodeInfo, ObjectInfo
+from swarm_operator.observe.metrics import KINDS, RESULTS, Metrics, NodeInfo, ObjectInfo
 
 
 @pytest.fixture
@@ -98,10 +98,10 @@ def test_object_info_keeps_one_series_per_object_and_counts_drift(reg: Collector
 def test_objects_that_went_away_lose_their_series(reg: CollectorRegistry) -> None:
     m = Metrics(reg)
     m.set_object(ObjectInfo("Service", "web", "synced", "healthy"))
-    m.set_service_replicas("web", 3, 2)
+    m.set_replicas("Service", "web", 3, 2)
     m.set_object(ObjectInfo("Service", "db", "out_of_sync", "degraded"))
-    m.set_service_replicas("db", 1, 0)
-    m.retain_objects([("Service", "web")])
+    m.set_replicas("Service", "db", 1, 0)
+    m.remove_object("Service", "db")
     text = generate_latest(reg).decode()
     assert 'name="db"' not in text
     assert 'service="db"' not in text

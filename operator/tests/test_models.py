@@ -12,9 +12,16 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from samples import FULL
 
-from swarm_operator import models
-from swarm_operator.loader import load_file
-from swarm_operator.models import MODEL_BY_KIND, Network, NetworkSpec, Node, Service, ServiceSpec
+from swarm_operator.manifests import service_blocks
+from swarm_operator.manifests.loader import load_file
+from swarm_operator.manifests.models import (
+    Network,
+    NetworkSpec,
+    Node,
+    Service,
+    ServiceSpec,
+    models_by_kind,
+)
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -50,9 +57,9 @@ def _sample_paths(value: Any, prefix: str = "") -> set[str]:
     return paths
 
 
-@pytest.mark.parametrize("kind", models.KINDS)
+@pytest.mark.parametrize("kind", tuple(models_by_kind()))
 def test_samples_set_every_field(kind: str) -> None:
-    model = MODEL_BY_KIND[kind]
+    model = models_by_kind()[kind]
     sample = _sample_paths(FULL[kind])
     missing = {
         p
@@ -62,7 +69,7 @@ def test_samples_set_every_field(kind: str) -> None:
     assert not missing, f"samples.py does not set {sorted(missing)}"
 
 
-@pytest.mark.parametrize("kind", models.KINDS)
+@pytest.mark.parametrize("kind", tuple(models_by_kind()))
 def test_every_field_round_trips_through_yaml(kind: str, tmp_path: Path) -> None:
     first = tmp_path / "first.yaml"
     first.write_text(yaml.safe_dump(FULL[kind], sort_keys=False))
@@ -284,6 +291,6 @@ def test_models_are_frozen() -> None:
 
 def test_union_helpers_cover_optional_models() -> None:
     # _models_in must see through `X | None` for the coverage test above to mean anything.
-    assert _models_in(models.Placement | None) == [models.Placement]
-    assert _models_in(list[models.PortSpec]) == [models.PortSpec]
-    assert isinstance(models.Placement | None, types.UnionType)
+    assert _models_in(service_blocks.Placement | None) == [service_blocks.Placement]
+    assert _models_in(list[service_blocks.PortSpec]) == [service_blocks.PortSpec]
+    assert isinstance(service_blocks.Placement | None, types.UnionType)

@@ -6,12 +6,10 @@ import json
 
 import pytest
 
-from swarm_operator import probe
-from swarm_operator.probe import (
-    NodeInfo,
+from swarm_operator.probing import matrix, probe
+from swarm_operator.probing.matrix import (
     PeerRecord,
     PortRecord,
-    ProbeSettings,
     RoundRecord,
     build_matrix,
     latest_rounds,
@@ -19,6 +17,7 @@ from swarm_operator.probe import (
     parse_logs,
     task_addresses,
 )
+from swarm_operator.probing.probe import NodeInfo, ProbeSettings
 
 
 def peer(src: str, ip: str, ok: int, rnd: int, t: int, inc: str = "a", rtt: str = "0.2") -> str:
@@ -292,7 +291,7 @@ def test_samples_for_the_daemons_metrics() -> None:
     m = build_matrix(
         "net", list(ADDRS.values()), ADDRS, latest_rounds(parse_logs(_full_round("host2")))
     )
-    rows = {(s, d): (v, rtt) for s, d, v, rtt in probe.samples(m)}
+    rows = {(s, d): (v, rtt) for s, d, v, rtt in matrix.samples(m)}
     assert len(rows) == 9
     assert rows[("host1", "host2")] == (0, None)
     assert rows[("host1", "host3")] == (1, 0.0002)
@@ -300,7 +299,7 @@ def test_samples_for_the_daemons_metrics() -> None:
 
 
 def test_settings_for_network() -> None:
-    from swarm_operator.models import ProbeSpec
+    from swarm_operator.manifests.models import ProbeSpec
 
     default = probe.settings_for_network(None, default_image="img:1")
     assert default == ProbeSettings(image="img:1", interval_s=5.0, owner="daemon")
@@ -315,13 +314,13 @@ def test_metric_maps_match_the_daemons_set_overlay_matrix() -> None:
         "net", list(ADDRS.values()), ADDRS, latest_rounds(parse_logs(_full_round("host2")))
     )
     fresh = [m.get("host1", "host3"), m.get("host1", "host2")]
-    reachable, rtts = probe.metric_maps(m, fresh)
+    reachable, rtts = matrix.metric_maps(m, fresh)
     assert len(reachable) == 9 and reachable[("host1", "host2")] is False
     assert rtts == {("host1", "host3"): 0.0002}
 
 
 def test_probe_services_and_networks_are_not_user_objects() -> None:
-    from swarm_operator.live import build_state
+    from swarm_operator.engine.live import build_state
 
     spec = probe.overlay_probe_spec("front", ProbeSettings())
     services = [
@@ -342,6 +341,6 @@ def test_probe_services_and_networks_are_not_user_objects() -> None:
             "Labels": probe.probe_labels("overlay", ProbeSettings(owner="doctor", run_id="ab12")),
         },
     ]
-    state = build_state(services, networks, [])
-    assert sorted(state.services) == ["web"]
-    assert sorted(state.networks) == ["front"]
+    state = build_state({"Service": services, "Network": networks})
+    assert sorted(state.of("Service")) == ["web"]
+    assert sorted(state.of("Network")) == ["front"]

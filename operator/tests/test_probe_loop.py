@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import pytest
 from prometheus_client import CollectorRegistry
 
-from swarm_operator.errors import ApiError, NotFound
-from swarm_operator.metrics import Metrics
-from swarm_operator.probe import Matrix, Pair, ProbeSettings
-from swarm_operator.probe_loop import OverlayProbes, summarize
+from swarm_operator.observe.metrics import Metrics
+from swarm_operator.probing.loop import OverlayProbes, summarize
+from swarm_operator.probing.matrix import Matrix, Pair
+from swarm_operator.probing.probe import ProbeSettings
+from swarm_operator.swarm.errors import ApiError, NotFound
 
 NODES = ("host1", "host2", "host3")
 ON = ProbeSettings(image="img:1", interval_s=2.0)

@@ -4,8 +4,8 @@ an update without ``TaskTemplate.Placement``)."""
 
 from __future__ import annotations
 
-from swarm_operator.models import Service
-from swarm_operator.render import service_spec
+from swarm_operator.kinds.service_spec import service_spec
+from swarm_operator.manifests.models import Service
 
 
 def test_every_block_the_cli_writes_is_written_even_when_unset() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm_operator.revision import read_revision
+from swarm_operator.observe.revision import read_revision
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from swarm_operator.metrics import Metrics, ObjectInfo
-from swarm_operator.server import OperatorHTTPServer, parse_addr
-from swarm_operator.status import StatusBoard
+from swarm_operator.observe.metrics import Metrics, ObjectInfo
+from swarm_operator.observe.server import OperatorHTTPServer, parse_addr
+from swarm_operator.observe.status import StatusBoard
 
 
 class FakeClock:
@@ -80,7 +80,7 @@ def test_readyz_needs_connection_quorum_and_first_sync(setup) -> None:  # type: 
     assert code == 503
     board.set_connection(True)
     code, body = get(server.url + "/readyz")
-    assert (code, body.strip()) == (503, "first full sync not done yet")
+    assert (code, body.strip()) == (503, "full sync since connecting not done yet")
     board.full_sync_done()
     assert get(server.url + "/readyz")[0] == 200
     board.set_connection(True, quorum=False)
@@ -110,8 +110,8 @@ def test_status_is_json_with_objects_errors_and_revision(setup) -> None:  # type
     ]
     (obj,) = doc["objects"]
     assert obj["kind"] == "Service"
-    assert obj["sync_status"] == "out_of_sync"
-    assert obj["last_error"] == "boom"
+    assert obj["syncStatus"] == "out_of_sync"
+    assert obj["lastError"] == "boom"
     assert obj["drift"] == ["spec.replicas"]
     assert doc["summary"]["outOfSync"] == 1
 

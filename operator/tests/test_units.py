@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swarm_operator import units
+from swarm_operator.manifests import units
 
 S = 1_000_000_000
 

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swarm_operator.models import Network, Service
-from swarm_operator.watch import Debouncer, DesiredState, ManifestWatcher, relevant
+from swarm_operator.daemon.watch import Debouncer, DesiredState, ManifestWatcher, relevant
+from swarm_operator.manifests.models import Network, Service
 
 
 class FakeClock:

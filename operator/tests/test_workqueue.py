@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from swarm_operator.workqueue import RETRY, SUCCESS, Outcome, WorkerPool, WorkQueue
+from swarm_operator.daemon.workqueue import RETRY, SUCCESS, Outcome, WorkerPool, WorkQueue
 
 
 class FakeClock:

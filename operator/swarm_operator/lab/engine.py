@@ -4,7 +4,7 @@ Owns how a lab host's dockerd is started (its own netns, mount namespace, /run,
 hostname and daemon.json, see LAB.md), how the registry on the bridge address is
 configured, and a tiny read-only Engine API client over the unix socket used to wait
 for daemons and nodes. It deliberately does not import the ``docker`` package: the
-operator's Engine API access is `swarm_operator.docker_api`; this is lab plumbing.
+operator's Engine API access is `swarm_operator.swarm.client`; this is lab plumbing.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from swarm_operator.cli import main
-from swarm_operator.docker_api import SwarmClient
 from swarm_operator.lab import Lab
+from swarm_operator.swarm.client import SwarmClient
 
 
 @dataclass

@@ -23,7 +23,7 @@ import test_daemon
 from test_daemon import Daemon, note, start, wait_for
 
 from swarm_operator.lab import Lab, block, unblock
-from swarm_operator.probe import overlay_probe_name
+from swarm_operator.probing.probe import overlay_probe_name
 
 pytestmark = pytest.mark.lab
 # The daemon subprocess fixtures of test_daemon.py, shared.

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from swarm_operator.cli import main
-from swarm_operator.docker_api import SwarmClient
 from swarm_operator.lab import Lab, block, start_host, stop_host, unblock
-from swarm_operator.probe import ProbeSettings
-from swarm_operator.probe_runner import ProbeRunner
+from swarm_operator.probing.probe import ProbeSettings
+from swarm_operator.probing.runner import ProbeRunner
+from swarm_operator.swarm.client import SwarmClient
 
 pytestmark = pytest.mark.lab
 DockerCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -267,9 +267,9 @@ def test_probe_runner_sees_vxlan_block_and_recovery(
         wait_for(lambda m: all(m.values()), "recovered")
         assert rtts, "no round-trip time was measured"
         # the probe is not a user object: plan/prune never see it
-        from swarm_operator.live import read_live
+        from swarm_operator.engine.live import read_live
 
-        assert runner.service_name not in read_live(client).services
+        assert runner.service_name not in read_live(client).of("Service")
     finally:
         runner.remove()
     assert wait_no_leftovers(docker_cli) == ([], [])

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 from engine_lab import Engine, engine
 
-from swarm_operator.executor import Executor
-from swarm_operator.live import read_live
-from swarm_operator.loader import load_directory
-from swarm_operator.plan import PlanOptions, plan
+from swarm_operator.engine.converge import apply_plan
+from swarm_operator.engine.live import read_live
+from swarm_operator.engine.plan import PlanOptions, plan
+from swarm_operator.manifests.loader import load_directory
 
 pytestmark = pytest.mark.lab
 __all__ = ["engine"]
@@ -168,7 +168,7 @@ def test_version_conflict_rereads_and_replans(engine: Engine, docker_cli: Docker
     docker_cli("service", "update", "--detach", "--env-add", "BY_HAND=1", "eng-web")
     assert engine.service("eng-web")["Version"]["Index"] > read_version
     lines: list[str] = []
-    report = Executor(engine.client, desired, options, lines.append).run(stale)
+    report = apply_plan(engine.client, desired, options, stale, lines.append)
     assert report.ok, report.to_dict()
     assert any("re-reading and re-planning" in line for line in lines), lines
     spec = engine.service("eng-web")["Spec"]
@@ -258,3 +258,41 @@ def test_apply_reports_docker_errors_naming_the_object(engine: Engine) -> None:
     assert failed.code == 1
     line = next(x for x in failed.out.splitlines() if x.startswith("FAILED"))
     assert "create Service eng-clash" in line and "eng-not-declared-net" in line
+
+
+GOOD = """
+apiVersion: swarm-operator/v1alpha1
+kind: Service
+metadata: {name: eng-good}
+spec:
+  image: {image}
+  command: [sleep, "3600"]
+  replicas: 1
+"""
+
+
+def test_apply_is_all_or_nothing_unless_partial(engine: Engine) -> None:
+    engine.write("good.yaml", GOOD)
+    engine.write("held.yaml", GOOD.replace("eng-good", "eng-held"))
+    assert engine.apply().code == 0
+    held_before = engine.service("eng-held")["Version"]["Index"]
+    # A second service in good.yaml; held.yaml breaks (and would change eng-held).
+    engine.write("good.yaml", GOOD + "---" + GOOD.replace("eng-good", "eng-new"))
+    engine.write("held.yaml", GOOD.replace("eng-good", "eng-held").replace("1\n", "[\n"))
+    refused = engine.apply()
+    assert refused.code == 1
+    assert "held.yaml:" in refused.out and "Nothing applied" in refused.out
+    assert "eng-new" not in engine.service_names()
+    # --partial: the files that loaded are applied; the broken file's objects are held.
+    engine.write(
+        "held.yaml",
+        GOOD.replace("eng-good", "eng-held").replace("replicas: 1", "replicas: 3")
+        + "---\nkind: Service\nmetadata: {name: eng-held-2}\nspec: [\n",
+    )
+    partial = engine.apply("--partial")
+    assert partial.code == 1  # a manifest failed to load: never a clean exit
+    assert "eng-new" in engine.service_names()
+    assert "held: its manifest file failed to load" in partial.out
+    held = engine.service("eng-held")
+    assert held["Version"]["Index"] == held_before
+    assert held["Spec"]["Mode"]["Replicated"]["Replicas"] == 1

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from swarm_operator.docker_api import SwarmClient
-from swarm_operator.errors import DockerUnavailable, NotAManager, NotFound, VersionConflict
+from swarm_operator.kinds.service_spec import service_spec
 from swarm_operator.lab import Lab
-from swarm_operator.models import Service
-from swarm_operator.render import service_spec
+from swarm_operator.manifests.models import Service
+from swarm_operator.swarm.client import SwarmClient
+from swarm_operator.swarm.errors import DockerUnavailable, NotAManager, NotFound, VersionConflict
 
 pytestmark = pytest.mark.lab
 

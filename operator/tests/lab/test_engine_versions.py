@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from swarm_operator.api_versions import parse_api_version
-from swarm_operator.docker_api import SwarmClient
-from swarm_operator.errors import EngineTooOld, NotFound
+from swarm_operator.kinds.service_spec import service_spec
 from swarm_operator.lab import Lab, engines, system
 from swarm_operator.lab.engine import engine_get
-from swarm_operator.models import Service
-from swarm_operator.render import service_spec
+from swarm_operator.manifests.models import Service
+from swarm_operator.swarm.api_versions import parse_api_version
+from swarm_operator.swarm.client import SwarmClient
+from swarm_operator.swarm.errors import EngineTooOld, NotFound
 
 pytestmark = pytest.mark.lab
 

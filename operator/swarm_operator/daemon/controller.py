@@ -1,0 +1,487 @@
+"""The long-running operator: the controller that wires the daemon and supervises it.
+
+Owns the wiring and the supervisor, the way controller-runtime's Manager does; the
+per-key work is the reconciler's (`daemon.reconciler`), like a Controller's Reconcile:
+
+    sources (each only enqueues keys)            workers (WorkerPool, --workers)
+    ├── watch.ManifestWatcher  (files)   ──┐       Reconciler.reconcile(key):
+    ├── events.EventSource (engine)      ──┼──►      desired, live (snapshot or fresh),
+    └── jittered periodic resync         ──┘         plan, correct, health, one report
+                  WorkQueue (dedup, backoff, stalled)     -> observe.reporter
+
+Level-triggered: a key carries no event content; every reconcile re-reads both sides, so
+a missed or duplicated event costs nothing. A full resync reads the Swarm once (one call
+per kind and one for the tasks, whatever N) into a `daemon.snapshot.Snapshot` that the
+keys of that pass plan from; a key enqueued by an event or a file change after the
+snapshot was started, a retry, a requeue, or a snapshot older than its TTL reads fresh,
+and nothing is ever written on the snapshot's word alone. The periodic resync (default
+3 min, ±10 % jitter) is the safety net for what has no event (task state, a missed
+inotify event), and it brings back stalled keys.
+
+Robustness:
+- a manifest file that fails to load holds its objects: they are neither changed nor
+  pruned (``watch.DesiredState``), and prune is refused while any file fails;
+- a lost Docker connection (or a restarted dockerd) is noticed by the supervisor's
+  health check or any failed call; the client is dropped, reconnected with backoff,
+  then a full resync runs; the events stream resumes from its cursor and a gap is
+  covered by that resync;
+- quorum loss (`swarm.errors.QuorumLost`) stops writes (every call fails) and is shown
+  in ``/readyz``, ``/status`` and ``swarm_operator_manager_connected``;
+- SIGTERM: the queue stops handing out keys, the workers finish the reconcile they are
+  in, the lease is released, exit 0;
+- a second instance does not fight: only the holder of the lease (`daemon.lease`) writes;
+  the other one reconciles read-only (drift still reported) and says "standby".
+
+Overlay probing (`probing.loop`): after each successful reconcile of a declared object of
+a probed kind the reconciler tells the probes what it wants (`daemon.probes.ProbeHook`,
+no I/O); a thread of its own ensures, polls and removes the probe services and exports
+the node x node matrix. Probe services are kept at shutdown (the next instance adopts
+them) and removed when their network is deleted, no longer declared, or its probe is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from swarm_operator.daemon.events import EventSource
+from swarm_operator.daemon.lease import Lease, SwarmLabelStore
+from swarm_operator.daemon.options import DaemonOptions
+from swarm_operator.daemon.probes import CurrentClient, ProbeHook
+from swarm_operator.daemon.reconciler import Clock, Reconciler
+from swarm_operator.daemon.snapshot import Snapshot
+from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
+from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
+from swarm_operator.kinds import registry
+from swarm_operator.kinds.node import live_node, status_of
+from swarm_operator.manifests.loader import load_directory
+from swarm_operator.observe import logs
+from swarm_operator.observe.metrics import Metrics, NodeInfo
+from swarm_operator.observe.reporter import Reporter
+from swarm_operator.observe.revision import read_revision
+from swarm_operator.observe.server import OperatorHTTPServer
+from swarm_operator.observe.status import StatusBoard
+from swarm_operator.probing import probe
+from swarm_operator.probing.loop import OverlayProbes, Runner
+from swarm_operator.probing.runner import ProbeRunner
+from swarm_operator.swarm.client import SwarmClient
+from swarm_operator.swarm.errors import (
+    DockerUnavailable,
+    QuorumLost,
+    SwarmOperatorError,
+    classify,
+)
+
+Key = tuple[str, str]
+log = logs.get_logger("swarm_operator.daemon")
+
+MAX_RECONNECT_BACKOFF = 10.0
+
+__all__ = ["Daemon", "DaemonOptions"]
+
+
+@dataclass
+class _Round:
+    pending: set[Key] = field(default_factory=set)
+    failed: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        options: DaemonOptions,
+        registry: CollectorRegistry | None = None,
+        client_factory: Callable[..., SwarmClient] = SwarmClient,
+        clock: Clock | None = None,
+    ) -> None:
+        self.options = options
+        self.clock = clock = clock or Clock()
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.board = StatusBoard()
+        self.reporter = Reporter(self.board, self.metrics, wall=clock.wall)
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.desired = DesiredState()
+        self._client_factory = client_factory
+        self._client: SwarmClient | None = None
+        self._client_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._resync_now = threading.Event()
+        self._prune_blocker: str | None = None
+        """Set while more objects would be pruned than --max-prune allows: the daemon
+        prunes key by key, so the plan-wide guard is applied here, to the whole set."""
+        self._snapshot: Snapshot | None = None
+        self._lease: Lease | None = None
+        self._round_lock = threading.Lock()
+        self._round: _Round | None = None
+        self.metrics.workqueue_depth.set_function(lambda: float(len(self.queue)))
+        self.probes = OverlayProbes(
+            self.metrics,
+            self._probe_runner,
+            writable=self.writable,
+            on_status=self.board.set_probes,
+        )
+        self.reconciler = Reconciler(
+            client=self.client,
+            desired=self.desired,
+            reporter=self.reporter,
+            options=options.reconcile_options(),
+            writable=self.writable,
+            clock=clock,
+            snapshot=lambda: self._snapshot,
+            prune_blocker=lambda: self._prune_blocker,
+            probes=ProbeHook(self.probes, enabled=options.probe, default_image=options.probe_image),
+            connection_lost=self._connection_failed,
+        )
+        self.events = EventSource(
+            self.client,
+            self.desired.declared,
+            self._enqueue,
+            prune=options.prune,
+            window=options.events_window,
+            on_event_type=self.metrics.event_received,
+            on_nodes_changed=self._refresh_nodes_soon,
+            on_gap=self._resync_now.set,
+            stop=self._stop,
+            wall=clock.wall,
+        )
+        self.pool: WorkerPool[Key] = WorkerPool(
+            self.queue, self.reconcile, options.workers, on_idle=self.board.beat
+        )
+        self.watcher = ManifestWatcher(options.directory, self.reload, on_error=self._watch_error)
+        self.server: OperatorHTTPServer | None = None
+        self._probe_thread: threading.Thread | None = None
+
+    @property
+    def prune_blocker(self) -> str | None:
+        """Why every prune is refused right now (too many orphans), or None."""
+        return self._prune_blocker
+
+    def client(self) -> SwarmClient | None:
+        """The client of the manager this daemon is connected to, if any."""
+        with self._client_lock:
+            return self._client
+
+    def attach(self, client: SwarmClient) -> None:
+        """Use ``client`` (a manager's) from now on; `_connect` calls it once connected."""
+        with self._client_lock:
+            self._client = client
+
+    def writable(self) -> bool:
+        """This instance holds the lease: it may write."""
+        return self._lease is not None and self._lease.held()
+
+    def reconcile(self, key: Key) -> Outcome:
+        """One reconcile of ``key`` (the reconciler's), counted in the current sync round."""
+        outcome = self.reconciler.reconcile(key)
+        self._round_done(key, failed=outcome.error)
+        return outcome
+
+    # ================================================================== lifecycle
+
+    def run(self) -> int:
+        """Serve until :meth:`stop`; returns the exit code."""
+        self.server = OperatorHTTPServer(self.options.metrics_addr, self.registry, self.board)
+        self.server.start()
+        log.info(
+            "starting",
+            directory=str(self.options.directory),
+            metrics=self.server.url,
+            self_heal=self.options.self_heal,
+            prune=self.options.prune,
+            workers=self.options.workers,
+        )
+        self.reload()
+        self.watcher.start()
+        self.pool.start()
+        self._probe_thread = threading.Thread(
+            target=self._run_probes, name="swarm-operator-probes", daemon=True
+        )
+        self._probe_thread.start()
+        try:
+            self._supervise()
+        finally:
+            self._shutdown()
+        return 0
+
+    def stop(self) -> None:
+        """Ask the daemon to finish: safe from a signal handler."""
+        self._stop.set()
+        self._resync_now.set()
+        self.probes.wake.set()
+
+    def _shutdown(self) -> None:
+        log.info("stopping: finishing the current reconciles")
+        self.queue.shutdown()
+        self.watcher.stop()
+        self.pool.join(timeout=120)
+        if self._probe_thread is not None:
+            # Probe services are kept: the next instance adopts them (no churn of probe
+            # tasks and no gap in the matrix across a restart or an upgrade).
+            self._probe_thread.join(timeout=30)
+        if self._lease is not None:
+            self._lease.release()
+        if self.server is not None:
+            self.server.stop()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+        log.info("stopped")
+
+    # ================================================================== supervisor
+
+    def _supervise(self) -> None:
+        """Connect, keep the lease, check the manager's health, run the periodic resync."""
+        backoff = 1.0
+        next_resync = 0.0
+        next_health = 0.0
+        next_lease = 0.0
+        monotonic = self.clock.monotonic
+        while not self._stop.is_set():
+            client = self.client()
+            now = monotonic()
+            if client is None:
+                if self._connect():
+                    backoff = 1.0
+                    next_resync = 0.0
+                    next_lease = 0.0
+                else:
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF)
+                continue
+            try:
+                if now >= next_lease:
+                    self._tick_lease()
+                    next_lease = now + (self._lease.renew_interval if self._lease else 5.0)
+                if now >= next_health:
+                    self._check_health(client)
+                    next_health = now + self.options.health_interval
+                if now >= next_resync or self._resync_now.is_set():
+                    self._resync_now.clear()
+                    self.resync(client)
+                    jitter = self.options.resync_jitter
+                    next_resync = now + self.options.resync_interval * random.uniform(
+                        1 - jitter, 1 + jitter
+                    )
+            except SwarmOperatorError as exc:
+                self._connection_failed(exc)
+                continue
+            wait = min(next_resync, next_health, next_lease) - monotonic()
+            self._resync_now.wait(max(min(wait, 1.0), 0.05))
+
+    def _connect(self) -> bool:
+        try:
+            client = self._client_factory(
+                self.options.host,
+                observer=lambda name, seconds, ok: self.metrics.observe_api_call(name, seconds),
+            )
+            swarm = client.require_manager()
+            if swarm.get("Error"):
+                # The engine is a manager but its Raft has no leader (quorum lost) or
+                # another cluster error: listing or writing would fail or hang.
+                client.close()
+                raise classify(str(swarm["Error"]))
+            # `info` can look healthy while the Raft has no leader: a read that needs the
+            # leader tells (QuorumLost), so a manager without quorum is never "connected".
+            try:
+                self._check_health(client)
+            except SwarmOperatorError:
+                client.close()
+                raise
+        except SwarmOperatorError as exc:
+            self.board.set_connection(False, str(exc), quorum=not isinstance(exc, QuorumLost))
+            self.metrics.manager_connected.set(0)
+            log.warning("cannot connect to a manager", error=str(exc))
+            return False
+        self.attach(client)
+        self._lease = Lease(
+            SwarmLabelStore(client),
+            identity=self.options.identity or (self._lease.identity if self._lease else None),
+            duration=self.options.lease_duration,
+        )
+        self.board.set_connection(True)
+        self.metrics.manager_connected.set(1)
+        log.info("connected to a manager", host=client.host)
+        self.events.start()
+        return True
+
+    def _connection_failed(self, exc: BaseException) -> None:
+        quorum_lost = isinstance(exc, QuorumLost)
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            log.warning(
+                "lost the manager" if not quorum_lost else "the manager has lost quorum",
+                error=str(exc),
+            )
+            with contextlib.suppress(Exception):
+                client.close()
+        self.board.set_connection(False, str(exc), quorum=not quorum_lost)
+        self.metrics.manager_connected.set(0)
+        self.metrics.ready.set(0)
+        # Writes need the manager anyway; the lease runs out on its own meanwhile.
+        self.metrics.leader.set(0)
+        self.board.set_role("standby", self._lease.holder if self._lease else None)
+
+    def _tick_lease(self) -> None:
+        if self._lease is None:
+            return
+        was = self._lease.held()
+        try:
+            held = self._lease.tick()
+        except SwarmOperatorError as exc:
+            if isinstance(exc, DockerUnavailable | QuorumLost):
+                raise
+            log.warning("cannot renew the lease", error=str(exc))
+            held = self._lease.held()
+        self.metrics.leader.set(1 if held else 0)
+        self.board.set_role("leader" if held else "standby", self._lease.holder)
+        if held and not was:
+            log.info("holding the lease: this instance writes", identity=self._lease.identity)
+            self._resync_now.set()
+        elif was and not held:
+            log.warning("lost the lease: standing by", holder=self._lease.holder)
+        elif not held and not was:
+            log.debug("standby", holder=self._lease.holder)
+
+    def _check_health(self, client: SwarmClient) -> None:
+        infos = []
+        for raw in client.nodes():
+            st = status_of(live_node(raw))
+            if st is not None:
+                infos.append(NodeInfo(st.hostname, st.role, st.availability, st.state))
+        self.metrics.set_nodes(infos)
+        self.board.set_connection(True)
+        self.metrics.manager_connected.set(1)
+
+    def _refresh_nodes_soon(self) -> None:
+        client = self.client()
+        if client is not None:
+            try:
+                self._check_health(client)
+            except SwarmOperatorError as exc:
+                log.warning("cannot list nodes", error=str(exc))
+
+    # ================================================================== triggers
+
+    def reload(self) -> Change:
+        """Re-read the manifest directory and enqueue the keys that changed."""
+        result = load_directory(self.options.directory)
+        change = self.desired.apply(result, self.options.directory)
+        if self.options.prune and len(change.removed) > self.options.max_prune:
+            self._block_prune(len(change.removed))
+        revision = read_revision(self.options.directory)
+        self.board.set_revision(revision)
+        self.metrics.set_source_revision(revision)
+        self.board.set_load_errors(change.errors)
+        self.metrics.set_manifest_load_errors(len({place for place, _ in change.errors}))
+        for place, message in change.errors:
+            log.error(
+                "manifest failed to load; its objects are left alone", source=place, error=message
+            )
+        for key in change.held:
+            self.reconciler.report_held(key)
+        if change.keys:
+            log.info(
+                "manifests changed",
+                revision=revision,
+                changed=sorted(f"{k}/{n}" for k, n in change.changed),
+                removed=sorted(f"{k}/{n}" for k, n in change.removed),
+                held=sorted(f"{k}/{n}" for k, n in change.held),
+            )
+        for key in sorted(change.keys):
+            self._enqueue(key)
+        return change
+
+    def resync(self, client: SwarmClient) -> None:
+        """Enqueue every declared key and every managed live object (prune candidates)."""
+        self.watcher.check_swap()
+        self.reload()
+        snapshot = self._snapshot = Snapshot(self.clock.monotonic())
+        live = snapshot.read(client)
+        keys = set(self.desired.declared())
+        managed = [o for o in live.objects() if o.managed and registry.of(o.kind).prunable]
+        orphans = [o.key for o in managed if o.key not in keys and not o.protected]
+        if self.options.prune and len(orphans) > self.options.max_prune:
+            self._block_prune(len(orphans))
+        elif self._prune_blocker is not None:
+            log.info("prune allowed again", orphans=len(orphans))
+            self._prune_blocker = None
+        keys.update(o.key for o in managed)
+        for key in [k for k in self.metrics.object_statuses() if k not in keys]:
+            self.reconciler.forget(key)
+        with self._round_lock:
+            self._round = _Round(pending=set(keys))
+        snapshot.offer(keys)
+        for key in sorted(keys):
+            self.queue.add(key)
+        if not keys:
+            self._round_finished(failed=False)
+        log.info("resync", objects=len(keys))
+
+    def _enqueue(self, key: Key) -> None:
+        """A trigger fired for ``key``: its next reconcile reads the Swarm afresh."""
+        snapshot = self._snapshot
+        if snapshot is not None:
+            snapshot.drop(key)
+        self.queue.add(key)
+
+    def _block_prune(self, count: int) -> None:
+        reason = (
+            f"{count} managed objects are no longer declared, more than --max-prune "
+            f"{self.options.max_prune}"
+        )
+        if self._prune_blocker != reason:
+            log.warning(
+                "prune refused until a resync finds at most --max-prune orphans", reason=reason
+            )
+        self._prune_blocker = reason
+
+    def _watch_error(self, exc: BaseException) -> None:
+        log.error("manifest reload failed", error=repr(exc))
+
+    # ================================================================== overlay probes
+
+    def _probe_runner(self, network: str, settings: probe.ProbeSettings) -> Runner:
+        return ProbeRunner(CurrentClient(self.client), network, settings)
+
+    def _run_probes(self) -> None:
+        """The probe thread: removals, ensures and polls as they fall due."""
+        while not self._stop.is_set():
+            wait = 1.0
+            if self.client() is not None:
+                try:
+                    wait = self.probes.tick()
+                except Exception:  # tick never raises; a bug must not end probing
+                    log.exception("overlay probe loop crashed")
+            self.probes.wake.wait(min(max(wait, 0.05), 1.0))
+            self.probes.wake.clear()
+
+    # ================================================================== sync rounds
+
+    def _round_done(self, key: Key, failed: bool) -> None:
+        with self._round_lock:
+            current = self._round
+            if current is None or key not in current.pending:
+                return
+            current.pending.discard(key)
+            current.failed = current.failed or failed
+            if current.pending:
+                return
+            self._round = None
+            any_failed = current.failed
+        self._round_finished(any_failed)
+
+    def _round_finished(self, failed: bool) -> None:
+        self.board.full_sync_done()
+        self.metrics.ready.set(1)
+        statuses = self.metrics.object_statuses().values()
+        if not failed and all(s.sync_status == "synced" for s in statuses):
+            self.metrics.last_successful_sync_timestamp_seconds.set(self.clock.wall())
+        log.info("full sync done", failed=failed)

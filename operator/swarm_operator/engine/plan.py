@@ -1,0 +1,179 @@
+"""The planner: desired manifests + live state -> an ordered list of actions. Pure.
+
+Owns pairing (by ``(kind, name)``), the plan-wide guards (prune: refused when nothing is
+declared, when a manifest failed to load, when more than ``--max-prune`` would go; the
+reconcile-disabled annotation) and the order actions run in (`kinds.registry.rank`).
+What one object's action is, with its field-level differences and its own guards (adopt,
+network replace, last manager), is asked of its kind (`Kind.plan`, `Kind.prune_guard`);
+nothing here names a kind. It never talks to Docker: `engine.executor` carries a `Plan`
+out, `engine.live` reads the state it is given. Testable as plain tables.
+
+Verbs:
+- ``create``: declared, not in the Swarm.
+- ``update``: declared, managed, differs (services, nodes).
+- ``replace``: a managed network differs; networks have no update call, so the network
+  is removed and recreated, detaching and reattaching the services in ``disrupts``.
+  Also a service whose mode changes (replicated, global, the job modes): the engine
+  refuses that in place ("service mode change is not allowed"), so it is removed and
+  created again, all its tasks stopped. Either needs ``--allow-replace`` or the
+  annotation ``swarm-operator/allow-replace: "true"``.
+- ``adopt``: an object with the declared name exists without the ownership label. Taken
+  over only with ``--adopt`` or ``swarm-operator/adopt: "true"``.
+- ``delete``: managed (labelled), no longer declared, and ``--prune`` given.
+- ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm.
+An action that would be unsafe or was not allowed carries ``blocked`` (why) and is not
+carried out; the plan still shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarm_operator.engine.live import LiveState
+from swarm_operator.kinds import registry
+from swarm_operator.kinds.base import (
+    BLOCK_RECONCILE_DISABLED,
+    DEFAULT_MAX_PRUNE,
+    QUIET_VERBS,
+    VERBS,
+    Action,
+    Key,
+    PlanContext,
+    PlanOptions,
+    Verb,
+    reconcile_disabled,
+)
+from swarm_operator.kinds.diff import Difference, diff
+from swarm_operator.manifests.models import Manifest
+
+__all__ = [
+    "BLOCK_RECONCILE_DISABLED",
+    "DEFAULT_MAX_PRUNE",
+    "QUIET_VERBS",
+    "VERBS",
+    "Action",
+    "Difference",
+    "Plan",
+    "PlanOptions",
+    "Verb",
+    "diff",
+    "differences",
+    "plan",
+]
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    refusals: tuple[str, ...] = ()
+    """Plan-wide guards that tripped (prune refused): nothing of that kind is done."""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def pending(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.changes)
+
+    @property
+    def blocked(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.changes and a.blocked)
+
+    @property
+    def runnable(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.changes and not a.blocked)
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {verb: 0 for verb in VERBS}
+        for action in self.actions:
+            counts[action.verb] += 1
+        return {
+            "actions": [a.to_dict() for a in self.actions],
+            "refusals": list(self.refusals),
+            "notes": list(self.notes),
+            "summary": {**counts, "blocked": len(self.blocked), "pending": len(self.pending)},
+        }
+
+
+def differences(desired: Manifest, live: Manifest) -> tuple[Difference, ...]:
+    """What differs between a manifest and a live object of its kind (normalised)."""
+    return registry.of_manifest(desired).differences(desired, live)
+
+
+def _order(action: Action) -> tuple[int, str]:
+    return (registry.rank(action.kind, deleting=action.verb == "delete"), action.name)
+
+
+def _prune(
+    desired: Sequence[Manifest],
+    declared: set[Key],
+    ctx: PlanContext,
+    live: LiveState,
+    wanted: set[Key] | None,
+) -> tuple[list[Action], list[str], list[str]]:
+    """Delete actions for managed, undeclared objects, or the reason pruning is refused."""
+    options = ctx.options
+    orphans = [
+        obj
+        for kind in registry.prunable()
+        for obj in live.of(kind.name).values()
+        if obj.managed and obj.key not in declared and (wanted is None or obj.key in wanted)
+    ]
+    notes: list[str] = []
+    protected = [o for o in orphans if o.protected]
+    orphans = [o for o in orphans if not o.protected]
+    for obj in protected:
+        notes.append(
+            f"{obj.kind} {obj.name}: no longer declared, kept (label swarm-operator/protect=true)"
+        )
+    if not orphans:
+        return [], [], notes
+    names = ", ".join(f"{o.kind} {o.name}" for o in orphans)
+    if not options.prune:
+        notes.append(f"managed but no longer declared (apply --prune deletes them): {names}")
+        return [], [], notes
+    refusals: list[str] = []
+    if not desired:
+        refusals.append(
+            "prune refused: the manifest directory declares no objects (empty, missing or "
+            f"unreadable?); nothing deleted. It would have deleted: {names}"
+        )
+    refusals.extend(f"prune refused: {why}; nothing deleted" for why in options.prune_blockers)
+    if len(orphans) > options.max_prune:
+        refusals.append(
+            f"prune refused: it would delete {len(orphans)} objects, more than --max-prune "
+            f"{options.max_prune}; nothing deleted ({names})"
+        )
+    if refusals:
+        return [], refusals, notes
+    deleted = {o.key for o in orphans}
+    actions: list[Action] = []
+    for obj in orphans:
+        action = Action("delete", obj.kind, obj.name, "managed and no longer declared", live=obj)
+        why = registry.of(obj.kind).prune_guard(obj, deleted, ctx)
+        actions.append(action.block(why) if why else action)
+    return actions, [], notes
+
+
+def plan(
+    desired: Sequence[Manifest],
+    live: LiveState,
+    options: PlanOptions,
+    keys: Collection[Key] | None = None,
+) -> Plan:
+    """Pair ``desired`` with ``live`` and return the ordered actions (only for ``keys``)."""
+    wanted = set(keys) if keys is not None else None
+    declared = {m.key for m in desired}
+    ctx = PlanContext(options, live.of)
+    actions: list[Action] = []
+    for m in sorted(desired, key=lambda m: (registry.rank(m.kind), m.name)):
+        if wanted is not None and m.key not in wanted:
+            continue
+        action = registry.of_manifest(m).plan(m, live.get(m.key), ctx)
+        if action.changes and not action.blocked and reconcile_disabled(m):
+            action = action.block(BLOCK_RECONCILE_DISABLED)
+        actions.append(action)
+    deletes, refusals, notes = _prune(desired, declared, ctx, live, wanted)
+    actions.extend(deletes)
+    actions.sort(key=_order)
+    return Plan(tuple(actions), tuple(refusals), tuple(notes))

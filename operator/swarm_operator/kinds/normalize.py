@@ -1,0 +1,179 @@
+"""Normalisation: bring a desired and a live spec to one canonical form before diffing.
+
+Owns every rule that makes two specs that mean the same thing compare equal, so the
+planner never reports false drift. Works on the manifest's JSON form
+(``model_dump(mode="json", by_alias=True)``: camelCase keys, canonical units), so
+differences read in the manifest's own words (``spec.updateConfig.parallelism``).
+
+Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
+- unset update/rollback/restart blocks and unset fields in them = the engine's defaults;
+- ``init`` unset = false; ``stopGracePeriod`` unset = 10s; empty command/args = unset;
+- empty placement/resources blocks = unset; ``maxReplicasPerNode`` 0 = unset;
+- list order that carries no meaning is sorted: ports, networks (and their aliases),
+  mounts, placement constraints, DNS options; env, labels and hosts are maps already;
+- network driver options the engine never reports back (the overlay's vxlanid_list) are
+  not compared;
+- a digest-pinned live image equals the requested reference it pins (``img:1@sha256:..``
+  equals ``img:1``);
+- networks: a subnet/gateway/ipRange the manifest leaves unset is whatever IPAM chose;
+  ``probe`` is operator configuration, not Docker's, and is never compared;
+- nodes: unset role/availability = keep the live one; only listed labels are compared
+  unless ``exclusiveLabels``.
+Labels the operator itself writes (``io.swarm-operator.*``) are dropped when a live object
+is read (`swarm.labels.user_labels`). Each kind's module (`kinds.service`, `kinds.network`,
+`kinds.node`) calls its pair of functions here; the engine's defaults for the blocks the
+operator writes complete are written once, here, in the engine's form (`ENGINE_*`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from swarm_operator.manifests import units
+
+# The engine's defaults (swarmkit api/defaults) for the blocks the operator always writes
+# complete (`kinds.service_spec`), in the engine's form; below, the same in manifest form.
+ENGINE_UPDATE_DEFAULTS: dict[str, Any] = {
+    "Parallelism": 1,
+    "Delay": 0,
+    "FailureAction": "pause",
+    "Monitor": 5_000_000_000,
+    "MaxFailureRatio": 0.0,
+    "Order": "stop-first",
+}
+ENGINE_RESTART_DEFAULTS: dict[str, Any] = {
+    "Condition": "any",
+    "Delay": 5_000_000_000,
+    "MaxAttempts": 0,
+    "Window": 0,
+}
+_DURATIONS = frozenset({"Delay", "Monitor", "Window"})
+
+
+def _manifest_form(engine: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key[0].lower() + key[1:]: units.format_duration(value) if key in _DURATIONS else value
+        for key, value in engine.items()
+    }
+
+
+UPDATE_DEFAULTS = _manifest_form(ENGINE_UPDATE_DEFAULTS)
+RESTART_DEFAULTS = _manifest_form(ENGINE_RESTART_DEFAULTS)
+STOP_GRACE_DEFAULT = "10s"
+
+
+def _fill(block: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    block = dict(block or {})
+    out = {k: (defaults[k] if block.get(k) is None else block[k]) for k in defaults}
+    if "maxFailureRatio" in out:
+        out["maxFailureRatio"] = float(out["maxFailureRatio"])
+    return out
+
+
+def _amounts(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not block:
+        return None
+    out = {k: v for k, v in block.items() if v not in (None, "0", 0)}
+    return out or None
+
+
+def service(spec: dict[str, Any]) -> dict[str, Any]:
+    """Canonical form of a Service spec (manifest JSON form)."""
+    s = copy.deepcopy(spec)
+    s["updateConfig"] = _fill(s.get("updateConfig"), UPDATE_DEFAULTS)
+    s["rollbackConfig"] = _fill(s.get("rollbackConfig"), UPDATE_DEFAULTS)
+    s["restartPolicy"] = _fill(s.get("restartPolicy"), RESTART_DEFAULTS)
+    if s.get("init") is None:
+        s["init"] = False
+    if s.get("stopGracePeriod") is None:
+        s["stopGracePeriod"] = STOP_GRACE_DEFAULT
+    for key in ("command", "args", "user", "workdir", "hostname", "stopSignal"):
+        if not s.get(key):
+            s[key] = None
+    if s.get("mode") == "replicated-job" and s.get("replicas") is None:
+        s["replicas"] = 1
+    placement = s.get("placement") or {}
+    placement = {
+        "constraints": sorted(placement.get("constraints") or []),
+        "preferences": list(placement.get("preferences") or []),
+        "maxReplicasPerNode": placement.get("maxReplicasPerNode") or None,
+    }
+    empty = not placement["constraints"] and not placement["preferences"]
+    s["placement"] = None if empty and placement["maxReplicasPerNode"] is None else placement
+    res = s.get("resources") or {}
+    res = {"limits": _amounts(res.get("limits")), "reservations": _amounts(res.get("reservations"))}
+    s["resources"] = None if res == {"limits": None, "reservations": None} else res
+    hc = s.get("healthcheck")
+    if hc is not None and all(v is None for v in hc.values()):
+        s["healthcheck"] = None
+    s["ports"] = sorted(
+        s.get("ports") or [],
+        key=lambda p: (p["target"], p["protocol"], p.get("published") or 0, p["mode"]),
+    )
+    s["networks"] = sorted(
+        ({"name": n["name"], "aliases": sorted(n.get("aliases") or [])} for n in s["networks"]),
+        key=lambda n: n["name"],
+    )
+    s["mounts"] = sorted(s.get("mounts") or [], key=lambda m: m["target"])
+    # resolv.conf options are a set to the resolver; nameservers and search are ordered
+    s["dnsOptions"] = sorted(s.get("dnsOptions") or [])
+    return s
+
+
+def image_pins(live: str, requested: str) -> bool:
+    """``live`` is the ``requested`` reference, or that reference with a digest pinned in
+    by the engine or the CLI (``img:1@sha256:..`` pins ``img:1``)."""
+    return live == requested or ("@" not in requested and live.split("@", 1)[0] == requested)
+
+
+ENGINE_NETWORK_OPTIONS = frozenset({"com.docker.network.driver.overlay.vxlanid_list"})
+"""Driver options the engine accepts at create and never reports back: not compared
+(else a network that sets one would plan a replace on every run). The overlay driver
+adds this one by itself too: it is never read into a manifest (`kinds.network`)."""
+
+
+def network(spec: dict[str, Any]) -> dict[str, Any]:
+    """Canonical form of a Network spec: operator configuration (``probe``) and options
+    the engine never reports back are not compared."""
+    s = copy.deepcopy(spec)
+    s.pop("probe", None)
+    s["options"] = {
+        k: v for k, v in (s.get("options") or {}).items() if k not in ENGINE_NETWORK_OPTIONS
+    }
+    return s
+
+
+def service_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A desired and a live Service spec (manifest JSON form) in canonical form."""
+    d, lv = service(d), service(lv)
+    if image_pins(lv["image"], d["image"]):
+        lv["image"] = d["image"]
+    return d, lv
+
+
+def network_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A desired and a live Network spec in canonical form."""
+    d, lv = network(d), network(lv)
+    if d.get("subnet") is None:
+        for key in ("subnet", "gateway", "ipRange"):
+            d[key] = lv.get(key)
+    else:
+        for key in ("gateway", "ipRange"):
+            if d.get(key) is None:
+                d[key] = lv.get(key)
+    return d, lv
+
+
+def node_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A desired and a live Node spec in canonical form."""
+    exclusive = bool(d.get("exclusiveLabels"))
+    d, lv = copy.deepcopy(d), copy.deepcopy(lv)
+    d.pop("exclusiveLabels", None)
+    lv.pop("exclusiveLabels", None)
+    for key in ("role", "availability"):
+        if d.get(key) is None:
+            d[key] = lv.get(key)
+    if not exclusive:
+        lv["labels"] = {k: v for k, v in lv["labels"].items() if k in d["labels"]}
+    return d, lv

@@ -1,0 +1,329 @@
+"""The Service kind: read, planned, written and watched until it converges.
+
+Owns what is particular to services beyond their engine form (`kinds.service_spec`):
+which live services are the user's (probe services are the operator's own plumbing,
+never drift, never pruned), the plan rules (create, update, adopt only when allowed; a
+change of mode is a ``replace``, remove and create, since the engine refuses it in place
+"service mode change is not allowed"; it needs ``--allow-replace``), the
+writes (a create or update names its networks by ID, listed once per plan run and again
+once if a network went away meanwhile; an update keeps the engine's digest pin and its
+``ForceUpdate`` counter), where a service stands from its tasks (`service_progress`), its
+health for the daemon, and its sensitive paths: env values are never shown.
+
+Neighbours: `kinds.base` (the interface), `kinds.service_spec`, `kinds.normalize`; the
+engine reaches it through `kinds.registry`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from swarm_operator.kinds import normalize
+from swarm_operator.kinds.base import (
+    BLOCK_NOT_ADOPTED,
+    JSON,
+    Action,
+    ApplyContext,
+    Health,
+    Kind,
+    LiveObject,
+    PlanContext,
+    Progressing,
+    Raw,
+    flag,
+    may_adopt,
+)
+from swarm_operator.kinds.common import convert, creation_fields, unreadable, version_of
+from swarm_operator.kinds.service_spec import service_from_docker, service_spec
+from swarm_operator.manifests.models import ANNOTATION_ALLOW_REPLACE, Manifest, Service
+from swarm_operator.swarm import labels
+from swarm_operator.swarm.errors import NetworkGone, NotFound
+
+if TYPE_CHECKING:
+    from swarm_operator.swarm.client import SwarmClient
+
+NETWORK = "Network"
+"""The kind a service attaches to: its spec names networks by ID."""
+RECENT_APPLY = 120.0
+"""Seconds after the operator changed a service during which missing tasks are
+'progressing', not 'degraded'."""
+
+
+def live_service(raw: Mapping[str, Any], network_ids: Mapping[str, str]) -> LiveObject:
+    spec = raw.get("Spec") or {}
+    name = str(spec.get("Name", ""))
+    manifest, error = convert("Service", name, service_from_docker, spec, network_ids)
+    return LiveObject(
+        kind="Service",
+        name=name,
+        id=str(raw.get("ID", "")),
+        version=version_of(raw),
+        labels=dict(spec.get("Labels") or {}),
+        spec=spec,
+        manifest=manifest,
+        read_error=error,
+    )
+
+
+class ServiceKind(Kind):
+    name = "Service"
+    model = Service
+    event_type = "service"
+    needs = (NETWORK,)
+    sensitive = ("spec.env",)
+    waits = True
+
+    def read_raw(self, client: SwarmClient, names: Collection[str] | None = None) -> list[JSON]:
+        if names is None:
+            return client.services()
+        found: list[JSON] = []
+        for name in names:
+            found.extend(
+                s
+                for s in client.services(filters={"name": name})
+                if (s.get("Spec") or {}).get("Name") == name
+            )
+        return found
+
+    def live(self, raws: Mapping[str, Sequence[Raw]]) -> dict[str, LiveObject]:
+        ids = {str(n.get("Id")): str(n.get("Name")) for n in raws.get(NETWORK, ())}
+        return {
+            obj.name: obj
+            for obj in (
+                live_service(raw, ids)
+                for raw in raws.get(self.name, ())
+                if not labels.is_probe((raw.get("Spec") or {}).get("Labels"))
+            )
+        }
+
+    def comparable(self, desired: Manifest, live: Manifest) -> tuple[JSON, JSON]:
+        return normalize.service_pair(
+            desired.spec.model_dump(mode="json", by_alias=True),
+            live.spec.model_dump(mode="json", by_alias=True),
+        )
+
+    def plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
+        m = cast(Service, manifest)
+        if live is None:
+            fields = creation_fields(m, self.sensitive, {"image": m.spec.image})
+            return Action("create", m.kind, m.name, "not in the Swarm", fields, m)
+        if live.manifest is None:
+            action = unreadable(m, live)
+        else:
+            diffs = self.differences(m, live.manifest)
+            live_mode = cast(Service, live.manifest).spec.mode
+            if live.managed and live_mode != m.spec.mode:
+                action = Action(
+                    "replace",
+                    m.kind,
+                    m.name,
+                    f"a service's mode cannot be changed in place ({live_mode} -> "
+                    f"{m.spec.mode}): remove and recreate",
+                    diffs,
+                    m,
+                    live,
+                    disrupts=(m.name,),
+                )
+                if not (ctx.options.allow_replace or flag(m, ANNOTATION_ALLOW_REPLACE)):
+                    return action.block(
+                        "needs --allow-replace (or annotation swarm-operator/allow-replace: "
+                        f'"true"); every task of {m.name} is stopped and started again'
+                    )
+                return action
+            if live.managed:
+                if not diffs:
+                    return Action("noop", m.kind, m.name, "up to date", desired=m, live=live)
+                action = Action("update", m.kind, m.name, "live spec differs", diffs, m, live)
+            else:
+                action = Action(
+                    "adopt",
+                    m.kind,
+                    m.name,
+                    "a service with this name exists without the swarm-operator label",
+                    diffs,
+                    m,
+                    live,
+                )
+        if action.verb == "adopt" and not may_adopt(m, ctx.options):
+            return action.block(BLOCK_NOT_ADOPTED)
+        return action
+
+    # ------------------------------------------------------------------ writing
+
+    def apply(self, action: Action, ctx: ApplyContext) -> str:
+        if action.verb == "delete":
+            assert action.live is not None
+            ctx.client.remove_service(action.live.id)
+            return "deleted"
+        m = cast(Service, action.desired)
+        try:
+            return self._write(action, m, ctx)
+        except NetworkGone:
+            # A network was replaced behind our back since we listed them: list again, once.
+            ctx.forget_ids(NETWORK)
+            return self._write(action, m, ctx)
+
+    def _write(self, action: Action, m: Service, ctx: ApplyContext) -> str:
+        targets = ctx.ids(NETWORK)
+        if action.verb == "create":
+            ctx.client.create_service(service_spec(m, network_targets=targets))
+            return "created"
+        if action.verb == "replace":  # a mode change: the engine has no update for it
+            assert action.live is not None
+            ctx.client.remove_service(action.live.id)
+            ctx.client.create_service(service_spec(m, network_targets=targets))
+            return "replaced (mode changed)"
+        live = action.live
+        assert live is not None
+        task = live.spec.get("TaskTemplate") or {}
+        live_image = str((task.get("ContainerSpec") or {}).get("Image", ""))
+        pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
+        spec = service_spec(
+            m,
+            network_targets=targets,
+            image=live_image if pinned else None,
+            force_update=int(task.get("ForceUpdate") or 0),
+        )
+        ctx.client.update_service(live.id, live.version, spec)
+        return "adopted and updated" if action.verb == "adopt" else "updated"
+
+    # ------------------------------------------------------------------ health
+
+    def read_status(self, client: SwarmClient, live: LiveObject) -> Any:
+        return (client.inspect_service(live.id), client.tasks(filters={"service": live.id}))
+
+    def read_all_status(self, client: SwarmClient, raws: Sequence[Raw]) -> dict[str, Any]:
+        tasks: dict[str, list[JSON]] = {}
+        for task in client.tasks():
+            tasks.setdefault(str(task.get("ServiceID")), []).append(task)
+        return {str(s.get("ID")): (s, tasks.get(str(s.get("ID")), [])) for s in raws}
+
+    def health(self, live: LiveObject | None, status: Any, recently_applied: bool) -> Health:
+        if live is None or status is None:
+            return Health("missing", (0, 0))
+        raw, tasks = status
+        progress = service_progress(raw, tasks, since=time.time() - 300, pending_grace=False)
+        if progress.converged:
+            state = "healthy"
+        elif progress.failed:
+            state = "degraded"
+        elif progress.update_state == "updating" or progress.running < progress.desired:
+            updating = progress.update_state == "updating"
+            state = "progressing" if recently_applied or updating else "degraded"
+        else:
+            state = "progressing"
+        return Health(state, (progress.desired, progress.running))
+
+    def progress(self, client: SwarmClient, name: str, since: float, grace: bool) -> Progressing:
+        try:
+            raw = client.inspect_service(name)
+        except NotFound:
+            return Progressing(f"Service {name}: gone", converged=False, failed="not found")
+        tasks = client.tasks(filters={"service": raw["ID"]})
+        current = client.tasks(filters={"service": raw["ID"], "_up-to-date": "true"})
+        state = service_progress(raw, tasks, since, grace, current=current)
+        line = f"Service {name}: {state.running}/{state.desired} running" + (
+            f", update {state.update_state}" if state.update_state else ""
+        )
+        if state.failed:
+            detail = "; ".join(state.errors)
+            return Progressing(line, False, state.failed + (f" ({detail})" if detail else ""))
+        if state.converged:
+            return Progressing(
+                line, True, message=f"converged: {state.running}/{state.desired} running"
+            )
+        return Progressing(line, False)
+
+
+KIND = ServiceKind()
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def parse_time(text: str) -> float:
+    """Docker's RFC 3339 timestamps (nanoseconds) as POSIX seconds."""
+    text = text.rstrip("Z")
+    main, _, frac = text.partition(".")
+    stamp = datetime.fromisoformat(main + "+00:00").timestamp()
+    return stamp + (float("0." + frac[:9]) if frac else 0.0)
+
+
+FAILED_TASK_STATES = frozenset({"rejected", "failed"})
+BAD_UPDATE_STATES = frozenset(
+    {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
+)
+
+
+@dataclass(frozen=True)
+class ServiceProgress:
+    name: str
+    running: int
+    desired: int
+    update_state: str | None
+    errors: tuple[str, ...]
+    converged: bool
+    failed: str | None
+
+
+def service_progress(
+    raw_service: Mapping[str, Any],
+    tasks: Sequence[Mapping[str, Any]],
+    since: float,
+    pending_grace: bool,
+    current: Sequence[Mapping[str, Any]] | None = None,
+) -> ServiceProgress:
+    """Where a service stands, from its inspect body and its tasks. Pure.
+
+    ``since``: tasks created before this POSIX time are history and ignored for errors.
+    ``pending_grace``: False once a "no suitable node" task has been seen long enough to
+    count as a failure.
+    ``current``: the tasks of the service's current spec version (the engine's
+    ``_up-to-date`` filter, as `docker service update` uses). Only these count as running:
+    right after an update the old tasks still run, and the engine may not have set the
+    UpdateStatus yet, so counting them declares convergence before the update began.
+    """
+    spec = raw_service.get("Spec") or {}
+    name = str(spec.get("Name", ""))
+    mode = spec.get("Mode") or {}
+    status = raw_service.get("UpdateStatus") or {}
+    state = status.get("State")
+    counted = tasks if current is None else current
+    live_tasks = [t for t in counted if t.get("DesiredState") == "running"]
+    running = sum(1 for t in live_tasks if (t.get("Status") or {}).get("State") == "running")
+    if "Replicated" in mode:
+        desired = int((mode["Replicated"] or {}).get("Replicas", 0))
+    else:
+        desired = len(live_tasks)
+    errors: list[str] = []
+    no_node = False
+    for t in tasks:
+        st = t.get("Status") or {}
+        created = parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
+        if created < since:
+            continue
+        err = str(st.get("Err") or "")
+        if st.get("State") in FAILED_TASK_STATES and err:
+            errors.append(f"task {str(t.get('ID', ''))[:12]} {st.get('State')}: {err}")
+        if st.get("State") == "pending" and "no suitable node" in err:
+            no_node = True
+            errors.append(f"task {str(t.get('ID', ''))[:12]} pending: {err}")
+    errors = sorted(set(errors))
+    failed = None
+    if state in BAD_UPDATE_STATES:
+        failed = f"update {state}: {status.get('Message', '')}".rstrip(": ")
+    elif no_node and not pending_grace:
+        failed = "tasks cannot be scheduled"
+    elif sum(1 for e in errors if " rejected: " in e or " failed: " in e) >= 2:
+        failed = "tasks keep failing"
+    converged = (
+        failed is None
+        and running == desired
+        and all((t.get("Status") or {}).get("State") == "running" for t in live_tasks)
+        and state in (None, "completed")
+    )
+    return ServiceProgress(name, running, desired, state, tuple(errors), converged, failed)

@@ -1,0 +1,371 @@
+"""The Service kind to and from the engine: `ServiceSpec` dicts <-> `Service` manifests.
+
+Owns the way a desired service is written to Docker (`service_spec`: a ``ServiceSpec``
+for ``/services/create`` and ``/services/{id}/update``, with the ownership labels and the
+requested image in a label) and its inverse (`service_from_docker`). Pure: no I/O. The
+property test in ``tests/test_engine_roundtrip.py`` checks that render -> engine -> read
+is the identity after normalisation (`kinds.normalize`).
+
+Every config block that the engine would otherwise half-fill (update, rollback and
+restart policies) is written complete, with the engine's own defaults
+(`normalize.ENGINE_UPDATE_DEFAULTS`, `normalize.ENGINE_RESTART_DEFAULTS`) for the fields
+the manifest leaves out, so the engine stores exactly what the planner compares against.
+
+The spec has the shape the docker CLI sends (``cli/command/service/opts.go``,
+``ToService``): ``TaskTemplate.Placement``, ``Resources`` (with ``Limits`` and
+``Reservations``), ``RestartPolicy``, ``UpdateConfig``, ``RollbackConfig`` and
+``EndpointSpec`` are always written, empty (or the engine's defaults) where the manifest
+says nothing. The engine is not hardened against the other shapes: dockerd 20.10's
+swarmkit dereferences a missing ``Placement`` when a service that had one is updated,
+and the whole manager daemon dies (see LAB.md).
+Neighbours: `kinds.service` (the kind: plan, apply, health) uses both directions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from swarm_operator.kinds.common import drop_empty, dur, ownership_labels, some
+from swarm_operator.kinds.normalize import (
+    ENGINE_RESTART_DEFAULTS,
+    ENGINE_UPDATE_DEFAULTS,
+    image_pins,
+)
+from swarm_operator.manifests import units
+from swarm_operator.manifests.models import Service, ServiceSpec
+from swarm_operator.manifests.service_blocks import RestartPolicy, UpdateConfig
+from swarm_operator.swarm import labels as swarm_labels
+
+JOB_MODES = ("replicated-job", "global-job")
+
+
+def service_labels(service: Service) -> dict[str, str]:
+    """The ownership labels of a service, with the image as the manifest wrote it."""
+    return {**ownership_labels(service), swarm_labels.IMAGE: service.spec.image}
+
+
+def _update_config(cfg: UpdateConfig | None) -> dict[str, Any]:
+    if cfg is None:
+        return dict(ENGINE_UPDATE_DEFAULTS)
+    given = {
+        "Parallelism": cfg.parallelism,
+        "Delay": cfg.delay,
+        "FailureAction": cfg.failure_action,
+        "Monitor": cfg.monitor,
+        "MaxFailureRatio": cfg.max_failure_ratio,
+        "Order": cfg.order,
+    }
+    return {k: (ENGINE_UPDATE_DEFAULTS[k] if v is None else v) for k, v in given.items()}
+
+
+def _restart_policy(cfg: RestartPolicy | None) -> dict[str, Any]:
+    if cfg is None:
+        return dict(ENGINE_RESTART_DEFAULTS)
+    given = {
+        "Condition": cfg.condition,
+        "Delay": cfg.delay,
+        "MaxAttempts": cfg.max_attempts,
+        "Window": cfg.window,
+    }
+    return {k: (ENGINE_RESTART_DEFAULTS[k] if v is None else v) for k, v in given.items()}
+
+
+def _mode(spec: ServiceSpec) -> dict[str, Any]:
+    if spec.mode == "replicated":
+        return {"Replicated": {"Replicas": spec.replicas if spec.replicas is not None else 1}}
+    if spec.mode == "global":
+        return {"Global": {}}
+    if spec.mode == "replicated-job":
+        total = spec.replicas if spec.replicas is not None else 1
+        return {"ReplicatedJob": {"MaxConcurrent": total, "TotalCompletions": total}}
+    return {"GlobalJob": {}}
+
+
+def container_spec(spec: ServiceSpec) -> dict[str, Any]:
+    health = None
+    if spec.healthcheck is not None:
+        hc = spec.healthcheck
+        health = drop_empty(
+            {
+                "Test": hc.test,
+                "Interval": hc.interval,
+                "Timeout": hc.timeout,
+                "Retries": hc.retries,
+                "StartPeriod": hc.start_period,
+            }
+        )
+    dns = drop_empty(
+        {"Nameservers": spec.dns, "Search": spec.dns_search, "Options": spec.dns_options}
+    )
+    mounts = [
+        drop_empty(
+            {
+                "Type": m.type,
+                "Source": m.source,
+                "Target": m.target,
+                "ReadOnly": m.read_only or None,
+            }
+        )
+        for m in sorted(spec.mounts, key=lambda m: m.target)
+    ]
+    return drop_empty(
+        {
+            "Image": spec.image,
+            "Command": spec.command,
+            "Args": spec.args,
+            "Env": [f"{k}={v}" for k, v in sorted(spec.env.items())],
+            "Labels": dict(spec.container_labels),
+            "Mounts": mounts,
+            "User": spec.user,
+            "Dir": spec.workdir,
+            "Hostname": spec.hostname,
+            "StopGracePeriod": spec.stop_grace_period,
+            "StopSignal": spec.stop_signal,
+            "Init": spec.init,
+            "Healthcheck": health or None,
+            "DNSConfig": dns or None,
+            "Hosts": [f"{ip} {name}" for name, ip in sorted(spec.hosts.items())],
+        }
+    )
+
+
+def service_spec(
+    service: Service,
+    *,
+    network_targets: Mapping[str, str] | None = None,
+    image: str | None = None,
+    force_update: int = 0,
+) -> dict[str, Any]:
+    """The full Docker ``ServiceSpec`` for ``service``.
+
+    ``network_targets`` maps network names to IDs (names are sent when unknown; the
+    engine resolves them). ``image`` overrides the image written (the executor passes
+    the live digest-pinned form of the same reference so tasks are not restarted).
+    ``force_update`` keeps the live ``ForceUpdate`` counter.
+    """
+    spec = service.spec
+    targets = network_targets or {}
+    cspec = container_spec(spec)
+    if image is not None:
+        cspec["Image"] = image
+    # Always present, empty where unset: the shape the docker CLI sends (see the module doc).
+    placement: dict[str, Any] = {}
+    if spec.placement is not None:
+        p = spec.placement
+        placement = drop_empty(
+            {
+                "Constraints": sorted(p.constraints),
+                "Preferences": [{"Spread": {"SpreadDescriptor": s.spread}} for s in p.preferences],
+                "MaxReplicas": p.max_replicas_per_node or None,
+            }
+        )
+    resources: dict[str, Any] = {"Limits": {}, "Reservations": {}}
+    if spec.resources is not None:
+        for key, amounts in (
+            ("Limits", spec.resources.limits),
+            ("Reservations", spec.resources.reservations),
+        ):
+            if amounts is not None:
+                resources[key] = drop_empty(
+                    {"NanoCPUs": amounts.cpus, "MemoryBytes": amounts.memory}
+                )
+    networks = [
+        drop_empty({"Target": targets.get(n.name, n.name), "Aliases": sorted(n.aliases)})
+        for n in sorted(spec.networks, key=lambda n: n.name)
+    ]
+    task: dict[str, Any] = {
+        "ContainerSpec": cspec,
+        "Resources": resources,
+        "RestartPolicy": _restart_policy(spec.restart_policy),
+        "Placement": placement,
+    }
+    if networks:
+        task["Networks"] = networks
+    task["ForceUpdate"] = force_update
+    ports = [
+        drop_empty(
+            {
+                "Protocol": p.protocol,
+                "TargetPort": p.target,
+                "PublishedPort": p.published,
+                "PublishMode": p.mode,
+            }
+        )
+        for p in sorted(spec.ports, key=lambda p: (p.target, p.protocol, p.published or 0))
+    ]
+    endpoint = {"Mode": spec.endpoint_mode, **({"Ports": ports} if ports else {})}
+    body = {
+        "Name": service.name,
+        "Labels": {**spec.labels, **service_labels(service)},
+        "TaskTemplate": task,
+        "Mode": _mode(spec),
+        "UpdateConfig": _update_config(spec.update_config),
+        "RollbackConfig": _update_config(spec.rollback_config),
+        "EndpointSpec": endpoint,
+    }
+    if spec.mode in JOB_MODES:
+        del body["UpdateConfig"]  # the engine: "Jobs may not have an update config"
+    return body
+
+
+# --------------------------------------------------------------------------- from the engine
+
+
+def _config(block: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not block:
+        return None
+    return {
+        "parallelism": block.get("Parallelism", 0),
+        "delay": dur(block.get("Delay", 0)),
+        "failure_action": block.get("FailureAction") or None,
+        "monitor": dur(block.get("Monitor", 0)),
+        "max_failure_ratio": block.get("MaxFailureRatio", 0.0),
+        "order": block.get("Order") or None,
+    }
+
+
+def _image(container: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """The image as requested: the label's, if the live image is that reference (pinned)."""
+    live = str(container.get("Image", ""))
+    requested = labels.get(swarm_labels.IMAGE)
+    if requested and image_pins(live, requested):
+        return requested
+    return live
+
+
+def service_from_docker(
+    spec: Mapping[str, Any], network_ids: Mapping[str, str] | None = None
+) -> Service:
+    """A Docker ``ServiceSpec`` as a `Service` manifest. Raises ValidationError/ValueError."""
+    ids = network_ids or {}
+    labels: dict[str, str] = dict(spec.get("Labels") or {})
+    task = spec.get("TaskTemplate") or {}
+    c = task.get("ContainerSpec") or {}
+    mode_block = spec.get("Mode") or {"Replicated": {"Replicas": 1}}
+    replicas: int | None = None
+    if "Replicated" in mode_block:
+        mode = "replicated"
+        replicas = int((mode_block["Replicated"] or {}).get("Replicas", 0))
+    elif "Global" in mode_block:
+        mode = "global"
+    elif "ReplicatedJob" in mode_block:
+        mode = "replicated-job"
+        replicas = int((mode_block["ReplicatedJob"] or {}).get("TotalCompletions", 1))
+    elif "GlobalJob" in mode_block:
+        mode = "global-job"
+    else:
+        raise ValueError(f"unknown service mode {sorted(mode_block)}")
+    env: dict[str, str] = {}
+    for item in c.get("Env") or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    hosts: dict[str, str] = {}
+    for line in c.get("Hosts") or []:
+        parts = str(line).split()
+        if len(parts) >= 2:
+            for name in parts[1:]:
+                hosts[name] = parts[0]
+    health = c.get("Healthcheck")
+    healthcheck = None
+    if health:
+        healthcheck = {
+            "test": health.get("Test"),
+            "interval": dur(health.get("Interval")),
+            "timeout": dur(health.get("Timeout")),
+            "retries": health.get("Retries"),
+            "start_period": dur(health.get("StartPeriod")),
+        }
+    dns = c.get("DNSConfig") or {}
+    place = task.get("Placement") or {}
+    placement = None
+    if place:
+        placement = {
+            "constraints": list(place.get("Constraints") or []),
+            "preferences": [
+                {"spread": (p.get("Spread") or {}).get("SpreadDescriptor", "")}
+                for p in place.get("Preferences") or []
+                if p.get("Spread")
+            ],
+            "max_replicas_per_node": place.get("MaxReplicas") or None,
+        }
+    res = task.get("Resources") or {}
+    resources = None
+    if res:
+        resources = {
+            key: (
+                {
+                    "cpus": units.format_cpus(block["NanoCPUs"]) if block.get("NanoCPUs") else None,
+                    "memory": block.get("MemoryBytes") or None,
+                }
+                if block
+                else None
+            )
+            for key, block in (
+                ("limits", res.get("Limits")),
+                ("reservations", res.get("Reservations")),
+            )
+        }
+    restart = task.get("RestartPolicy")
+    restart_policy = None
+    if restart:
+        restart_policy = {
+            "condition": restart.get("Condition") or None,
+            "delay": dur(restart.get("Delay")),
+            "max_attempts": restart.get("MaxAttempts"),
+            "window": dur(restart.get("Window")),
+        }
+    endpoint = spec.get("EndpointSpec") or {}
+    ports = [
+        {
+            "target": p["TargetPort"],
+            "published": p.get("PublishedPort") or None,
+            "protocol": p.get("Protocol") or "tcp",
+            "mode": p.get("PublishMode") or "ingress",
+        }
+        for p in endpoint.get("Ports") or []
+    ]
+    networks = [
+        {"name": ids.get(n["Target"], n["Target"]), "aliases": list(n.get("Aliases") or [])}
+        for n in task.get("Networks") or spec.get("Networks") or []
+    ]
+    mounts = [
+        {
+            "type": m.get("Type", "volume"),
+            "source": m.get("Source") or None,
+            "target": m["Target"],
+            "read_only": bool(m.get("ReadOnly")),
+        }
+        for m in c.get("Mounts") or []
+    ]
+    body: dict[str, Any] = {
+        "image": _image(c, labels),
+        "command": some(c.get("Command")),
+        "args": some(c.get("Args")),
+        "env": env,
+        "mode": mode,
+        "replicas": replicas,
+        "networks": networks,
+        "ports": ports,
+        "endpoint_mode": endpoint.get("Mode") or "vip",
+        "placement": placement,
+        "resources": resources,
+        "update_config": _config(spec.get("UpdateConfig")),
+        "rollback_config": _config(spec.get("RollbackConfig")),
+        "restart_policy": restart_policy,
+        "healthcheck": healthcheck,
+        "labels": swarm_labels.user_labels(labels),
+        "container_labels": dict(c.get("Labels") or {}),
+        "mounts": mounts,
+        "user": some(c.get("User")),
+        "workdir": some(c.get("Dir")),
+        "hostname": some(c.get("Hostname")),
+        "stop_grace_period": dur(c.get("StopGracePeriod")),
+        "stop_signal": some(c.get("StopSignal")),
+        "init": c.get("Init"),
+        "dns": list(dns.get("Nameservers") or []),
+        "dns_search": list(dns.get("Search") or []),
+        "dns_options": list(dns.get("Options") or []),
+        "hosts": hosts,
+    }
+    return Service.model_validate({"metadata": {"name": spec.get("Name", "")}, "spec": body})

@@ -1,0 +1,8 @@
+"""The manifest language: what a manifest may say and what it means. Knows no Docker.
+
+Owns the typed models of every kind (`models`), the units they are written in (`units`),
+reading YAML into models with located errors (`loader`) and the JSON Schemas generated
+from the models (`schema`). Its neighbours: `kinds` turns these models into engine specs
+and back; `cli` and `daemon` load directories through `loader`. It imports nothing of
+the operator outside this package, and never docker-py (an import contract checks it).
+"""

@@ -1,0 +1,441 @@
+"""The manifest language: typed models of every kind (`Network`, `Service`, `Node`).
+
+Owns what a manifest may say and what it means. Everything else speaks these types:
+the loader (`manifests.loader`) turns YAML into them, the schema generator
+(`manifests.schema`) turns them into the JSON Schemas in ``crds/``, each kind's module in
+`kinds` reads the live Swarm into the same types, and the planner compares the two.
+
+Every kind is a subclass of `Manifest` with a ``kind`` literal; defining the class is what
+makes the loader know it (`models_by_kind`). The order objects are applied in, and all
+that a kind does beyond its model, is the `kinds` registry's. Quantities and the base
+model are `manifests.fields`'. Dumping a model with ``model_dump(mode="json",
+by_alias=True)`` gives a manifest spec back; field names are camelCase on the outside
+(the manifest) and snake_case inside.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from swarm_operator.manifests import engine_rules
+from swarm_operator.manifests.fields import (
+    Count,
+    Duration,
+    Metadata,
+    Model,
+    StrMap,
+)
+from swarm_operator.manifests.service_blocks import (
+    Healthcheck,
+    Mount,
+    NetworkAttachment,
+    Placement,
+    PortSpec,
+    Resources,
+    RestartPolicy,
+    RollbackConfig,
+    UpdateConfig,
+)
+
+API_VERSION = "swarm-operator/v1alpha1"
+
+# Annotations the operator reads on manifests (metadata.annotations). The labels it
+# writes on live objects are `swarm.labels`'.
+ANNOTATION_PREFIX = "swarm-operator/"
+ANNOTATION_RECONCILE = "swarm-operator/reconcile"  # "disabled": report drift, do not correct
+ANNOTATION_ADOPT = "swarm-operator/adopt"  # "true": take over an unlabelled live object
+ANNOTATION_ALLOW_REPLACE = "swarm-operator/allow-replace"  # "true": networks may be recreated
+OPERATOR_LABEL_PREFIX = "io.swarm-operator."
+"""The labels the operator writes itself (`swarm.labels.PREFIX`, which the manifest
+language may not import: a test checks the two agree). A manifest may not set them."""
+
+
+def _swarm_name(value: Metadata) -> Metadata:
+    problem = engine_rules.name_problem(value.name)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _no_operator_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key.startswith(OPERATOR_LABEL_PREFIX):
+            raise ValueError(
+                f"label {key!r} is in the operator's own namespace {OPERATOR_LABEL_PREFIX}*: "
+                "the operator writes those labels itself"
+            )
+    return value
+
+
+# --------------------------------------------------------------------------- Network
+
+
+class ProbeSpec(Model):
+    """Continuous cross-host reachability probing of a managed overlay network."""
+
+    enabled: bool = True
+    interval: Duration = Field(default=5_000_000_000, description="Time between probe rounds.")
+    image: str | None = Field(default=None, description="Probe image; default: the operator's.")
+
+
+class NetworkSpec(Model):
+    driver: str = Field(
+        default="overlay", min_length=1, description="Network driver, 'overlay' for Swarm."
+    )
+    subnet: str | None = Field(default=None, description="Subnet in CIDR form, 10.10.0.0/24.")
+    gateway: str | None = Field(default=None, description="Gateway address inside the subnet.")
+    ip_range: str | None = Field(default=None, description="Sub-range of the subnet for tasks.")
+    attachable: bool = Field(default=False, description="Standalone containers may attach.")
+    internal: bool = Field(default=False, description="No access to the outside network.")
+    encrypted: bool = Field(default=False, description="IPsec-encrypt the VXLAN data path.")
+    mtu: int | None = Field(default=None, ge=68, le=65535, description="MTU of the overlay.")
+    ipv6: bool = Field(default=False, description="Enable IPv6 on the network.")
+    options: StrMap = Field(default_factory=dict, description="Driver options.")
+    labels: StrMap = Field(default_factory=dict, description="Labels of the Docker network.")
+    probe: ProbeSpec | None = Field(
+        default=None, description="Reachability probing; on by default for overlay networks."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
+
+    @field_validator("subnet", "ip_range")
+    @classmethod
+    def _cidr(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_network(value, strict=True))
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a network in CIDR form (e.g. 10.10.0.0/24): {exc}"
+            ) from None
+
+    @field_validator("gateway")
+    @classmethod
+    def _address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (not a model validator) so that errors point at `gateway`.
+        if value is None:
+            return None
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+        if "subnet" not in info.data:  # the subnet itself is invalid: reported there
+            return str(address)
+        subnet = info.data["subnet"]
+        if subnet is None:
+            raise ValueError("a gateway needs a subnet")
+        net = ipaddress.ip_network(subnet)
+        if address not in net:
+            raise ValueError(f"gateway {address} is outside subnet {subnet}")
+        if net.num_addresses > 2 and address in (net.network_address, net.broadcast_address):
+            raise ValueError(
+                f"gateway {address} is the network or broadcast address of subnet {subnet}"
+            )
+        return str(address)
+
+    @field_validator("ip_range")
+    @classmethod
+    def _range_inside(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or "subnet" not in info.data:
+            return value
+        subnet = info.data["subnet"]
+        if subnet is None:
+            raise ValueError("ipRange needs a subnet")
+        net = ipaddress.ip_network(subnet)
+        rng = ipaddress.ip_network(value)
+        inside = rng.version == net.version and (
+            rng.network_address in net and rng.broadcast_address in net
+        )
+        if not inside:
+            raise ValueError(f"ipRange {value} is outside subnet {subnet}")
+        return value
+
+
+# --------------------------------------------------------------------------- Service
+
+
+ServiceMode = Literal["replicated", "global", "replicated-job", "global-job"]
+
+
+class ServiceSpec(Model):
+    image: str = Field(min_length=1, description="Image reference, e.g. 10.77.0.1:5000/web:1.")
+    command: list[str] | None = Field(default=None, description="Replaces the entrypoint.")
+    args: list[str] | None = Field(default=None, description="Arguments to the command.")
+    env: StrMap = Field(default_factory=dict, description="Environment variables.")
+    mode: ServiceMode = "replicated"
+    replicas: Count | None = Field(default=None, description="Default 1 when replicated.")
+    networks: list[NetworkAttachment] = Field(default_factory=list)
+    ports: list[PortSpec] = Field(default_factory=list)
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    placement: Placement | None = None
+    resources: Resources | None = None
+    update_config: UpdateConfig | None = None
+    rollback_config: RollbackConfig | None = None
+    restart_policy: RestartPolicy | None = None
+    healthcheck: Healthcheck | None = None
+    labels: StrMap = Field(default_factory=dict, description="Labels of the Swarm service.")
+    container_labels: StrMap = Field(default_factory=dict, description="Labels of its tasks.")
+    mounts: list[Mount] = Field(default_factory=list)
+    user: str | None = None
+    workdir: str | None = None
+    hostname: str | None = None
+    stop_grace_period: Duration | None = None
+    stop_signal: str | None = None
+    init: bool | None = None
+    dns: list[str] = Field(default_factory=list, description="DNS servers of the tasks.")
+    dns_search: list[str] = Field(default_factory=list)
+    dns_options: list[str] = Field(default_factory=list)
+    hosts: StrMap = Field(default_factory=dict, description="Extra /etc/hosts: name -> IP.")
+
+    @field_validator("command", "args", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        # Split like a shell (and compose): "sh -c 'echo a b'" is three words, not five.
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split {value!r} into words: {exc}") from None
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        problem = engine_rules.image_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
+
+    @field_validator("mounts")
+    @classmethod
+    def _one_mount_per_target(cls, value: list[Mount]) -> list[Mount]:
+        seen: set[str] = set()
+        for mount in value:
+            target = mount.target.rstrip("/") or "/"
+            if target in seen:
+                raise ValueError(f"two mounts on target {mount.target!r}")
+            seen.add(target)
+        return value
+
+    @field_validator("update_config")
+    @classmethod
+    def _no_update_config_on_jobs(
+        cls, value: UpdateConfig | None, info: ValidationInfo
+    ) -> UpdateConfig | None:
+        mode = info.data.get("mode")
+        if value is not None and mode in ("replicated-job", "global-job"):
+            raise ValueError(f"updateConfig cannot be set with mode {mode!r} (the engine refuses)")
+        return value
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _network_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, address in value.items():
+            if not name or any(c.isspace() for c in name) or name.startswith("#"):
+                raise ValueError(
+                    f"hosts: {name!r} is not a host name (empty, or with a space or '#')"
+                )
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"hosts[{name!r}]: {address!r} is not an IP address") from None
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or "=" in name:
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
+    # The cross-field rules below are field validators on the later field (pydantic validates
+    # fields in declaration order and passes the earlier ones in `info.data`), so that an
+    # error points at the offending key rather than at the whole spec.
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas_need_replicated_mode(cls, value: int | None, info: ValidationInfo) -> int | None:
+        mode = info.data.get("mode")
+        if value is not None and mode in ("global", "global-job"):
+            raise ValueError(f"replicas cannot be set with mode {mode!r}")
+        return value
+
+    @field_validator("networks")
+    @classmethod
+    def _networks_once(cls, value: list[NetworkAttachment]) -> list[NetworkAttachment]:
+        names = [n.name for n in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"network {name!r} is listed twice")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_once(cls, value: list[PortSpec]) -> list[PortSpec]:
+        seen: set[tuple[int, str]] = set()
+        for port in value:
+            if port.published is None:
+                continue
+            key = (port.published, port.protocol)
+            if key in seen:
+                raise ValueError(f"port {port.published}/{port.protocol} is published twice")
+            seen.add(key)
+        return value
+
+    @field_validator("endpoint_mode")
+    @classmethod
+    def _dnsrr_without_ingress(cls, value: str, info: ValidationInfo) -> str:
+        ports: list[PortSpec] = info.data.get("ports") or []
+        if value == "dnsrr" and any(p.mode == "ingress" for p in ports):
+            raise ValueError(
+                "endpointMode dnsrr cannot publish ports in ingress mode; use mode host"
+            )
+        return value
+
+    @field_validator("placement")
+    @classmethod
+    def _max_per_node_replicated(
+        cls, value: Placement | None, info: ValidationInfo
+    ) -> Placement | None:
+        mode = info.data.get("mode")
+        if value is not None and value.max_replicas_per_node and mode in ("global", "global-job"):
+            raise ValueError(f"maxReplicasPerNode cannot be set with mode {mode!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_replicas(self) -> ServiceSpec:
+        if self.mode == "replicated" and self.replicas is None:
+            object.__setattr__(self, "replicas", 1)
+        return self
+
+
+# --------------------------------------------------------------------------- Node
+
+
+class NodeSpec(Model):
+    role: Literal["manager", "worker"] | None = Field(default=None, description="Unset: keep.")
+    availability: Literal["active", "pause", "drain"] | None = Field(
+        default=None, description="Unset: keep."
+    )
+    labels: StrMap = Field(default_factory=dict, description="Node labels to enforce.")
+    exclusive_labels: bool = Field(default=False, description="Remove node labels not listed here.")
+
+
+# --------------------------------------------------------------------------- envelopes
+
+_MODELS: dict[str, type[Manifest]] = {}
+
+
+class Manifest(Model):
+    """Base of every kind's model: apiVersion, kind, metadata, spec.
+
+    A subclass that sets ``kind`` to a literal is registered under that name when it is
+    defined (`models_by_kind`); a second class with the same kind is a programming error.
+    """
+
+    api_version: Literal["swarm-operator/v1alpha1"] = Field(
+        default="swarm-operator/v1alpha1", description="Always swarm-operator/v1alpha1."
+    )
+    metadata: Metadata
+    kind: str
+    spec: Model
+    KIND: ClassVar[str] = ""
+    """The kind's name, as a class attribute (``Service.KIND == "Service"``)."""
+    DESCRIPTION: ClassVar[str] = ""
+    """One sentence for the JSON Schema and the README's reference."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        kind = cls.model_fields["kind"].default
+        if not isinstance(kind, str) or not kind:
+            return
+        if kind in _MODELS:
+            raise TypeError(f"two models of kind {kind!r}: {_MODELS[kind]} and {cls}")
+        cls.KIND = kind
+        _MODELS[kind] = cls
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(kind, name): what identifies an object in the Swarm and in the work queue."""
+        return (self.kind, self.metadata.name)
+
+    def annotation(self, key: str) -> str | None:
+        return self.metadata.annotations.get(key)
+
+
+def models_by_kind() -> dict[str, type[Manifest]]:
+    """Every kind's model, in the order the classes are defined."""
+    return dict(_MODELS)
+
+
+class Network(Manifest):
+    """An overlay (or other driver) network of the Swarm."""
+
+    DESCRIPTION = "A Docker network (an overlay by default) that swarm-operator keeps as declared."
+    kind: Literal["Network"] = "Network"
+    spec: NetworkSpec = Field(default_factory=NetworkSpec)
+
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
+
+
+class Service(Manifest):
+    """A Swarm service."""
+
+    DESCRIPTION = "A Swarm service that swarm-operator keeps as declared."
+    kind: Literal["Service"] = "Service"
+    spec: ServiceSpec
+
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
+
+
+class Node(Manifest):
+    """A Swarm node; metadata.name is the node's hostname."""
+
+    DESCRIPTION = "A Swarm node (metadata.name is its hostname): role, availability and labels."
+    kind: Literal["Node"] = "Node"
+    spec: NodeSpec = Field(default_factory=NodeSpec)
+
+    @field_validator("metadata")
+    @classmethod
+    def _hostname(cls, value: Metadata) -> Metadata:
+        if not re.fullmatch(r"[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?", value.name):
+            raise ValueError(f"{value.name!r} is not a valid hostname")
+        return value

@@ -1,0 +1,92 @@
+"""The daemon's HTTP endpoints on ``--metrics-addr`` (stdlib ``ThreadingHTTPServer``).
+
+Owns routing and serialisation only: ``/metrics`` is the prometheus_client exposition of
+the injected registry, ``/healthz`` answers 200 while the worker loop's heartbeat is
+recent, ``/readyz`` 200 once connected to a manager with quorum and a full sync since connecting
+is done, ``/status`` the JSON document of :meth:`StatusBoard.snapshot`. The state comes
+from `observe.status`; nothing here talks to Docker.
+
+The default address is ``127.0.0.1:9786`` (loopback only: expose it deliberately).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from swarm_operator.observe.status import StatusBoard
+
+DEFAULT_ADDR = "127.0.0.1:9786"
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too; an empty host means all interfaces)."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{addr!r} is not HOST:PORT (e.g. {DEFAULT_ADDR})")
+    host = host.strip("[]")
+    return host or "0.0.0.0", int(port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: OperatorHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        board = self.server.board
+        if path == "/metrics":
+            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            alive, age = board.alive()
+            text = f"{'ok' if alive else 'stalled'}: worker heartbeat {age:.1f}s ago\n"
+            self._send(200 if alive else 503, text.encode(), "text/plain; charset=utf-8")
+        elif path == "/readyz":
+            ready, why = board.ready()
+            self._send(200 if ready else 503, f"{why}\n".encode(), "text/plain; charset=utf-8")
+        elif path == "/status":
+            doc = json.dumps(board.snapshot(), indent=2, sort_keys=True).encode()
+            self._send(200, doc + b"\n", "application/json")
+        elif path == "/":
+            self._send(200, b"swarm-operator: /metrics /healthz /readyz /status\n", "text/plain")
+        else:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # scrapes every few seconds would drown the operator's own log
+
+
+class OperatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: str, registry: CollectorRegistry, board: StatusBoard) -> None:
+        self.registry = registry
+        self.board = board
+        super().__init__(parse_addr(addr), _Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="swarm-operator-http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()

@@ -1,0 +1,278 @@
+"""The only door to the Docker Engine API: a thin `SwarmClient` around docker-py's APIClient.
+
+Owns every call to Docker. No other module imports ``docker`` (or ``requests``). It speaks
+the Engine API's own spec dicts (``Spec`` of a service, network, node) in and out: turning
+them into manifest models and back is the job of each kind's module in `kinds`.
+
+Every docker-py/requests exception is translated into the tree of `swarm.errors`
+(classified there, by `errors.classify`). Every call
+is reported to an optional ``observer(call_name, seconds, ok)`` hook, which the metrics
+module and the benchmark use to count API calls and their duration; ``calls`` counts them
+here too, per call name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from swarm_operator.swarm.api_versions import unsupported
+from swarm_operator.swarm.errors import (
+    DockerUnavailable,
+    EngineTooOld,
+    NotAManager,
+    SwarmOperatorError,
+    classify,
+)
+
+Observer = Callable[[str, float, bool], None]
+"""Called after every API call with (call name, duration in seconds, succeeded)."""
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def _translate(exc: Exception) -> SwarmOperatorError:
+    if isinstance(exc, docker.errors.APIError):
+        status = exc.status_code
+        if status is None and isinstance(exc, docker.errors.NotFound):
+            status = 404
+        return classify(str(exc.explanation or exc), status)
+    if isinstance(exc, requests.exceptions.RequestException | ConnectionError | OSError):
+        return DockerUnavailable(f"cannot reach the Docker engine: {exc}")
+    if isinstance(exc, docker.errors.DockerException):
+        return DockerUnavailable(str(exc))
+    return SwarmOperatorError(str(exc))
+
+
+class SwarmClient:
+    """Low-level Swarm calls with our error types, a call counter and a timing hook."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        observer: Observer | None = None,
+    ) -> None:
+        self.host = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        self.observer = observer
+        self.calls: Counter[str] = Counter()
+        try:
+            # Any: docker-py's stubs are partial; the spec dicts are checked by the engine.
+            self._api: Any = docker.APIClient(
+                base_url=self.host, version="auto", timeout=int(timeout)
+            )
+        except Exception as exc:  # docker-py raises DockerException on a failed version probe
+            raise DockerUnavailable(
+                f"cannot reach the Docker engine at {self.host}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._api.close()
+
+    @property
+    def api_version(self) -> str:
+        """The Engine API version negotiated with the engine (its own, e.g. 1.41, 1.45)."""
+        return str(self._api.api_version)
+
+    def _require_fields(self, spec: JSON) -> None:
+        """Refuse a service spec with fields this engine's API version does not accept
+        (`api_versions.SERVICE_FIELDS`), before anything is written."""
+        problems = unsupported(spec, self.api_version)
+        if problems:
+            name = spec.get("Name") or "service"
+            raise EngineTooOld(f"{name}: " + "; ".join(problems))
+
+    def _call(self, name: str, fn: Callable[[], T]) -> T:
+        self.calls[name] += 1
+        start = time.perf_counter()
+        ok = False
+        try:
+            result = fn()
+            ok = True
+            return result
+        except SwarmOperatorError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+        finally:
+            if self.observer is not None:
+                self.observer(name, time.perf_counter() - start, ok)
+
+    # ------------------------------------------------------------------ swarm
+
+    def info(self) -> JSON:
+        return self._call("info", self._api.info)
+
+    def require_manager(self) -> JSON:
+        """Return ``info()['Swarm']``; raise NotAManager unless this engine is a manager."""
+        swarm: JSON = self.info().get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active":
+            raise NotAManager(
+                f"the engine at {self.host} is not part of a Swarm "
+                f"(state {swarm.get('LocalNodeState') or 'inactive'!r})"
+            )
+        if not swarm.get("ControlAvailable"):
+            raise NotAManager(f"the engine at {self.host} is a Swarm worker, not a manager")
+        return swarm
+
+    def inspect_swarm(self) -> JSON:
+        """The Swarm object (``Spec``, ``Version``); the daemon keeps its lease in its labels."""
+        return dict(self._call("inspect_swarm", self._api.inspect_swarm))
+
+    def update_swarm(self, version: int, spec: JSON) -> None:
+        """Replace the Swarm's spec if it is still at ``version`` (else VersionConflict)."""
+        self._call("update_swarm", lambda: self._api.update_swarm(version=version, swarm_spec=spec))
+
+    # ------------------------------------------------------------------ services
+
+    def services(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
+        return self._call("services", lambda: self._api.services(filters=dict(filters or {})))
+
+    def inspect_service(self, service: str) -> JSON:
+        return self._call("inspect_service", lambda: self._api.inspect_service(service))
+
+    def create_service(self, spec: JSON) -> str:
+        """Create a service from a full ``ServiceSpec`` dict; return its ID."""
+        self._require_fields(spec)
+        result = self._call(
+            "create_service",
+            lambda: self._api.create_service(
+                spec["TaskTemplate"],
+                name=spec.get("Name"),
+                labels=spec.get("Labels"),
+                mode=spec.get("Mode"),
+                update_config=spec.get("UpdateConfig"),
+                endpoint_spec=spec.get("EndpointSpec"),
+                rollback_config=spec.get("RollbackConfig"),
+            ),
+        )
+        return str(result["ID"])
+
+    def update_service(self, service_id: str, version: int, spec: JSON) -> JSON:
+        """Replace the service's spec with ``spec`` if it is still at ``version``."""
+        self._require_fields(spec)
+        result = self._call(
+            "update_service",
+            lambda: self._api.update_service(
+                service_id,
+                version,
+                task_template=spec["TaskTemplate"],
+                name=spec.get("Name"),
+                labels=spec.get("Labels") or {},
+                mode=spec.get("Mode"),
+                update_config=spec.get("UpdateConfig"),
+                endpoint_spec=spec.get("EndpointSpec") or {},
+                rollback_config=spec.get("RollbackConfig"),
+            ),
+        )
+        return dict(result or {})
+
+    def remove_service(self, service_id: str) -> None:
+        self._call("remove_service", lambda: self._api.remove_service(service_id))
+
+    def tasks(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
+        return self._call("tasks", lambda: self._api.tasks(filters=dict(filters or {})))
+
+    def service_logs(
+        self, service_id: str, *, since: float = 0, tail: int | None = None
+    ) -> list[str]:
+        """Lines the service's tasks printed on every node (stdout and stderr), read through
+        the manager, oldest first; ``since`` is a Unix time (fractions allowed). The probe
+        (`probing.runner`) reads its measurements this way."""
+
+        def read() -> list[str]:
+            frames = self._api.service_logs(
+                service_id,
+                stdout=True,
+                stderr=True,
+                follow=False,
+                since=since,
+                tail="all" if tail is None else str(tail),
+                is_tty=False,
+            )
+            data = frames if isinstance(frames, bytes) else b"".join(frames)
+            return data.decode("utf-8", "replace").splitlines()
+
+        return self._call("service_logs", read)
+
+    # ------------------------------------------------------------------ networks
+
+    def networks(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
+        return self._call("networks", lambda: self._api.networks(filters=dict(filters or {})))
+
+    def inspect_network(self, network: str) -> JSON:
+        return self._call("inspect_network", lambda: self._api.inspect_network(network))
+
+    def create_network(self, spec: JSON) -> str:
+        """Create a network from a ``NetworkCreate`` dict (Name, Driver, IPAM, ...)."""
+        result = self._call(
+            "create_network",
+            lambda: self._api.create_network(
+                spec["Name"],
+                driver=spec.get("Driver"),
+                options=spec.get("Options") or None,
+                ipam=spec.get("IPAM"),
+                check_duplicate=True,
+                internal=bool(spec.get("Internal")),
+                labels=spec.get("Labels") or None,
+                enable_ipv6=bool(spec.get("EnableIPv6")),
+                attachable=bool(spec.get("Attachable")),
+                scope=spec.get("Scope"),
+            ),
+        )
+        return str(result["Id"])
+
+    def remove_network(self, network_id: str) -> None:
+        self._call("remove_network", lambda: self._api.remove_network(network_id))
+
+    # ------------------------------------------------------------------ nodes
+
+    def nodes(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
+        return self._call("nodes", lambda: self._api.nodes(filters=dict(filters or {})))
+
+    def inspect_node(self, node_id: str) -> JSON:
+        return self._call("inspect_node", lambda: self._api.inspect_node(node_id))
+
+    def update_node(self, node_id: str, version: int, spec: JSON) -> None:
+        """Replace the node's whole spec (merge into the live one first) at ``version``."""
+        self._call(
+            "update_node",
+            lambda: self._api.update_node(node_id, version, node_spec=spec),
+        )
+
+    # ------------------------------------------------------------------ events
+
+    def events(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Iterator[JSON]:
+        """Engine events as dicts (those ``filters`` select; the daemon asks for the event
+        types of its kinds).
+
+        Blocks while waiting for events (until ``until`` if given). Errors while reading
+        the stream are raised as `DockerUnavailable`.
+        """
+        wanted = dict(filters or {})
+        stream = self._call(
+            "events",
+            lambda: self._api.events(since=since, until=until, filters=wanted, decode=True),
+        )
+        try:
+            yield from stream
+        except SwarmOperatorError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
