@@ -294,3 +294,17 @@ def test_union_helpers_cover_optional_models() -> None:
     assert _models_in(service_blocks.Placement | None) == [service_blocks.Placement]
     assert _models_in(list[service_blocks.PortSpec]) == [service_blocks.PortSpec]
     assert isinstance(service_blocks.Placement | None, types.UnionType)
+
+
+def test_the_refused_label_namespace_is_the_one_the_operator_writes() -> None:
+    # The manifest language may not import `swarm` (an import contract), so it keeps its
+    # own copy of the prefix; this is what keeps the two from drifting apart.
+    from swarm_operator.manifests.models import OPERATOR_LABEL_PREFIX
+    from swarm_operator.swarm import labels
+
+    assert OPERATOR_LABEL_PREFIX == labels.PREFIX
+    assert all(
+        value.startswith(labels.PREFIX)
+        for name, value in vars(labels).items()
+        if name.isupper() and isinstance(value, str) and value.startswith("io.")
+    )
