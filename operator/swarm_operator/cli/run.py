@@ -12,17 +12,26 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm_operator.cli.common import EXIT_USAGE, add_host, add_prune, duration, positive_int
 from swarm_operator.observe.server import DEFAULT_ADDR, parse_addr
 from swarm_operator.probing.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
+
+if TYPE_CHECKING:
+    from swarm_operator.daemon.gitsource import GitOptions
 
 EPILOG = f"""\
 examples:
   swarm-operator run manifests/
   swarm-operator run /srv/swarm --metrics-addr 0.0.0.0:9786 --prune
   DOCKER_HOST=unix:///run/docker.sock swarm-operator run manifests/ --no-self-heal
+  swarm-operator run --git https://git.example.com/ops/swarm.git --git-path prod \
+      --git-token-file /run/secrets/git-token
+
+With --git URL the daemon fetches the repository every --git-interval and reconciles
+from --git-path of the fetched revision; a revision that fails to load is not applied
+(the last good one stays in force; /status "source" names its errors).
 
 Keeps the Swarm equal to DIR: reacts to edits of DIR (debounced), to Docker events of
 the manager (services, networks, nodes), and resyncs everything every --resync-interval
@@ -55,7 +64,52 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("directory", metavar="DIR", type=Path, help="manifest directory")
+    parser.add_argument(
+        "directory",
+        metavar="DIR",
+        type=Path,
+        nargs="?",
+        help="manifest directory (or --git URL)",
+    )
+    git = parser.add_argument_group(
+        "git source", "reconcile from a git repository instead of DIR (fetched by the daemon)"
+    )
+    git.add_argument("--git", metavar="URL", help="https://, ssh://, git:// URL or a local path")
+    git.add_argument(
+        "--git-ref", metavar="REF", help="branch, tag or commit (default: the remote's HEAD)"
+    )
+    git.add_argument(
+        "--git-path", metavar="DIR", default=".", help="manifest directory in the repository"
+    )
+    git.add_argument(
+        "--git-interval",
+        type=duration,
+        default=60.0,
+        metavar="DURATION",
+        help="poll period (default 1m)",
+    )
+    git.add_argument(
+        "--git-token-file",
+        type=Path,
+        metavar="FILE",
+        help="HTTPS token (sent as HTTP basic auth; read from the file, never logged)",
+    )
+    git.add_argument(
+        "--git-ssh-key-file", type=Path, metavar="FILE", help="SSH private key for ssh:// URLs"
+    )
+    git.add_argument(
+        "--git-known-hosts",
+        type=Path,
+        metavar="FILE",
+        help="known_hosts for SSH (StrictHostKeyChecking=yes; without it: trust on first "
+        "use, remembered in the cache)",
+    )
+    git.add_argument(
+        "--git-cache",
+        type=Path,
+        metavar="DIR",
+        help="clone and checkouts (default $XDG_CACHE_HOME/swarm-operator/git-HASH)",
+    )
     parser.add_argument(
         "--metrics-addr",
         type=_addr,
@@ -110,16 +164,55 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _git_options(args: argparse.Namespace) -> GitOptions | None:
+    """The git source's options, or None; ValueError on a usage error."""
+    from swarm_operator.daemon.gitsource import GitOptions, check_path, default_cache, read_secret
+
+    if args.git is None:
+        if args.directory is None:
+            raise ValueError("give a manifest directory DIR or --git URL")
+        for flag in ("git_token_file", "git_ssh_key_file", "git_known_hosts", "git_cache"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')} needs --git URL")
+        return None
+    if args.directory is not None:
+        raise ValueError("give either DIR or --git URL, not both")
+    for flag in ("git_token_file", "git_ssh_key_file", "git_known_hosts"):
+        path = getattr(args, flag)
+        if path is not None:
+            try:
+                read_secret(path) if flag == "git_token_file" else path.read_bytes()
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"--{flag.replace('_', '-')}: cannot read {path}: {exc}") from None
+    return GitOptions(
+        url=args.git,
+        ref=args.git_ref,
+        path=check_path(args.git_path),
+        interval=args.git_interval,
+        cache=(args.git_cache or default_cache(args.git, args.git_ref)).absolute(),
+        token_file=args.git_token_file.absolute() if args.git_token_file else None,
+        ssh_key_file=args.git_ssh_key_file.absolute() if args.git_ssh_key_file else None,
+        known_hosts=args.git_known_hosts.absolute() if args.git_known_hosts else None,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from swarm_operator.daemon.controller import Daemon, DaemonOptions
     from swarm_operator.observe import logs
+
+    try:
+        git = _git_options(args)
+    except ValueError as exc:
+        print(f"swarm-operator run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     logs.configure(
         json={"auto": None, "json": True, "console": False}[args.log_format],
         level=args.log_level,
     )
     options = DaemonOptions(
-        directory=args.directory,
+        directory=git.directory if git is not None else args.directory,
+        git=git,
         metrics_addr=args.metrics_addr,
         resync_interval=args.resync_interval,
         workers=max(1, args.workers),

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from swarm_operator.daemon.events import EventSource
+from swarm_operator.daemon.gitsource import GitSource, GitState
 from swarm_operator.daemon.lease import Lease, SwarmLabelStore
 from swarm_operator.daemon.options import DaemonOptions
 from swarm_operator.daemon.probes import CurrentClient, ProbeHook
@@ -153,6 +154,16 @@ class Daemon:
         self.pool: WorkerPool[Key] = WorkerPool(
             self.queue, self.reconcile, options.workers, on_idle=self.board.beat
         )
+        self.git: GitSource | None = None
+        if options.git is not None:
+            self.git = GitSource(
+                options.git,
+                on_applied=lambda _state: self.reload(),
+                on_state=self._git_state,
+                wall=clock.wall,
+            )
+            if self.git.directory != options.directory:
+                raise ValueError("with a git source the directory is the source's")
         self.watcher = ManifestWatcher(options.directory, self.reload, on_error=self._watch_error)
         self.server: OperatorHTTPServer | None = None
         self._probe_thread: threading.Thread | None = None
@@ -195,7 +206,14 @@ class Daemon:
             self_heal=self.options.self_heal,
             prune=self.options.prune,
             workers=self.options.workers,
+            git=self.git.state.url if self.git else None,
         )
+        if self.git is not None:
+            # The first fetch before the first load: an unreachable remote leaves the
+            # revision of a previous run in force (or nothing declared, prune refused).
+            self._git_state(self.git.state)
+            self.git.sync_once()
+            self.git.start()
         self.reload()
         self.watcher.start()
         self.pool.start()
@@ -219,6 +237,8 @@ class Daemon:
         log.info("stopping: finishing the current reconciles")
         self.queue.shutdown()
         self.watcher.stop()
+        if self.git is not None:
+            self.git.stop()
         self.pool.join(timeout=120)
         if self._probe_thread is not None:
             # Probe services are kept: the next instance adopts them (no churn of probe
@@ -376,7 +396,10 @@ class Daemon:
         change = self.desired.apply(result, self.options.directory)
         if self.options.prune and len(change.removed) > self.options.max_prune:
             self._block_prune(len(change.removed))
-        revision = read_revision(self.options.directory)
+        if self.git is not None:
+            revision = self.git.state.revision
+        else:
+            revision = read_revision(self.options.directory)
         self.board.set_revision(revision)
         self.metrics.set_source_revision(revision)
         self.board.set_load_errors(change.errors)
@@ -442,6 +465,31 @@ class Daemon:
                 "prune refused until a resync finds at most --max-prune orphans", reason=reason
             )
         self._prune_blocker = reason
+
+    def _git_state(self, state: GitState) -> None:
+        """After each pass of the git source: /status and the metrics."""
+        self.board.set_source(
+            {
+                "url": state.url,
+                "ref": state.ref,
+                "path": state.path,
+                "revision": state.revision,
+                "fetched": state.fetched,
+                "lastFetch": state.last_fetch,
+                "lastFetchError": state.last_fetch_error,
+                "rejectedRevision": state.rejected,
+                "rejectedErrors": [{"source": s, "message": m} for s, m in state.rejected_errors],
+            }
+        )
+        if state.last_fetch is not None:
+            self.metrics.set_git_fetch(
+                state.last_fetch,
+                failed=state.last_fetch_error is not None,
+                rejected=state.rejected,
+                errors=state.rejected_errors,
+            )
+        self.metrics.set_source_revision(state.revision)
+        self.board.set_revision(state.revision)
 
     def _watch_error(self, exc: BaseException) -> None:
         log.error("manifest reload failed", error=repr(exc))
