@@ -1,0 +1,114 @@
+"""`swarm-operator run --git` against the real lab Swarm, from a git server on loopback.
+
+A commit pushed to ``git daemon`` becomes live; a commit that fails to load keeps the
+last good revision in force, and ``/status``, the log and a metric name the bad revision
+and its error's file:line:column; the next good commit goes live again.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gitserver import GitDaemon, Upstream
+from test_daemon import (
+    Daemon,
+    DockerCli,
+    note,
+    replicas,
+    wait_for,
+    write_manifests,
+    write_service,
+)
+
+from swarm_operator.lab import Lab
+
+pytestmark = pytest.mark.lab
+
+BROKEN = (
+    "apiVersion: swarm-operator/v1alpha1\nkind: Network\nmetadata:\n  name: x\nspec:\n  subnet: [\n"
+)
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, GitDaemon]]:
+    repo = Upstream(tmp_path / "srv")
+    server = GitDaemon(repo.root)
+    yield repo, server
+    server.stop()
+
+
+def source(d: Daemon) -> dict[str, Any]:
+    found: dict[str, Any] = d.status()["source"] or {}
+    return found
+
+
+def test_a_pushed_commit_goes_live_and_a_broken_one_keeps_the_last_good_revision(
+    lab: Lab,
+    swarm_cleanup: None,
+    docker_cli: DockerCli,
+    tmp_path: Path,
+    upstream: tuple[Upstream, GitDaemon],
+) -> None:
+    repo, server = upstream
+    prod = repo.work / "prod"
+    write_manifests(prod, lab.image, replicas=2)
+    first = repo.commit({}, "first")
+    d = Daemon(
+        lab,
+        None,
+        tmp_path / "d.log",
+        "--git", server.url("repo.git"),
+        "--git-path", "prod",
+        "--git-interval", "1s",
+        "--git-cache", str(tmp_path / "cache"),
+    )  # fmt: skip
+    try:
+        d.wait_ready(120)
+        wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)
+        assert source(d)["revision"] == first
+        assert f'swarm_operator_source_revision_info{{revision="{first}"}} 1.0' in d.metrics()
+
+        # A pushed commit goes live.
+        write_service(prod, lab.image, 3)
+        t0 = time.monotonic()
+        second = repo.commit({}, "three replicas")
+        wait_for("the pushed commit to be live", lambda: replicas(docker_cli) == 3)
+        note(f"pushed commit live after {time.monotonic() - t0:.2f}s (polling every 1s)")
+        wait_for("the revision in force", lambda: source(d)["revision"] == second)
+
+        # A broken commit (and a replica change beside it) is not applied at all.
+        write_service(prod, lab.image, 4)
+        broken = repo.commit({"prod/bad.yaml": BROKEN}, "broken")
+        state = wait_for(
+            "the broken revision to be rejected",
+            lambda: source(d) if source(d)["rejectedRevision"] == broken else None,
+        )
+        assert state["revision"] == second
+        places = [e["source"] for e in state["rejectedErrors"]]
+        assert places and all(re.match(r"^prod/bad\.yaml:\d+:\d+$", p) for p in places), places
+        assert state["lastFetch"].endswith("Z") and state["lastFetchError"] is None
+        metrics = d.metrics()
+        assert (
+            f'swarm_operator_source_revision_errors{{revision="{broken}",source="{places[0]}"}}'
+            in metrics
+        )
+        time.sleep(3)  # a few more polls: still not applied
+        assert replicas(docker_cli) == 3
+        rejected = [e for e in d.logs() if e.get("event", "").startswith("git revision rejected")]
+        assert len(rejected) == 1 and rejected[0]["revision"] == broken
+        assert any(places[0] in err for err in rejected[0]["errors"])
+
+        # The fix goes live; the rejection is cleared.
+        fixed = repo.commit({"prod/bad.yaml": None}, "fix")
+        wait_for("the fixed commit to be live", lambda: replicas(docker_cli) == 4)
+        state = wait_for("the fix in force", lambda: source(d)["revision"] == fixed and source(d))
+        assert state["rejectedRevision"] is None and state["rejectedErrors"] == []
+        assert "swarm_operator_source_revision_errors{" not in d.metrics()
+        assert "s3cr3t-value" not in d.log.read_text()
+    finally:
+        assert d.stop() == 0
