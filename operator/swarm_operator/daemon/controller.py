@@ -46,6 +46,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -90,6 +91,10 @@ __all__ = ["Daemon", "DaemonOptions"]
 class _Round:
     pending: set[Key] = field(default_factory=set)
     failed: bool = False
+    number: int = 0
+
+
+SYNC_TIMEOUT = 300.0
 
 
 class Daemon:
@@ -120,6 +125,10 @@ class Daemon:
         self._lease: Lease | None = None
         self._round_lock = threading.Lock()
         self._round: _Round | None = None
+        self._rounds = threading.Condition()
+        self._rounds_started = 0
+        self._rounds_finished = 0
+        self._last_round_failed = False
         self.metrics.workqueue_depth.set_function(lambda: float(len(self.queue)))
         self.probes = OverlayProbes(
             self.metrics,
@@ -197,7 +206,9 @@ class Daemon:
 
     def run(self) -> int:
         """Serve until :meth:`stop`; returns the exit code."""
-        self.server = OperatorHTTPServer(self.options.metrics_addr, self.registry, self.board)
+        self.server = OperatorHTTPServer(
+            self.options.metrics_addr, self.registry, self.board, on_sync=self.sync
+        )
         self.server.start()
         log.info(
             "starting",
@@ -439,13 +450,16 @@ class Daemon:
         keys.update(o.key for o in managed)
         for key in [k for k in self.metrics.object_statuses() if k not in keys]:
             self.reconciler.forget(key)
+        with self._rounds:
+            self._rounds_started += 1
+            number = self._rounds_started
         with self._round_lock:
-            self._round = _Round(pending=set(keys))
+            self._round = _Round(pending=set(keys), number=number)
         snapshot.offer(keys)
         for key in sorted(keys):
             self.queue.add(key)
         if not keys:
-            self._round_finished(failed=False)
+            self._round_finished(failed=False, number=number)
         log.info("resync", objects=len(keys))
 
     def _enqueue(self, key: Key) -> None:
@@ -511,6 +525,49 @@ class Daemon:
             self.probes.wake.wait(min(max(wait, 0.05), 1.0))
             self.probes.wake.clear()
 
+    # ================================================================== sync on demand
+
+    def sync(self, wait: bool, timeout: float = SYNC_TIMEOUT) -> tuple[bool, dict[str, Any]]:
+        """``swarm-operator sync``: fetch the git source (if any) and run a full resync now.
+
+        Without ``wait`` returns at once (the pass is asked for). With it, returns once a
+        full pass that started after the request is done: (done in time, the result)."""
+        if self.git is not None:
+            ticket = self.git.request()
+            if not wait:
+                # The resync follows the fetch: an applied revision reloads and enqueues
+                # its keys by itself; the full pass covers everything else.
+                self._resync_now.set()
+                return True, {"accepted": True}
+            if self.git.wait(ticket, timeout) is None:
+                return False, {"done": False, "error": f"the fetch took more than {timeout:g}s"}
+        with self._rounds:
+            wanted = self._rounds_started + 1  # a pass that starts after the fetch
+        self._resync_now.set()
+        if not wait:
+            return True, {"accepted": True}
+        with self._rounds:
+            done = self._rounds.wait_for(lambda: self._rounds_finished >= wanted, timeout)
+            failed = self._last_round_failed
+        status = self.board.snapshot()
+        result: dict[str, Any] = {
+            "done": done,
+            "failed": failed,
+            "role": status["role"],
+            "connected": status["connected"],
+            "summary": status["summary"],
+            "objects": [
+                {k: o.get(k) for k in ("kind", "name", "syncStatus", "healthStatus", "lastError")}
+                for o in status["objects"]
+            ],
+            "loadErrors": status["loadErrors"],
+            "source": status["source"],
+            "sourceRevision": status["sourceRevision"],
+        }
+        if not done:
+            result["error"] = f"the pass did not finish within {timeout:g}s"
+        return done, result
+
     # ================================================================== sync rounds
 
     def _round_done(self, key: Key, failed: bool) -> None:
@@ -524,9 +581,13 @@ class Daemon:
                 return
             self._round = None
             any_failed = current.failed
-        self._round_finished(any_failed)
+        self._round_finished(any_failed, current.number)
 
-    def _round_finished(self, failed: bool) -> None:
+    def _round_finished(self, failed: bool, number: int) -> None:
+        with self._rounds:
+            self._rounds_finished = max(self._rounds_finished, number)
+            self._last_round_failed = failed
+            self._rounds.notify_all()
         self.board.full_sync_done()
         self.metrics.ready.set(1)
         statuses = self.metrics.object_statuses().values()

@@ -8,6 +8,8 @@ and its error's file:line:column; the next good commit goes live again.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from gitserver import GitDaemon, Upstream
 from test_daemon import (
+    SERVICE,
     Daemon,
     DockerCli,
     note,
@@ -112,3 +115,67 @@ def test_a_pushed_commit_goes_live_and_a_broken_one_keeps_the_last_good_revision
         assert "s3cr3t-value" not in d.log.read_text()
     finally:
         assert d.stop() == 0
+
+
+def sync(d: Daemon, *extra: str) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).with_name("swarm-operator")
+    return subprocess.run(
+        [str(binary), "sync", "--addr", f"127.0.0.1:{d.port}", *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_sync_on_demand_fetches_and_reconciles_now(
+    lab: Lab,
+    swarm_cleanup: None,
+    docker_cli: DockerCli,
+    tmp_path: Path,
+    upstream: tuple[Upstream, GitDaemon],
+) -> None:
+    repo, server = upstream
+    prod = repo.work / "prod"
+    write_manifests(prod, lab.image, replicas=2)
+    repo.commit({}, "first")
+    d = Daemon(
+        lab,
+        None,
+        tmp_path / "d.log",
+        "--git", server.url("repo.git"),
+        "--git-path", "prod",
+        "--git-interval", "1h",  # only sync fetches
+        "--git-cache", str(tmp_path / "cache"),
+    )  # fmt: skip
+    try:
+        d.wait_ready(120)
+        wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)
+        write_service(prod, lab.image, 3)
+        second = repo.commit({}, "three replicas")
+        t0 = time.monotonic()
+        proc = sync(d, "--wait")
+        note(f"sync --wait returned after {time.monotonic() - t0:.2f}s")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f"revision: {second}" in proc.stdout
+        assert re.search(rf"Service\s+{SERVICE}\s+synced", proc.stdout), proc.stdout
+        # The pass it waited for has applied the commit: the spec says 3 already.
+        assert replicas(docker_cli) == 3
+
+        # A broken commit: sync says so and exits 1; nothing changes.
+        write_service(prod, lab.image, 5)
+        broken = repo.commit({"prod/bad.yaml": BROKEN}, "broken")
+        proc = sync(d, "--wait")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"revision {broken} rejected" in proc.stderr
+        assert "prod/bad.yaml:" in proc.stdout
+        assert replicas(docker_cli) == 3
+
+        # Without --wait: accepted at once (202).
+        proc = sync(d)
+        assert proc.returncode == 0 and "sync requested" in proc.stdout
+    finally:
+        assert d.stop() == 0
+    # A daemon that is not there: exit 2 with a message, no traceback.
+    proc = sync(d, "--wait")
+    assert proc.returncode == 2 and "cannot reach the daemon" in proc.stderr
