@@ -105,6 +105,19 @@ def register(subparsers: Any) -> None:
         "use, remembered in the cache)",
     )
     git.add_argument(
+        "--webhook-addr",
+        type=_addr,
+        metavar="HOST:PORT",
+        help="listen for push webhooks (POST /hooks/github, /hooks/gitea, /hooks/gitlab, "
+        "/hooks/generic); off by default",
+    )
+    git.add_argument(
+        "--webhook-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="the webhooks' shared secret (HMAC key; GitLab's token)",
+    )
+    git.add_argument(
         "--git-cache",
         type=Path,
         metavar="DIR",
@@ -196,12 +209,32 @@ def _git_options(args: argparse.Namespace) -> GitOptions | None:
     )
 
 
+def _webhook_secret(args: argparse.Namespace) -> bytes:
+    from swarm_operator.daemon.gitsource import read_secret
+
+    if args.webhook_addr is None:
+        if args.webhook_secret_file is not None:
+            raise ValueError("--webhook-secret-file needs --webhook-addr")
+        return b""
+    if args.git is None:
+        raise ValueError("--webhook-addr needs --git URL")
+    if args.webhook_secret_file is None:
+        raise ValueError("--webhook-addr needs --webhook-secret-file")
+    try:
+        return read_secret(args.webhook_secret_file).encode()
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"--webhook-secret-file: cannot read {args.webhook_secret_file}: {exc}"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from swarm_operator.daemon.controller import Daemon, DaemonOptions
     from swarm_operator.observe import logs
 
     try:
         git = _git_options(args)
+        secret = _webhook_secret(args)
     except ValueError as exc:
         print(f"swarm-operator run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -213,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
     options = DaemonOptions(
         directory=git.directory if git is not None else args.directory,
         git=git,
+        webhook_addr=args.webhook_addr,
+        webhook_secret=secret,
         metrics_addr=args.metrics_addr,
         resync_interval=args.resync_interval,
         workers=max(1, args.workers),
@@ -236,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         return daemon.run()
-    except OSError as exc:  # the metrics address is taken or not ours
-        print(f"swarm-operator run: cannot serve on {args.metrics_addr}: {exc}", file=sys.stderr)
+    except OSError as exc:  # the metrics or webhook address is taken or not ours
+        where = args.metrics_addr + (f" or {args.webhook_addr}" if args.webhook_addr else "")
+        print(f"swarm-operator run: cannot serve on {where}: {exc}", file=sys.stderr)
         return EXIT_USAGE

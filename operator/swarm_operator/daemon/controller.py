@@ -58,6 +58,7 @@ from swarm_operator.daemon.probes import CurrentClient, ProbeHook
 from swarm_operator.daemon.reconciler import Clock, Reconciler
 from swarm_operator.daemon.snapshot import Snapshot
 from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
+from swarm_operator.daemon.webhooks import WebhookServer
 from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.node import live_node, status_of
@@ -175,6 +176,7 @@ class Daemon:
                 raise ValueError("with a git source the directory is the source's")
         self.watcher = ManifestWatcher(options.directory, self.reload, on_error=self._watch_error)
         self.server: OperatorHTTPServer | None = None
+        self.webhooks: WebhookServer | None = None
         self._probe_thread: threading.Thread | None = None
 
     @property
@@ -219,6 +221,19 @@ class Daemon:
             workers=self.options.workers,
             git=self.git.state.url if self.git else None,
         )
+        if self.options.webhook_addr is not None:
+            git = self.git
+            if git is None:
+                raise ValueError("--webhook-addr needs --git")
+            self.webhooks = WebhookServer(
+                self.options.webhook_addr,
+                self.options.webhook_secret,
+                ref=lambda: git.options.ref,
+                on_push=git.request,
+                on_result=self.metrics.webhook,
+            )
+            self.webhooks.start()
+            log.info("webhooks", url=self.webhooks.url + "/hooks/{github,gitea,gitlab,generic}")
         if self.git is not None:
             # The first fetch before the first load: an unreachable remote leaves the
             # revision of a previous run in force (or nothing declared, prune refused).
@@ -248,6 +263,8 @@ class Daemon:
         log.info("stopping: finishing the current reconciles")
         self.queue.shutdown()
         self.watcher.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.git is not None:
             self.git.stop()
         self.pool.join(timeout=120)

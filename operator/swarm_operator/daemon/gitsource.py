@@ -24,8 +24,9 @@ atomically (a new link renamed over the old), the daemon's manifest directory be
 ``current/PATH``; ``on_applied`` then reloads it.
 
 A single thread polls every ``interval``; `GitSource.request` (sync on demand, a webhook)
-wakes it early, and any number of requests made during one fetch are served by the next
-one: a flood coalesces into one fetch.
+wakes it early. A request waits for ``quiet`` seconds without another one (``max_wait``
+at most) and any number of requests made meanwhile, or during a fetch, are served by one
+fetch: a flood coalesces into one fetch.
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ class GitOptions:
     known_hosts: Path | None = None
     timeout: float = 120.0
     """Seconds any one git command may take."""
+    quiet: float = 0.2
+    """A requested fetch waits for this long without another request (at most
+    ``max_wait``), so that a flood of webhooks is one fetch."""
+    max_wait: float = 1.0
 
     @property
     def directory(self) -> Path:
@@ -421,6 +426,7 @@ class GitSource:
                 self._wake.wait(self.options.interval)
             if self._stop.is_set():
                 return
+            self._settle()
             with self._cond:
                 serving = self._requests.asked
             self._wake.clear()
@@ -431,6 +437,28 @@ class GitSource:
             with self._cond:
                 self._requests.served = max(self._requests.served, serving)
                 self._cond.notify_all()
+
+    def asked(self) -> int:
+        """The ticket of the latest request."""
+        with self._cond:
+            return self._requests.asked
+
+    def _settle(self) -> None:
+        """Wait for the requests to calm down: ``quiet`` s without one, ``max_wait`` s at most."""
+        deadline = time.monotonic() + self.options.max_wait
+        with self._cond:
+            seen = self._requests.asked
+            if seen <= self._requests.served:
+                return  # woken by the interval, not by a request
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._stop.wait(min(self.options.quiet, left))
+            with self._cond:
+                if self._requests.asked == seen:
+                    return
+                seen = self._requests.asked
 
     def stop(self) -> None:
         self._stop.set()

@@ -52,6 +52,10 @@ class DaemonOptions:
     lab's busybox); a network's ``spec.probe.image`` wins."""
     git: GitOptions | None = None
     """The git source (``--git URL``): ``directory`` is then its ``current/PATH``."""
+    webhook_addr: str | None = None
+    """HOST:PORT of the webhook listener (``--webhook-addr``; off when None)."""
+    webhook_secret: bytes = b""
+    """The webhooks' shared secret, read from ``--webhook-secret-file``."""
 
     def reconcile_options(self) -> ReconcileOptions:
         return ReconcileOptions(

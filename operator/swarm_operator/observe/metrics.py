@@ -155,6 +155,13 @@ class Metrics:
             "Fetches of the git source that failed (the revision in force stays).",
             registry=registry,
         )
+        self.webhooks_total = Counter(
+            f"{p}_webhooks",
+            "Webhook requests by provider and result: fetch (a push to the tracked ref), "
+            "ignored, unauthorized (bad or missing signature), too_large, bad_request.",
+            ["provider", "result"],
+            registry=registry,
+        )
         self.source_revision_errors = Gauge(
             f"{p}_source_revision_errors",
             "Valued 1 per load error of the last rejected git revision (not applied), "
@@ -340,6 +347,9 @@ class Metrics:
                 self.source_revision_info.remove(self._revision)
             self.source_revision_info.labels(revision=value).set(1)
             self._revision = value
+
+    def webhook(self, provider: str, result: str) -> None:
+        self.webhooks_total.labels(provider, result).inc()
 
     def set_git_fetch(
         self,

@@ -1,16 +1,22 @@
 """`swarm-operator run --git` against the real lab Swarm, from a git server on loopback.
 
-A commit pushed to ``git daemon`` becomes live; a commit that fails to load keeps the
-last good revision in force, and ``/status``, the log and a metric name the bad revision
-and its error's file:line:column; the next good commit goes live again.
+A commit pushed to ``git daemon`` becomes live (by polling, by ``swarm-operator sync``,
+by a signed webhook; a webhook with a bad signature changes nothing); a commit that fails
+to load keeps the last good revision in force, and ``/status``, the log and a metric name
+the bad revision and its error's file:line:column; the next good commit goes live again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from test_daemon import (
     SERVICE,
     Daemon,
     DockerCli,
+    free_port,
     note,
     replicas,
     wait_for,
@@ -179,3 +186,76 @@ def test_sync_on_demand_fetches_and_reconciles_now(
     # A daemon that is not there: exit 2 with a message, no traceback.
     proc = sync(d, "--wait")
     assert proc.returncode == 2 and "cannot reach the daemon" in proc.stderr
+
+
+def hook(url: str, body: bytes, secret: bytes) -> int:
+    signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={signature}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        err.close()
+        return int(err.code)
+
+
+def test_a_signed_webhook_makes_a_push_live_and_a_bad_signature_changes_nothing(
+    lab: Lab,
+    swarm_cleanup: None,
+    docker_cli: DockerCli,
+    tmp_path: Path,
+    upstream: tuple[Upstream, GitDaemon],
+) -> None:
+    repo, server = upstream
+    prod = repo.work / "prod"
+    write_manifests(prod, lab.image, replicas=2)
+    repo.commit({}, "first")
+    secret_file = tmp_path / "hook-secret"
+    secret_file.write_text("whsec-41c9\n")
+    port = free_port()
+    d = Daemon(
+        lab,
+        None,
+        tmp_path / "d.log",
+        "--git", server.url("repo.git"),
+        "--git-ref", "main",
+        "--git-path", "prod",
+        "--git-interval", "1h",  # only the webhook fetches
+        "--git-cache", str(tmp_path / "cache"),
+        "--webhook-addr", f"127.0.0.1:{port}",
+        "--webhook-secret-file", str(secret_file),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/hooks/github"
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    try:
+        d.wait_ready(120)
+        wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)
+
+        # A bad signature: 401, nothing fetched, nothing changed.
+        write_service(prod, lab.image, 3)
+        second = repo.commit({}, "three replicas")
+        fetches = source(d)["lastFetch"]
+        assert hook(url, body, b"wrong-secret") == 401
+        time.sleep(2)
+        assert source(d)["lastFetch"] == fetches and source(d)["revision"] != second
+        assert replicas(docker_cli) == 2
+
+        # A signed push to the tracked branch: live within seconds.
+        t0 = time.monotonic()
+        assert hook(url, body, b"whsec-41c9") == 202
+        wait_for("the pushed commit to be live", lambda: replicas(docker_cli) == 3, 30)
+        note(f"push live {time.monotonic() - t0:.2f}s after a signed webhook")
+        assert source(d)["revision"] == second
+        metrics = d.metrics()
+        assert 'swarm_operator_webhooks_total{provider="github",result="unauthorized"} 1.0' in (
+            metrics
+        )
+        assert 'swarm_operator_webhooks_total{provider="github",result="fetch"} 1.0' in metrics
+        assert "whsec-41c9" not in d.log.read_text()
+    finally:
+        assert d.stop() == 0
