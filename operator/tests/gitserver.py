@@ -68,8 +68,8 @@ class Upstream:
 class GitDaemon:
     """``git daemon`` serving ``base`` on 127.0.0.1 (git://), stopped by its own pid."""
 
-    def __init__(self, base: Path) -> None:
-        self.port = free_port()
+    def __init__(self, base: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.proc = subprocess.Popen(
             ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}",
              "--listen=127.0.0.1", f"--port={self.port}", str(base)],

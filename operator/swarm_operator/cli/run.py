@@ -117,6 +117,27 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="the webhooks' shared secret (HMAC key; GitLab's token)",
     )
+    parser.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="send notifications to this Apprise URL (repeatable; json://HOST:PORT/PATH, "
+        "slack://..., mailto://..., ntfys://...). URLs carry tokens: prefer --notify-file",
+    )
+    parser.add_argument(
+        "--notify-file",
+        type=Path,
+        metavar="FILE",
+        help="Apprise URLs, one a line (# comments)",
+    )
+    parser.add_argument(
+        "--notify-cooldown",
+        type=duration,
+        default=600.0,
+        metavar="DURATION",
+        help="a flapping problem is sent at most once per this (default 10m)",
+    )
     git.add_argument(
         "--git-cache",
         type=Path,
@@ -228,6 +249,20 @@ def _webhook_secret(args: argparse.Namespace) -> bytes:
         ) from None
 
 
+def _notify_urls(args: argparse.Namespace) -> tuple[str, ...]:
+    urls = list(args.notify)
+    if args.notify_file is not None:
+        try:
+            text = args.notify_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"--notify-file: cannot read {args.notify_file}: {exc}") from None
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                urls.append(line)
+    return tuple(urls)
+
+
 def run(args: argparse.Namespace) -> int:
     from swarm_operator.daemon.controller import Daemon, DaemonOptions
     from swarm_operator.observe import logs
@@ -235,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         git = _git_options(args)
         secret = _webhook_secret(args)
+        notify = _notify_urls(args)
     except ValueError as exc:
         print(f"swarm-operator run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -248,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
         git=git,
         webhook_addr=args.webhook_addr,
         webhook_secret=secret,
+        notify_urls=notify,
+        notify_cooldown=args.notify_cooldown,
         metrics_addr=args.metrics_addr,
         resync_interval=args.resync_interval,
         workers=max(1, args.workers),
@@ -259,7 +297,11 @@ def run(args: argparse.Namespace) -> int:
         probe=args.probe,
         probe_image=args.probe_image,
     )
-    daemon = Daemon(options)
+    try:
+        daemon = Daemon(options)
+    except ValueError as exc:  # a notification URL Apprise does not know
+        print(f"swarm-operator run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logs.get_logger("swarm_operator").info(

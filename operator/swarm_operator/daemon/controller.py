@@ -63,12 +63,14 @@ from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.node import live_node, status_of
 from swarm_operator.manifests.loader import load_directory
+from swarm_operator.manifests.models import Manifest
 from swarm_operator.observe import logs
 from swarm_operator.observe.metrics import Metrics, NodeInfo
-from swarm_operator.observe.reporter import Reporter
+from swarm_operator.observe.notify import Notifier, apprise_sender, describe, object_counts
+from swarm_operator.observe.reporter import ObjectReport, Reporter
 from swarm_operator.observe.revision import read_revision
 from swarm_operator.observe.server import OperatorHTTPServer
-from swarm_operator.observe.status import StatusBoard
+from swarm_operator.observe.status import ObjectStatus, StatusBoard
 from swarm_operator.probing import probe
 from swarm_operator.probing.loop import OverlayProbes, Runner
 from swarm_operator.probing.runner import ProbeRunner
@@ -83,6 +85,46 @@ from swarm_operator.swarm.errors import (
 Key = tuple[str, str]
 log = logs.get_logger("swarm_operator.daemon")
 
+
+class _NotifyingExporter:
+    """The probes' exporter: the metrics, plus a notification per pair unreachable for
+    ``UNREACHABLE_GRACE`` seconds (as the alert rule's ``for: 1m``)."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        notifier: Callable[[], Notifier | None],
+        clock: Callable[[], float],
+    ) -> None:
+        self._metrics = metrics
+        self._notifier = notifier
+        self._clock = clock
+        self._since: dict[str, float] = {}
+
+    def set_overlay_matrix(self, network: str, reachable: Any, rtts: Any = None) -> None:
+        self._metrics.set_overlay_matrix(network, reachable, rtts)
+        notifier = self._notifier()
+        if notifier is None:
+            return
+        now = self._clock()
+        for (source, target), ok in dict(reachable).items():
+            key = f"unreachable:{network}:{source}:{target}"
+            if ok:
+                self._since.pop(key, None)
+                notifier.resolved(key)
+            elif now - self._since.setdefault(key, now) >= UNREACHABLE_GRACE:
+                notifier.problem(
+                    key,
+                    f"overlay {network}: {source} cannot reach {target}",
+                    f"the overlay probe has failed between these nodes for "
+                    f"{UNREACHABLE_GRACE:g}s (swarm-operator doctor tells why)",
+                    level="warning",
+                )
+
+    def remove_overlay(self, network: str) -> None:
+        self._metrics.remove_overlay(network)
+
+
 MAX_RECONNECT_BACKOFF = 10.0
 
 __all__ = ["Daemon", "DaemonOptions"]
@@ -96,6 +138,9 @@ class _Round:
 
 
 SYNC_TIMEOUT = 300.0
+UNREACHABLE_GRACE = 60.0
+DEGRADED_GRACE = 20.0
+"""Seconds a service stays degraded before it is notified (the requeue is 15 s)."""
 
 
 class Daemon:
@@ -112,6 +157,16 @@ class Daemon:
         self.metrics = Metrics(self.registry)
         self.board = StatusBoard()
         self.reporter = Reporter(self.board, self.metrics, wall=clock.wall)
+        self.notifier: Notifier | None = None
+        self._applied: dict[Key, Manifest] = {}
+        self._degraded_since: dict[Key, float] = {}
+        if options.notify_urls:
+            self.notifier = Notifier(
+                apprise_sender(options.notify_urls),
+                cooldown=options.notify_cooldown,
+                on_result=lambda result: self.metrics.notifications_total.labels(result).inc(),
+            )
+            self.reporter.on_report = self._notify_report
         self.queue: WorkQueue[Key] = WorkQueue()
         self.desired = DesiredState()
         self._client_factory = client_factory
@@ -132,7 +187,7 @@ class Daemon:
         self._last_round_failed = False
         self.metrics.workqueue_depth.set_function(lambda: float(len(self.queue)))
         self.probes = OverlayProbes(
-            self.metrics,
+            _NotifyingExporter(self.metrics, lambda: self.notifier, clock.monotonic),
             self._probe_runner,
             writable=self.writable,
             on_status=self.board.set_probes,
@@ -168,7 +223,7 @@ class Daemon:
         if options.git is not None:
             self.git = GitSource(
                 options.git,
-                on_applied=lambda _state: self.reload(),
+                on_applied=self._revision_applied,
                 on_state=self._git_state,
                 wall=clock.wall,
             )
@@ -221,6 +276,8 @@ class Daemon:
             workers=self.options.workers,
             git=self.git.state.url if self.git else None,
         )
+        if self.notifier is not None:
+            self.notifier.start()
         if self.options.webhook_addr is not None:
             git = self.git
             if git is None:
@@ -276,6 +333,8 @@ class Daemon:
             self._lease.release()
         if self.server is not None:
             self.server.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
         with self._client_lock:
             if self._client is not None:
                 self._client.close()
@@ -404,6 +463,14 @@ class Daemon:
             st = status_of(live_node(raw))
             if st is not None:
                 infos.append(NodeInfo(st.hostname, st.role, st.availability, st.state))
+                if self.notifier is not None:
+                    key = f"node-down:{st.hostname}"
+                    if st.state == "down":
+                        self.notifier.problem(
+                            key, f"node {st.hostname} is down", describe(role=st.role)
+                        )
+                    elif st.state == "ready":
+                        self.notifier.resolved(key)
         self.metrics.set_nodes(infos)
         self.board.set_connection(True)
         self.metrics.manager_connected.set(1)
@@ -521,6 +588,71 @@ class Daemon:
             )
         self.metrics.set_source_revision(state.revision)
         self.board.set_revision(state.revision)
+        if self.notifier is not None:
+            if state.last_fetch_error:
+                self.notifier.problem(
+                    "fetch", "sync failed: cannot fetch the git source", state.last_fetch_error
+                )
+            elif state.last_fetch is not None:
+                self.notifier.resolved("fetch")
+            if state.rejected:
+                errors = "; ".join(f"{s}: {m}" for s, m in state.rejected_errors)
+                self.notifier.problem(
+                    f"rejected:{state.rejected}",
+                    f"sync failed: revision {state.rejected[:12]} does not load",
+                    f"{errors} (in force: {(state.revision or '-')[:12]})",
+                )
+
+    def _revision_applied(self, state: GitState) -> None:
+        change = self.reload()
+        if self.notifier is not None and state.revision is not None:
+            kinds = [kind for kind, _ in sorted(self.desired.declared())]
+            self.notifier.event(
+                f"revision:{state.revision}",
+                f"revision {state.revision[:12]} applied",
+                f"{object_counts(kinds)}; changed {len(change.changed)}, "
+                f"removed {len(change.removed)}",
+                level="success",
+            )
+
+    def _notify_report(self, kind: str, name: str, r: ObjectReport, status: ObjectStatus) -> None:
+        """The notifications of one reconcile's report (the reporter's hook)."""
+        notifier = self.notifier
+        if notifier is None:
+            return
+        what = f"{kind}/{name}"
+        if r.result in ("error", "stalled"):
+            notifier.problem(f"sync:{what}", f"sync failed: {what}", r.error or r.result)
+        elif r.result == "success":
+            notifier.resolved(f"sync:{what}")
+        if status.health_status == "degraded":
+            # Degraded for DEGRADED_GRACE at least: a hand-made scale being put back or a
+            # task being replaced is not worth a message.
+            since = self._degraded_since.setdefault((kind, name), self.clock.monotonic())
+            if self.clock.monotonic() - since >= DEGRADED_GRACE:
+                notifier.problem(
+                    f"degraded:{what}",
+                    f"{what} is degraded",
+                    r.error or "its tasks are not running as declared (or Swarm rolled it back)",
+                    level="warning",
+                )
+        else:
+            self._degraded_since.pop((kind, name), None)
+            if status.health_status == "healthy":
+                notifier.resolved(f"degraded:{what}")
+        if r.applied:
+            desired = self.desired.get((kind, name))
+            manifest = desired.manifest if desired is not None else None
+            before = self._applied.get((kind, name))
+            if manifest is not None and before is not None and before == manifest:
+                notifier.event(
+                    f"drift:{what}",
+                    f"drift corrected: {what}",
+                    "changed by hand, put back as declared: " + ", ".join(r.drift),
+                    level="warning",
+                )
+            if manifest is not None:
+                self._applied[(kind, name)] = manifest
 
     def _watch_error(self, exc: BaseException) -> None:
         log.error("manifest reload failed", error=repr(exc))

@@ -54,6 +54,10 @@ class DaemonOptions:
     """The git source (``--git URL``): ``directory`` is then its ``current/PATH``."""
     webhook_addr: str | None = None
     """HOST:PORT of the webhook listener (``--webhook-addr``; off when None)."""
+    notify_urls: tuple[str, ...] = ()
+    """Apprise URLs (``--notify``, ``--notify-file``); none: no notifications."""
+    notify_cooldown: float = 600.0
+    """A problem or event of the same key is sent at most once per this many seconds."""
     webhook_secret: bytes = b""
     """The webhooks' shared secret, read from ``--webhook-secret-file``."""
 

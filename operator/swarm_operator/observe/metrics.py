@@ -162,6 +162,13 @@ class Metrics:
             ["provider", "result"],
             registry=registry,
         )
+        self.notifications_total = Counter(
+            f"{p}_notifications",
+            "Notifications (run --notify) by result: sent, failed (a notifier refused or "
+            "was unreachable), suppressed (deduplicated), dropped (rate limit, full queue).",
+            ["result"],
+            registry=registry,
+        )
         self.source_revision_errors = Gauge(
             f"{p}_source_revision_errors",
             "Valued 1 per load error of the last rejected git revision (not applied), "

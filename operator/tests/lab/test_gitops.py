@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from gitserver import GitDaemon, Upstream
+from receiver import Receiver
 from test_daemon import (
     SERVICE,
     Daemon,
@@ -259,3 +260,69 @@ def test_a_signed_webhook_makes_a_push_live_and_a_bad_signature_changes_nothing(
         assert "whsec-41c9" not in d.log.read_text()
     finally:
         assert d.stop() == 0
+
+
+def test_notifications_reach_a_loopback_receiver_once_per_flapping_failure(
+    lab: Lab,
+    swarm_cleanup: None,
+    docker_cli: DockerCli,
+    tmp_path: Path,
+    upstream: tuple[Upstream, GitDaemon],
+) -> None:
+    repo, server = upstream
+    receiver = Receiver()
+    prod = repo.work / "prod"
+    write_manifests(prod, lab.image, replicas=2)
+    first = repo.commit({}, "first")
+    d = Daemon(
+        lab,
+        None,
+        tmp_path / "d.log",
+        "--git", server.url("repo.git"),
+        "--git-path", "prod",
+        "--git-interval", "1s",
+        "--git-cache", str(tmp_path / "cache"),
+        "--notify", receiver.url,
+    )  # fmt: skip
+    try:
+        d.wait_ready(120)
+        wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)
+
+        def titled(prefix: str) -> list[dict[str, Any]]:
+            with receiver.lock:
+                return [m for m in receiver.messages if str(m["title"]).startswith(prefix)]
+
+        applied = wait_for("the revision notification", lambda: titled("revision "))
+        assert applied[0]["title"] == f"revision {first[:12]} applied"
+        assert "3 objects (Network 1, Node 1, Service 1)" in applied[0]["message"]
+
+        # Drift corrected by self-heal.
+        docker_cli("service", "scale", "--detach", f"{SERVICE}=4")
+        wait_for("the scale to be reverted", lambda: replicas(docker_cli) == 2)
+        drift = wait_for("the drift notification", lambda: titled("drift corrected"))
+        assert drift[0]["title"] == f"drift corrected: Service/{SERVICE}"
+
+        # A broken commit, fetched again every second: one message.
+        broken = repo.commit({"prod/bad.yaml": BROKEN}, "broken")
+        wait_for("the rejection", lambda: source(d)["rejectedRevision"] == broken)
+        rejected = wait_for("the rejection notification", lambda: titled("sync failed: rev"))
+        assert "prod/bad.yaml:" in rejected[0]["message"]
+
+        # The git server flaps: down, up, down again: one message.
+        for _ in range(2):
+            server.stop()
+            wait_for("a failed fetch", lambda: source(d)["lastFetchError"])
+            time.sleep(2)
+            server.__init__(repo.root, port=server.port)  # type: ignore[misc]
+            wait_for("a good fetch", lambda: source(d)["lastFetchError"] is None)
+        time.sleep(2)
+        assert len(titled("sync failed: cannot fetch")) == 1, receiver.titles()
+        assert len(titled("sync failed: rev")) == 1, receiver.titles()
+        assert len(titled("revision ")) == 1, receiver.titles()
+        with receiver.lock:
+            assert "s3cr3t-value" not in json.dumps(receiver.messages)
+        note(f"notifications received: {receiver.titles()}")
+        assert "swarm_operator_notifications_total" in d.metrics()
+    finally:
+        assert d.stop() == 0
+        receiver.stop()
