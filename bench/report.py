@@ -254,6 +254,26 @@ def render(results: dict[str, Any]) -> str:
             ),
             "",
         ]
+    gitops = results.get("gitops")
+    if gitops:
+        peers = [[n, v, f"{w} (documented, NOT measured here)"] for n, v, w in gitops["peers"]]
+        out += [
+            latency_table(
+                "### (f) GitOps: a commit pushed to a git server on loopback until the "
+                "service spec carries it",
+                [(k, v) for k, v in gitops["summary"].items()],
+                engine,
+            ),
+            "",
+            "The clock runs from the end of `git push` (to a `git daemon` on 127.0.0.1) until a "
+            f"poll of the service (every {gitops.get('poll_ms', '?')} ms) shows the pushed "
+            "label. Webhook: a signed GitHub push hook sent after the push (goal: p95 under "
+            "2 s). Polling waits for the next fetch, up to the whole interval. The peers' "
+            "default intervals, beside it:",
+            "",
+            markdown_table(["peer", "default git poll", "source"], peers),
+            "",
+        ]
     rest = results.get("rest")
     if rest:
         rows = [

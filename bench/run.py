@@ -10,6 +10,8 @@ version it was measured on), and writes
   a, b  cold apply and no-op re-apply of N services (apply_bench.py)
   c, d  drift-correction and manifest-edit latency with the daemon running (daemon_bench.py)
   e     the daemon at rest with 100 and 500 managed services: RSS, CPU, full resync pass
+  f     GitOps: a commit pushed to a git server on loopback until the service spec
+        carries it, via webhook and via polling at the default interval (gitops_bench.py)
 
 Every figure that depends on the machine is shown beside a baseline measured in the
 same run (the floor, or the peers' documented intervals), since the absolute numbers
@@ -44,7 +46,7 @@ from swarm_operator.lab.engines import (  # noqa: E402
     engine_from_env,
 )
 
-PARTS = "abcde"
+PARTS = "abcdef"
 
 
 def _int_list(text: str) -> list[int]:
@@ -70,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rest-sizes", type=_int_list, default=[100, 500], help="N for (e)")
     p.add_argument("--rest-window", type=float, default=30.0, help="CPU window in (e), seconds")
     p.add_argument("--poll-ms", type=float, default=5.0, help="spec poll interval in (c), (d)")
+    p.add_argument(
+        "--git-poll-trials", type=int, default=3, help="trials of (f) by polling (1 min each)"
+    )
     p.add_argument("--parts", default=PARTS, help=f"which parts to run (default {PARTS})")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     p.add_argument(
@@ -159,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             import daemon_bench
 
             daemon_bench.run(ctx, args, results, lambda: write_outputs(results, args.out))
+        if "f" in args.parts:
+            import gitops_bench
+
+            gitops_bench.run(ctx, args, results, lambda: write_outputs(results, args.out))
     finally:
         benchlab.cleanup(lab, ctx.engine)
     results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M %Z")

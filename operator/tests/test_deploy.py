@@ -133,6 +133,7 @@ def _units(tmp_path: Path) -> list[Path]:
     out = []
     for name in (
         "swarm-operator.service",
+        "swarm-operator-git.service",
         "swarm-operator-pull.service",
         "swarm-operator-pull.timer",
     ):
@@ -154,6 +155,19 @@ def test_operator_unit_is_hardened(tmp_path: Path) -> None:
     analyze = tool("systemd-analyze")
     unit = _units(tmp_path)[0]
     # Exposure scores go from 0 (locked down) to 10 (UNSAFE); the threshold is in tenths.
+    proc = subprocess.run(
+        [analyze, "security", "--offline=yes", "--threshold=25", str(unit)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+
+
+def test_git_unit_is_hardened_and_runs_the_git_source(tmp_path: Path) -> None:
+    analyze = tool("systemd-analyze")
+    unit = _units(tmp_path)[1]
+    text = unit.read_text()
+    assert "--git-token-file ${CREDENTIALS_DIRECTORY}/git-token" in text
     proc = subprocess.run(
         [analyze, "security", "--offline=yes", "--threshold=25", str(unit)],
         capture_output=True,

@@ -119,3 +119,39 @@ def test_status_is_json_with_objects_errors_and_revision(setup) -> None:  # type
 def test_unknown_path_is_404(setup) -> None:  # type: ignore[no-untyped-def]
     server, _, _, _ = setup
     assert get(server.url + "/nope")[0] == 404
+
+
+def post(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_post_sync_calls_the_daemon_with_wait_and_timeout() -> None:
+    calls: list[tuple[bool, float]] = []
+
+    def on_sync(wait: bool, timeout: float) -> tuple[bool, dict[str, object]]:
+        calls.append((wait, timeout))
+        return (timeout > 5, {"done": timeout > 5})
+
+    server = OperatorHTTPServer("127.0.0.1:0", CollectorRegistry(), StatusBoard(), on_sync)
+    server.start()
+    try:
+        assert post(server.url + "/sync")[0] == 202
+        code, body = post(server.url + "/sync?wait=1&timeout=30")
+        assert code == 200 and json.loads(body) == {"done": True}
+        assert post(server.url + "/sync?wait=1&timeout=2")[0] == 504  # not done in time
+        assert post(server.url + "/sync?wait=1&timeout=x")[0] == 400
+        assert post(server.url + "/other")[0] == 404
+        assert calls == [(False, 300.0), (True, 30.0), (True, 2.0)]
+    finally:
+        server.stop()
+
+
+def test_post_sync_without_a_daemon_handler_is_404(
+    setup: tuple[OperatorHTTPServer, StatusBoard, FakeClock, Metrics],
+) -> None:
+    assert post(setup[0].url + "/sync")[0] == 404

@@ -12,17 +12,26 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm_operator.cli.common import EXIT_USAGE, add_host, add_prune, duration, positive_int
 from swarm_operator.observe.server import DEFAULT_ADDR, parse_addr
 from swarm_operator.probing.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
+
+if TYPE_CHECKING:
+    from swarm_operator.daemon.gitsource import GitOptions
 
 EPILOG = f"""\
 examples:
   swarm-operator run manifests/
   swarm-operator run /srv/swarm --metrics-addr 0.0.0.0:9786 --prune
   DOCKER_HOST=unix:///run/docker.sock swarm-operator run manifests/ --no-self-heal
+  swarm-operator run --git https://git.example.com/ops/swarm.git --git-path prod \
+      --git-token-file /run/secrets/git-token
+
+With --git URL the daemon fetches the repository every --git-interval and reconciles
+from --git-path of the fetched revision; a revision that fails to load is not applied
+(the last good one stays in force; /status "source" names its errors).
 
 Keeps the Swarm equal to DIR: reacts to edits of DIR (debounced), to Docker events of
 the manager (services, networks, nodes), and resyncs everything every --resync-interval
@@ -55,7 +64,86 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("directory", metavar="DIR", type=Path, help="manifest directory")
+    parser.add_argument(
+        "directory",
+        metavar="DIR",
+        type=Path,
+        nargs="?",
+        help="manifest directory (or --git URL)",
+    )
+    git = parser.add_argument_group(
+        "git source", "reconcile from a git repository instead of DIR (fetched by the daemon)"
+    )
+    git.add_argument("--git", metavar="URL", help="https://, ssh://, git:// URL or a local path")
+    git.add_argument(
+        "--git-ref", metavar="REF", help="branch, tag or commit (default: the remote's HEAD)"
+    )
+    git.add_argument(
+        "--git-path", metavar="DIR", default=".", help="manifest directory in the repository"
+    )
+    git.add_argument(
+        "--git-interval",
+        type=duration,
+        default=60.0,
+        metavar="DURATION",
+        help="poll period (default 1m)",
+    )
+    git.add_argument(
+        "--git-token-file",
+        type=Path,
+        metavar="FILE",
+        help="HTTPS token (sent as HTTP basic auth; read from the file, never logged)",
+    )
+    git.add_argument(
+        "--git-ssh-key-file", type=Path, metavar="FILE", help="SSH private key for ssh:// URLs"
+    )
+    git.add_argument(
+        "--git-known-hosts",
+        type=Path,
+        metavar="FILE",
+        help="known_hosts for SSH (StrictHostKeyChecking=yes; without it: trust on first "
+        "use, remembered in the cache)",
+    )
+    git.add_argument(
+        "--webhook-addr",
+        type=_addr,
+        metavar="HOST:PORT",
+        help="listen for push webhooks (POST /hooks/github, /hooks/gitea, /hooks/gitlab, "
+        "/hooks/generic); off by default",
+    )
+    git.add_argument(
+        "--webhook-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="the webhooks' shared secret (HMAC key; GitLab's token)",
+    )
+    parser.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="send notifications to this Apprise URL (repeatable; json://HOST:PORT/PATH, "
+        "slack://..., mailto://..., ntfys://...). URLs carry tokens: prefer --notify-file",
+    )
+    parser.add_argument(
+        "--notify-file",
+        type=Path,
+        metavar="FILE",
+        help="Apprise URLs, one a line (# comments)",
+    )
+    parser.add_argument(
+        "--notify-cooldown",
+        type=duration,
+        default=600.0,
+        metavar="DURATION",
+        help="a flapping problem is sent at most once per this (default 10m)",
+    )
+    git.add_argument(
+        "--git-cache",
+        type=Path,
+        metavar="DIR",
+        help="clone and checkouts (default $XDG_CACHE_HOME/swarm-operator/git-HASH)",
+    )
     parser.add_argument(
         "--metrics-addr",
         type=_addr,
@@ -110,16 +198,94 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _git_options(args: argparse.Namespace) -> GitOptions | None:
+    """The git source's options, or None; ValueError on a usage error."""
+    from swarm_operator.daemon.gitsource import GitOptions, check_path, default_cache, read_secret
+
+    if args.git is None:
+        if args.directory is None:
+            raise ValueError("give a manifest directory DIR or --git URL")
+        for flag in ("git_token_file", "git_ssh_key_file", "git_known_hosts", "git_cache"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')} needs --git URL")
+        return None
+    if args.directory is not None:
+        raise ValueError("give either DIR or --git URL, not both")
+    for flag in ("git_token_file", "git_ssh_key_file", "git_known_hosts"):
+        path = getattr(args, flag)
+        if path is not None:
+            try:
+                read_secret(path) if flag == "git_token_file" else path.read_bytes()
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"--{flag.replace('_', '-')}: cannot read {path}: {exc}") from None
+    return GitOptions(
+        url=args.git,
+        ref=args.git_ref,
+        path=check_path(args.git_path),
+        interval=args.git_interval,
+        cache=(args.git_cache or default_cache(args.git, args.git_ref)).absolute(),
+        token_file=args.git_token_file.absolute() if args.git_token_file else None,
+        ssh_key_file=args.git_ssh_key_file.absolute() if args.git_ssh_key_file else None,
+        known_hosts=args.git_known_hosts.absolute() if args.git_known_hosts else None,
+    )
+
+
+def _webhook_secret(args: argparse.Namespace) -> bytes:
+    from swarm_operator.daemon.gitsource import read_secret
+
+    if args.webhook_addr is None:
+        if args.webhook_secret_file is not None:
+            raise ValueError("--webhook-secret-file needs --webhook-addr")
+        return b""
+    if args.git is None:
+        raise ValueError("--webhook-addr needs --git URL")
+    if args.webhook_secret_file is None:
+        raise ValueError("--webhook-addr needs --webhook-secret-file")
+    try:
+        return read_secret(args.webhook_secret_file).encode()
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"--webhook-secret-file: cannot read {args.webhook_secret_file}: {exc}"
+        ) from None
+
+
+def _notify_urls(args: argparse.Namespace) -> tuple[str, ...]:
+    urls = list(args.notify)
+    if args.notify_file is not None:
+        try:
+            text = args.notify_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"--notify-file: cannot read {args.notify_file}: {exc}") from None
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                urls.append(line)
+    return tuple(urls)
+
+
 def run(args: argparse.Namespace) -> int:
     from swarm_operator.daemon.controller import Daemon, DaemonOptions
     from swarm_operator.observe import logs
+
+    try:
+        git = _git_options(args)
+        secret = _webhook_secret(args)
+        notify = _notify_urls(args)
+    except ValueError as exc:
+        print(f"swarm-operator run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     logs.configure(
         json={"auto": None, "json": True, "console": False}[args.log_format],
         level=args.log_level,
     )
     options = DaemonOptions(
-        directory=args.directory,
+        directory=git.directory if git is not None else args.directory,
+        git=git,
+        webhook_addr=args.webhook_addr,
+        webhook_secret=secret,
+        notify_urls=notify,
+        notify_cooldown=args.notify_cooldown,
         metrics_addr=args.metrics_addr,
         resync_interval=args.resync_interval,
         workers=max(1, args.workers),
@@ -131,7 +297,11 @@ def run(args: argparse.Namespace) -> int:
         probe=args.probe,
         probe_image=args.probe_image,
     )
-    daemon = Daemon(options)
+    try:
+        daemon = Daemon(options)
+    except ValueError as exc:  # a notification URL Apprise does not know
+        print(f"swarm-operator run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logs.get_logger("swarm_operator").info(
@@ -143,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         return daemon.run()
-    except OSError as exc:  # the metrics address is taken or not ours
-        print(f"swarm-operator run: cannot serve on {args.metrics_addr}: {exc}", file=sys.stderr)
+    except OSError as exc:  # the metrics or webhook address is taken or not ours
+        where = args.metrics_addr + (f" or {args.webhook_addr}" if args.webhook_addr else "")
+        print(f"swarm-operator run: cannot serve on {where}: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -46,26 +46,31 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from swarm_operator.daemon.events import EventSource
+from swarm_operator.daemon.gitsource import GitSource, GitState
 from swarm_operator.daemon.lease import Lease, SwarmLabelStore
 from swarm_operator.daemon.options import DaemonOptions
 from swarm_operator.daemon.probes import CurrentClient, ProbeHook
 from swarm_operator.daemon.reconciler import Clock, Reconciler
 from swarm_operator.daemon.snapshot import Snapshot
 from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
+from swarm_operator.daemon.webhooks import WebhookServer
 from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.node import live_node, status_of
 from swarm_operator.manifests.loader import load_directory
+from swarm_operator.manifests.models import Manifest
 from swarm_operator.observe import logs
 from swarm_operator.observe.metrics import Metrics, NodeInfo
-from swarm_operator.observe.reporter import Reporter
+from swarm_operator.observe.notify import Notifier, apprise_sender, describe, object_counts
+from swarm_operator.observe.reporter import ObjectReport, Reporter
 from swarm_operator.observe.revision import read_revision
 from swarm_operator.observe.server import OperatorHTTPServer
-from swarm_operator.observe.status import StatusBoard
+from swarm_operator.observe.status import ObjectStatus, StatusBoard
 from swarm_operator.probing import probe
 from swarm_operator.probing.loop import OverlayProbes, Runner
 from swarm_operator.probing.runner import ProbeRunner
@@ -80,6 +85,46 @@ from swarm_operator.swarm.errors import (
 Key = tuple[str, str]
 log = logs.get_logger("swarm_operator.daemon")
 
+
+class _NotifyingExporter:
+    """The probes' exporter: the metrics, plus a notification per pair unreachable for
+    ``UNREACHABLE_GRACE`` seconds (as the alert rule's ``for: 1m``)."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        notifier: Callable[[], Notifier | None],
+        clock: Callable[[], float],
+    ) -> None:
+        self._metrics = metrics
+        self._notifier = notifier
+        self._clock = clock
+        self._since: dict[str, float] = {}
+
+    def set_overlay_matrix(self, network: str, reachable: Any, rtts: Any = None) -> None:
+        self._metrics.set_overlay_matrix(network, reachable, rtts)
+        notifier = self._notifier()
+        if notifier is None:
+            return
+        now = self._clock()
+        for (source, target), ok in dict(reachable).items():
+            key = f"unreachable:{network}:{source}:{target}"
+            if ok:
+                self._since.pop(key, None)
+                notifier.resolved(key)
+            elif now - self._since.setdefault(key, now) >= UNREACHABLE_GRACE:
+                notifier.problem(
+                    key,
+                    f"overlay {network}: {source} cannot reach {target}",
+                    f"the overlay probe has failed between these nodes for "
+                    f"{UNREACHABLE_GRACE:g}s (swarm-operator doctor tells why)",
+                    level="warning",
+                )
+
+    def remove_overlay(self, network: str) -> None:
+        self._metrics.remove_overlay(network)
+
+
 MAX_RECONNECT_BACKOFF = 10.0
 
 __all__ = ["Daemon", "DaemonOptions"]
@@ -89,6 +134,13 @@ __all__ = ["Daemon", "DaemonOptions"]
 class _Round:
     pending: set[Key] = field(default_factory=set)
     failed: bool = False
+    number: int = 0
+
+
+SYNC_TIMEOUT = 300.0
+UNREACHABLE_GRACE = 60.0
+DEGRADED_GRACE = 20.0
+"""Seconds a service stays degraded before it is notified (the requeue is 15 s)."""
 
 
 class Daemon:
@@ -105,6 +157,16 @@ class Daemon:
         self.metrics = Metrics(self.registry)
         self.board = StatusBoard()
         self.reporter = Reporter(self.board, self.metrics, wall=clock.wall)
+        self.notifier: Notifier | None = None
+        self._applied: dict[Key, Manifest] = {}
+        self._degraded_since: dict[Key, float] = {}
+        if options.notify_urls:
+            self.notifier = Notifier(
+                apprise_sender(options.notify_urls),
+                cooldown=options.notify_cooldown,
+                on_result=lambda result: self.metrics.notifications_total.labels(result).inc(),
+            )
+            self.reporter.on_report = self._notify_report
         self.queue: WorkQueue[Key] = WorkQueue()
         self.desired = DesiredState()
         self._client_factory = client_factory
@@ -119,9 +181,13 @@ class Daemon:
         self._lease: Lease | None = None
         self._round_lock = threading.Lock()
         self._round: _Round | None = None
+        self._rounds = threading.Condition()
+        self._rounds_started = 0
+        self._rounds_finished = 0
+        self._last_round_failed = False
         self.metrics.workqueue_depth.set_function(lambda: float(len(self.queue)))
         self.probes = OverlayProbes(
-            self.metrics,
+            _NotifyingExporter(self.metrics, lambda: self.notifier, clock.monotonic),
             self._probe_runner,
             writable=self.writable,
             on_status=self.board.set_probes,
@@ -153,8 +219,19 @@ class Daemon:
         self.pool: WorkerPool[Key] = WorkerPool(
             self.queue, self.reconcile, options.workers, on_idle=self.board.beat
         )
+        self.git: GitSource | None = None
+        if options.git is not None:
+            self.git = GitSource(
+                options.git,
+                on_applied=self._revision_applied,
+                on_state=self._git_state,
+                wall=clock.wall,
+            )
+            if self.git.directory != options.directory:
+                raise ValueError("with a git source the directory is the source's")
         self.watcher = ManifestWatcher(options.directory, self.reload, on_error=self._watch_error)
         self.server: OperatorHTTPServer | None = None
+        self.webhooks: WebhookServer | None = None
         self._probe_thread: threading.Thread | None = None
 
     @property
@@ -186,7 +263,9 @@ class Daemon:
 
     def run(self) -> int:
         """Serve until :meth:`stop`; returns the exit code."""
-        self.server = OperatorHTTPServer(self.options.metrics_addr, self.registry, self.board)
+        self.server = OperatorHTTPServer(
+            self.options.metrics_addr, self.registry, self.board, on_sync=self.sync
+        )
         self.server.start()
         log.info(
             "starting",
@@ -195,7 +274,29 @@ class Daemon:
             self_heal=self.options.self_heal,
             prune=self.options.prune,
             workers=self.options.workers,
+            git=self.git.state.url if self.git else None,
         )
+        if self.notifier is not None:
+            self.notifier.start()
+        if self.options.webhook_addr is not None:
+            git = self.git
+            if git is None:
+                raise ValueError("--webhook-addr needs --git")
+            self.webhooks = WebhookServer(
+                self.options.webhook_addr,
+                self.options.webhook_secret,
+                ref=lambda: git.options.ref,
+                on_push=git.request,
+                on_result=self.metrics.webhook,
+            )
+            self.webhooks.start()
+            log.info("webhooks", url=self.webhooks.url + "/hooks/{github,gitea,gitlab,generic}")
+        if self.git is not None:
+            # The first fetch before the first load: an unreachable remote leaves the
+            # revision of a previous run in force (or nothing declared, prune refused).
+            self._git_state(self.git.state)
+            self.git.sync_once()
+            self.git.start()
         self.reload()
         self.watcher.start()
         self.pool.start()
@@ -219,6 +320,10 @@ class Daemon:
         log.info("stopping: finishing the current reconciles")
         self.queue.shutdown()
         self.watcher.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
+        if self.git is not None:
+            self.git.stop()
         self.pool.join(timeout=120)
         if self._probe_thread is not None:
             # Probe services are kept: the next instance adopts them (no churn of probe
@@ -228,6 +333,8 @@ class Daemon:
             self._lease.release()
         if self.server is not None:
             self.server.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
         with self._client_lock:
             if self._client is not None:
                 self._client.close()
@@ -356,6 +463,14 @@ class Daemon:
             st = status_of(live_node(raw))
             if st is not None:
                 infos.append(NodeInfo(st.hostname, st.role, st.availability, st.state))
+                if self.notifier is not None:
+                    key = f"node-down:{st.hostname}"
+                    if st.state == "down":
+                        self.notifier.problem(
+                            key, f"node {st.hostname} is down", describe(role=st.role)
+                        )
+                    elif st.state == "ready":
+                        self.notifier.resolved(key)
         self.metrics.set_nodes(infos)
         self.board.set_connection(True)
         self.metrics.manager_connected.set(1)
@@ -376,7 +491,10 @@ class Daemon:
         change = self.desired.apply(result, self.options.directory)
         if self.options.prune and len(change.removed) > self.options.max_prune:
             self._block_prune(len(change.removed))
-        revision = read_revision(self.options.directory)
+        if self.git is not None:
+            revision = self.git.state.revision
+        else:
+            revision = read_revision(self.options.directory)
         self.board.set_revision(revision)
         self.metrics.set_source_revision(revision)
         self.board.set_load_errors(change.errors)
@@ -416,13 +534,16 @@ class Daemon:
         keys.update(o.key for o in managed)
         for key in [k for k in self.metrics.object_statuses() if k not in keys]:
             self.reconciler.forget(key)
+        with self._rounds:
+            self._rounds_started += 1
+            number = self._rounds_started
         with self._round_lock:
-            self._round = _Round(pending=set(keys))
+            self._round = _Round(pending=set(keys), number=number)
         snapshot.offer(keys)
         for key in sorted(keys):
             self.queue.add(key)
         if not keys:
-            self._round_finished(failed=False)
+            self._round_finished(failed=False, number=number)
         log.info("resync", objects=len(keys))
 
     def _enqueue(self, key: Key) -> None:
@@ -442,6 +563,96 @@ class Daemon:
                 "prune refused until a resync finds at most --max-prune orphans", reason=reason
             )
         self._prune_blocker = reason
+
+    def _git_state(self, state: GitState) -> None:
+        """After each pass of the git source: /status and the metrics."""
+        self.board.set_source(
+            {
+                "url": state.url,
+                "ref": state.ref,
+                "path": state.path,
+                "revision": state.revision,
+                "fetched": state.fetched,
+                "lastFetch": state.last_fetch,
+                "lastFetchError": state.last_fetch_error,
+                "rejectedRevision": state.rejected,
+                "rejectedErrors": [{"source": s, "message": m} for s, m in state.rejected_errors],
+            }
+        )
+        if state.last_fetch is not None:
+            self.metrics.set_git_fetch(
+                state.last_fetch,
+                failed=state.last_fetch_error is not None,
+                rejected=state.rejected,
+                errors=state.rejected_errors,
+            )
+        self.metrics.set_source_revision(state.revision)
+        self.board.set_revision(state.revision)
+        if self.notifier is not None:
+            if state.last_fetch_error:
+                self.notifier.problem(
+                    "fetch", "sync failed: cannot fetch the git source", state.last_fetch_error
+                )
+            elif state.last_fetch is not None:
+                self.notifier.resolved("fetch")
+            if state.rejected:
+                errors = "; ".join(f"{s}: {m}" for s, m in state.rejected_errors)
+                self.notifier.problem(
+                    f"rejected:{state.rejected}",
+                    f"sync failed: revision {state.rejected[:12]} does not load",
+                    f"{errors} (in force: {(state.revision or '-')[:12]})",
+                )
+
+    def _revision_applied(self, state: GitState) -> None:
+        change = self.reload()
+        if self.notifier is not None and state.revision is not None:
+            kinds = [kind for kind, _ in sorted(self.desired.declared())]
+            self.notifier.event(
+                f"revision:{state.revision}",
+                f"revision {state.revision[:12]} applied",
+                f"{object_counts(kinds)}; changed {len(change.changed)}, "
+                f"removed {len(change.removed)}",
+                level="success",
+            )
+
+    def _notify_report(self, kind: str, name: str, r: ObjectReport, status: ObjectStatus) -> None:
+        """The notifications of one reconcile's report (the reporter's hook)."""
+        notifier = self.notifier
+        if notifier is None:
+            return
+        what = f"{kind}/{name}"
+        if r.result in ("error", "stalled"):
+            notifier.problem(f"sync:{what}", f"sync failed: {what}", r.error or r.result)
+        elif r.result == "success":
+            notifier.resolved(f"sync:{what}")
+        if status.health_status == "degraded":
+            # Degraded for DEGRADED_GRACE at least: a hand-made scale being put back or a
+            # task being replaced is not worth a message.
+            since = self._degraded_since.setdefault((kind, name), self.clock.monotonic())
+            if self.clock.monotonic() - since >= DEGRADED_GRACE:
+                notifier.problem(
+                    f"degraded:{what}",
+                    f"{what} is degraded",
+                    r.error or "its tasks are not running as declared (or Swarm rolled it back)",
+                    level="warning",
+                )
+        else:
+            self._degraded_since.pop((kind, name), None)
+            if status.health_status == "healthy":
+                notifier.resolved(f"degraded:{what}")
+        if r.applied:
+            desired = self.desired.get((kind, name))
+            manifest = desired.manifest if desired is not None else None
+            before = self._applied.get((kind, name))
+            if manifest is not None and before is not None and before == manifest:
+                notifier.event(
+                    f"drift:{what}",
+                    f"drift corrected: {what}",
+                    "changed by hand, put back as declared: " + ", ".join(r.drift),
+                    level="warning",
+                )
+            if manifest is not None:
+                self._applied[(kind, name)] = manifest
 
     def _watch_error(self, exc: BaseException) -> None:
         log.error("manifest reload failed", error=repr(exc))
@@ -463,6 +674,49 @@ class Daemon:
             self.probes.wake.wait(min(max(wait, 0.05), 1.0))
             self.probes.wake.clear()
 
+    # ================================================================== sync on demand
+
+    def sync(self, wait: bool, timeout: float = SYNC_TIMEOUT) -> tuple[bool, dict[str, Any]]:
+        """``swarm-operator sync``: fetch the git source (if any) and run a full resync now.
+
+        Without ``wait`` returns at once (the pass is asked for). With it, returns once a
+        full pass that started after the request is done: (done in time, the result)."""
+        if self.git is not None:
+            ticket = self.git.request()
+            if not wait:
+                # The resync follows the fetch: an applied revision reloads and enqueues
+                # its keys by itself; the full pass covers everything else.
+                self._resync_now.set()
+                return True, {"accepted": True}
+            if self.git.wait(ticket, timeout) is None:
+                return False, {"done": False, "error": f"the fetch took more than {timeout:g}s"}
+        with self._rounds:
+            wanted = self._rounds_started + 1  # a pass that starts after the fetch
+        self._resync_now.set()
+        if not wait:
+            return True, {"accepted": True}
+        with self._rounds:
+            done = self._rounds.wait_for(lambda: self._rounds_finished >= wanted, timeout)
+            failed = self._last_round_failed
+        status = self.board.snapshot()
+        result: dict[str, Any] = {
+            "done": done,
+            "failed": failed,
+            "role": status["role"],
+            "connected": status["connected"],
+            "summary": status["summary"],
+            "objects": [
+                {k: o.get(k) for k in ("kind", "name", "syncStatus", "healthStatus", "lastError")}
+                for o in status["objects"]
+            ],
+            "loadErrors": status["loadErrors"],
+            "source": status["source"],
+            "sourceRevision": status["sourceRevision"],
+        }
+        if not done:
+            result["error"] = f"the pass did not finish within {timeout:g}s"
+        return done, result
+
     # ================================================================== sync rounds
 
     def _round_done(self, key: Key, failed: bool) -> None:
@@ -476,9 +730,13 @@ class Daemon:
                 return
             self._round = None
             any_failed = current.failed
-        self._round_finished(any_failed)
+        self._round_finished(any_failed, current.number)
 
-    def _round_finished(self, failed: bool) -> None:
+    def _round_finished(self, failed: bool, number: int) -> None:
+        with self._rounds:
+            self._rounds_finished = max(self._rounds_finished, number)
+            self._last_round_failed = failed
+            self._rounds.notify_all()
         self.board.full_sync_done()
         self.metrics.ready.set(1)
         statuses = self.metrics.object_statuses().values()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from swarm_operator.daemon.gitsource import GitOptions
 from swarm_operator.daemon.reconciler import ReconcileOptions
 from swarm_operator.kinds.base import DEFAULT_MAX_PRUNE
 from swarm_operator.observe.server import DEFAULT_ADDR
@@ -49,6 +50,16 @@ class DaemonOptions:
     probe_image: str | None = None
     """Default probe image (``--probe-image``; else $SWARM_OPERATOR_PROBE_IMAGE, else the
     lab's busybox); a network's ``spec.probe.image`` wins."""
+    git: GitOptions | None = None
+    """The git source (``--git URL``): ``directory`` is then its ``current/PATH``."""
+    webhook_addr: str | None = None
+    """HOST:PORT of the webhook listener (``--webhook-addr``; off when None)."""
+    notify_urls: tuple[str, ...] = ()
+    """Apprise URLs (``--notify``, ``--notify-file``); none: no notifications."""
+    notify_cooldown: float = 600.0
+    """A problem or event of the same key is sent at most once per this many seconds."""
+    webhook_secret: bytes = b""
+    """The webhooks' shared secret, read from ``--webhook-secret-file``."""
 
     def reconcile_options(self) -> ReconcileOptions:
         return ReconcileOptions(

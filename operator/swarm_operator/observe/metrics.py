@@ -145,6 +145,37 @@ class Metrics:
             ["revision"],
             registry=registry,
         )
+        self.source_last_fetch_timestamp_seconds = Gauge(
+            f"{p}_source_last_fetch_timestamp_seconds",
+            "Unix time of the git source's last fetch, successful or not (run --git).",
+            registry=registry,
+        )
+        self.source_fetch_failures_total = Counter(
+            f"{p}_source_fetch_failures",
+            "Fetches of the git source that failed (the revision in force stays).",
+            registry=registry,
+        )
+        self.webhooks_total = Counter(
+            f"{p}_webhooks",
+            "Webhook requests by provider and result: fetch (a push to the tracked ref), "
+            "ignored, unauthorized (bad or missing signature), too_large, bad_request.",
+            ["provider", "result"],
+            registry=registry,
+        )
+        self.notifications_total = Counter(
+            f"{p}_notifications",
+            "Notifications (run --notify) by result: sent, failed (a notifier refused or "
+            "was unreachable), suppressed (deduplicated), dropped (rate limit, full queue).",
+            ["result"],
+            registry=registry,
+        )
+        self.source_revision_errors = Gauge(
+            f"{p}_source_revision_errors",
+            "Valued 1 per load error of the last rejected git revision (not applied), "
+            "labelled with that revision and the error's file:line:column.",
+            ["revision", "source"],
+            registry=registry,
+        )
 
         # Plumbing.
         self.docker_api_request_duration_seconds = Histogram(
@@ -207,6 +238,7 @@ class Metrics:
         """(kind, name) -> the ``service`` label of its replica series."""
         self._nodes: dict[str, NodeInfo] = {}
         self._revision: str | None = None
+        self._revision_errors: set[tuple[str, str]] = set()
         self._pairs: set[tuple[str, str, str]] = set()
         self._init_zero()
 
@@ -322,6 +354,29 @@ class Metrics:
                 self.source_revision_info.remove(self._revision)
             self.source_revision_info.labels(revision=value).set(1)
             self._revision = value
+
+    def webhook(self, provider: str, result: str) -> None:
+        self.webhooks_total.labels(provider, result).inc()
+
+    def set_git_fetch(
+        self,
+        when: float,
+        failed: bool,
+        rejected: str | None,
+        errors: Iterable[tuple[str, str]],
+    ) -> None:
+        """One pass of the git source: its time, whether the fetch failed, and the load
+        errors of the rejected revision (none once a good one is in force)."""
+        self.source_last_fetch_timestamp_seconds.set(when)
+        if failed:
+            self.source_fetch_failures_total.inc()
+        new = {(rejected, place) for place, _ in errors} if rejected else set()
+        with self._lock:
+            for labels in self._revision_errors - new:
+                self.source_revision_errors.remove(*labels)
+            for labels in new - self._revision_errors:
+                self.source_revision_errors.labels(*labels).set(1)
+            self._revision_errors = new
 
     def set_overlay_matrix(
         self,

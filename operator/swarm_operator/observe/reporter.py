@@ -52,11 +52,17 @@ class Reporter:
     """Writes `ObjectReport`s to the status board and the metrics of one daemon."""
 
     def __init__(
-        self, board: StatusBoard, metrics: Metrics, wall: Callable[[], float] = time.time
+        self,
+        board: StatusBoard,
+        metrics: Metrics,
+        wall: Callable[[], float] = time.time,
+        on_report: Callable[[str, str, ObjectReport, ObjectStatus], None] | None = None,
     ) -> None:
         self.board = board
         self.metrics = metrics
         self._wall = wall
+        self.on_report = on_report
+        """Called after each report (the daemon's notifications)."""
 
     def report(self, kind: str, name: str, r: ObjectReport) -> ObjectStatus:
         now = self._wall()
@@ -81,6 +87,8 @@ class Reporter:
             self.metrics.set_replicas(kind, name, *r.replicas)
         if r.result is not None:
             self.metrics.observe_reconcile(kind, r.result, r.seconds)
+        if self.on_report is not None:
+            self.on_report(kind, name, r, status)
         return status
 
     def forget(self, kind: str, name: str) -> None:

@@ -3,16 +3,20 @@
 Owns routing and serialisation only: ``/metrics`` is the prometheus_client exposition of
 the injected registry, ``/healthz`` answers 200 while the worker loop's heartbeat is
 recent, ``/readyz`` 200 once connected to a manager with quorum and a full sync since connecting
-is done, ``/status`` the JSON document of :meth:`StatusBoard.snapshot`. The state comes
-from `observe.status`; nothing here talks to Docker.
+is done, ``/status`` the JSON document of :meth:`StatusBoard.snapshot`; ``POST /sync[?wait=1]``
+(from a loopback address only) asks the daemon for a fetch and a full pass now
+(``swarm-operator sync``) through the injected ``on_sync``. The state comes from
+`observe.status`; nothing here talks to Docker.
 
 The default address is ``127.0.0.1:9786`` (loopback only: expose it deliberately).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,6 +25,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from swarm_operator.observe.status import StatusBoard
 
 DEFAULT_ADDR = "127.0.0.1:9786"
+
+SyncHandler = Callable[[bool, float], tuple[bool, dict[str, Any]]]
+"""``on_sync(wait, timeout)`` -> (done in time, the JSON result)."""
+MAX_SYNC_TIMEOUT = 3600.0
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -52,9 +60,37 @@ class _Handler(BaseHTTPRequestHandler):
             doc = json.dumps(board.snapshot(), indent=2, sort_keys=True).encode()
             self._send(200, doc + b"\n", "application/json")
         elif path == "/":
-            self._send(200, b"swarm-operator: /metrics /healthz /readyz /status\n", "text/plain")
+            self._send(
+                200,
+                b"swarm-operator: /metrics /healthz /readyz /status, POST /sync\n",
+                "text/plain",
+            )
         else:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+    def do_POST(self) -> None:
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(min(length, 4096))
+        on_sync = self.server.on_sync
+        if path != "/sync" or on_sync is None:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+            return
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            self._send(403, b"POST /sync is accepted from loopback only\n", "text/plain")
+            return
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        wait = params.get("wait") in ("1", "true")
+        try:
+            timeout = min(max(float(params.get("timeout") or 300), 1.0), MAX_SYNC_TIMEOUT)
+        except ValueError:
+            self._send(400, b"timeout is a number of seconds\n", "text/plain")
+            return
+        done, result = on_sync(wait, timeout)
+        code = 202 if not wait else (200 if done else 504)
+        doc = json.dumps(result, indent=2, sort_keys=True).encode()
+        self._send(code, doc + b"\n", "application/json")
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)
@@ -70,9 +106,16 @@ class _Handler(BaseHTTPRequestHandler):
 class OperatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, addr: str, registry: CollectorRegistry, board: StatusBoard) -> None:
+    def __init__(
+        self,
+        addr: str,
+        registry: CollectorRegistry,
+        board: StatusBoard,
+        on_sync: SyncHandler | None = None,
+    ) -> None:
         self.registry = registry
         self.board = board
+        self.on_sync = on_sync
         super().__init__(parse_addr(addr), _Handler)
         self._thread: threading.Thread | None = None
 

@@ -82,6 +82,7 @@ class _Board:
     """A full sync finished since the last (re)connection: only then is the daemon ready."""
     last_full_sync: float | None = None
     probes: list[dict[str, Any]] = field(default_factory=list)  # probing.loop.OverlayProbes
+    source: dict[str, Any] | None = None  # the git source (run --git), camelCase already
 
 
 def _probe_json(probe: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +90,15 @@ def _probe_json(probe: dict[str, Any]) -> dict[str, Any]:
     for key in ("lastRound", "lastPoll"):
         if isinstance(out.get(key), int | float):
             out[key] = rfc3339(out[key])
+    return out
+
+
+def _source_json(source: dict[str, Any] | None) -> dict[str, Any] | None:
+    if source is None:
+        return None
+    out = dict(source)
+    if isinstance(out.get("lastFetch"), int | float):
+        out["lastFetch"] = rfc3339(out["lastFetch"])
     return out
 
 
@@ -159,6 +169,12 @@ class StatusBoard:
         with self._lock:
             self._board.revision = revision
 
+    def set_source(self, source: dict[str, Any] | None) -> None:
+        """The git source: URL, ref, path, revision in force, last fetch and its error,
+        the rejected revision and its errors (``lastFetch``: a Unix time)."""
+        with self._lock:
+            self._board.source = dict(source) if source is not None else None
+
     def set_load_errors(self, errors: Iterable[tuple[str, str]]) -> None:
         with self._lock:
             self._board.load_errors = [{"source": s, "message": m} for s, m in errors]
@@ -211,6 +227,7 @@ class StatusBoard:
                 "sourceRevision": b.revision,
                 "lastFullSync": rfc3339(b.last_full_sync),
                 "loadErrors": list(b.load_errors),
+                "source": _source_json(b.source),
                 "objects": objects,
                 "probes": [_probe_json(p) for p in b.probes],
                 "summary": {

@@ -79,7 +79,7 @@ def http(url: str) -> tuple[int, str]:
 class Daemon:
     """One `swarm-operator run` subprocess, stopped by its own pid."""
 
-    def __init__(self, lab: Lab, directory: Path, log: Path, *extra: str) -> None:
+    def __init__(self, lab: Lab, directory: Path | None, log: Path, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -90,7 +90,7 @@ class Daemon:
             [
                 str(binary),
                 "run",
-                str(directory),
+                *([str(directory)] if directory is not None else []),  # None: --git in extra
                 "--metrics-addr",
                 f"127.0.0.1:{self.port}",
                 "--log-format",
