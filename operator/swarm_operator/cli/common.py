@@ -145,12 +145,9 @@ def options_from_args(args: argparse.Namespace, desired: Desired) -> PlanOptions
 
 
 def connect(host: str | None) -> SwarmClient:
+    """A client of the manager at ``host``. No call is made here: the first read of the
+    command negotiates the API version, and a worker or an engine outside any Swarm
+    answers it with `NotAManager` (Docker's "not a swarm manager")."""
     from swarm_operator.swarm.client import SwarmClient
 
-    client = SwarmClient(host)
-    try:
-        client.require_manager()
-    except BaseException:
-        client.close()
-        raise
-    return client
+    return SwarmClient(host)
