@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from swarm_operator.kinds.base import DEFAULT_MAX_PRUNE, PlanOptions
+from swarm_operator.kinds import DEFAULT_MAX_PRUNE
 from swarm_operator.manifests.units import parse_duration
 
 if TYPE_CHECKING:
+    from swarm_operator.kinds.base import PlanOptions
     from swarm_operator.manifests.models import Manifest
     from swarm_operator.swarm.client import SwarmClient
 
@@ -134,6 +135,8 @@ def load_desired(directory: str) -> Desired:
 
 
 def options_from_args(args: argparse.Namespace, desired: Desired) -> PlanOptions:
+    from swarm_operator.kinds.base import PlanOptions
+
     blockers = tuple(f"a manifest failed to load ({e})" for e in desired.errors)
     return PlanOptions(
         prune=bool(args.prune),

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarm_operator.daemon.reconciler import ReconcileOptions
-from swarm_operator.kinds.base import DEFAULT_MAX_PRUNE
-from swarm_operator.observe.server import DEFAULT_ADDR
+from swarm_operator.kinds import DEFAULT_MAX_PRUNE
+from swarm_operator.observe import DEFAULT_ADDR
 
 
 @dataclass(frozen=True)

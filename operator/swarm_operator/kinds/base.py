@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from swarm_operator.kinds import DEFAULT_MAX_PRUNE
 from swarm_operator.kinds.diff import Difference, differences_of
 from swarm_operator.manifests.models import (
     ANNOTATION_ADOPT,
@@ -39,7 +40,6 @@ Raw = Mapping[str, Any]
 Verb = Literal["create", "update", "replace", "delete", "adopt", "noop", "missing"]
 VERBS: tuple[str, ...] = ("create", "update", "replace", "delete", "adopt", "noop", "missing")
 QUIET_VERBS = frozenset({"noop", "missing"})
-DEFAULT_MAX_PRUNE = 5
 BLOCK_RECONCILE_DISABLED = "reconcile disabled by annotation swarm-operator/reconcile"
 """Shown as drift, deliberately left alone: not a failure of apply."""
 BLOCK_NOT_ADOPTED = 'not taken over: pass --adopt or annotate swarm-operator/adopt: "true"'

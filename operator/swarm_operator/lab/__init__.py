@@ -9,24 +9,65 @@ registry, docker CLI), `preflight` (what the machine lacks), `lifecycle` (up, do
 status, faults). This package never imports the ``docker`` Python package.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from swarm_operator.lab.layout import INDEX_ENV, LabConfigError, Layout, index_from_env
-from swarm_operator.lab.lifecycle import (
-    HostStatus,
-    block,
-    cut,
-    docker,
-    lab_down,
-    lab_status,
-    lab_up,
-    load_lab,
-    restore,
-    start_host,
-    stop_host,
-    unblock,
-    wait_nodes_ready,
-)
-from swarm_operator.lab.state import Lab, LabHost
-from swarm_operator.lab.system import LabError
+
+if TYPE_CHECKING:
+    from swarm_operator.lab.lifecycle import (
+        HostStatus,
+        block,
+        cut,
+        docker,
+        lab_down,
+        lab_status,
+        lab_up,
+        load_lab,
+        restore,
+        start_host,
+        stop_host,
+        unblock,
+        wait_nodes_ready,
+    )
+    from swarm_operator.lab.state import Lab, LabHost
+    from swarm_operator.lab.system import LabError
+
+# The rest is imported on first use (PEP 562), so that `lab --help` and the layout
+# (`lab.layout`, which the command line's parser reads) cost no subprocess machinery.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "HostStatus",
+            "block",
+            "cut",
+            "docker",
+            "lab_down",
+            "lab_status",
+            "lab_up",
+            "load_lab",
+            "restore",
+            "start_host",
+            "stop_host",
+            "unblock",
+            "wait_nodes_ready",
+        ),
+        "lifecycle",
+    ),
+    "Lab": "state",
+    "LabHost": "state",
+    "LabError": "system",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "INDEX_ENV",

@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES
 from swarm_operator.manifests.locate import did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, Manifest, models_by_kind
 from swarm_operator.manifests.yaml_tree import (
@@ -44,7 +45,6 @@ from swarm_operator.manifests.yaml_tree import (
     ComposeLoader,
 )
 
-DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import docker
-import docker.utils
 import docker.errors
+import docker.utils
 import requests.exceptions
 
 from swarm_operator.swarm.api_versions import unsupported
