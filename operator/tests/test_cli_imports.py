@@ -31,6 +31,7 @@ PARSER_MODULES = {
     "swarm_operator.cli",
     *(f"swarm_operator.cli.{c}" for c in ("apply", "common", "doctor", "lab", "plan", "run")),
     "swarm_operator.cli.validate",
+    "swarm_operator.engine",
     "swarm_operator.kinds",
     "swarm_operator.lab",
     "swarm_operator.lab.engines",

@@ -15,6 +15,7 @@ pruning one (`prune_guard`), carrying an action out (`apply`), its health (`read
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -169,16 +170,28 @@ class ApplyContext:
         self.sleep = sleep
         self._list_ids = ids
         self._ids: dict[str, Mapping[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def with_client(self, client: SwarmClient) -> ApplyContext:
+        """The same context (one ID cache, listed once per plan run) for another worker's
+        client: the workers of a concurrent apply each write on a connection of their own."""
+        other = ApplyContext(client, self._list_ids, self.progress, self.sleep)
+        other._ids = self._ids
+        other._lock = self._lock
+        return other
 
     def ids(self, kind: str) -> Mapping[str, str]:
-        """Name -> ID of every live object of ``kind``, listed once per plan run."""
-        if kind not in self._ids:
-            self._ids[kind] = self._list_ids(kind)
-        return self._ids[kind]
+        """Name -> ID of every live object of ``kind``, listed once per plan run (workers
+        asking at once wait for the one listing)."""
+        with self._lock:
+            if kind not in self._ids:
+                self._ids[kind] = self._list_ids(kind)
+            return self._ids[kind]
 
     def forget_ids(self, kind: str) -> None:
         """Objects of ``kind`` were created or removed: list them again when next asked."""
-        self._ids.pop(kind, None)
+        with self._lock:
+            self._ids.pop(kind, None)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ here too, per call name.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -80,7 +81,9 @@ class SwarmClient:
     ) -> None:
         self.host = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.observer = observer
+        self.timeout = timeout
         self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
         self._negotiated = False
         try:
             # Any: docker-py's stubs are partial; the spec dicts are checked by the engine.
@@ -95,6 +98,18 @@ class SwarmClient:
 
     def close(self) -> None:
         self._api.close()
+
+    def clone(self) -> SwarmClient:
+        """Another client of the same engine on a connection of its own, for one worker
+        of a concurrent apply (docker-py's clients are not safe to share between threads).
+        It speaks the API version already negotiated (no call to learn it again) and
+        counts its calls in this client's ``calls``."""
+        self._negotiate()
+        other = SwarmClient(self.host, timeout=self.timeout, observer=self.observer)
+        other._adopt(str(self._api.api_version))
+        other.calls = self.calls
+        other._calls_lock = self._calls_lock
+        return other
 
     @property
     def api_version(self) -> str:
@@ -138,7 +153,8 @@ class SwarmClient:
     def _call(self, name: str, fn: Callable[[], T]) -> T:
         if not self._negotiated and name not in _NEGOTIATING:
             self._negotiate()
-        self.calls[name] += 1
+        with self._calls_lock:
+            self.calls[name] += 1
         start = time.perf_counter()
         ok = False
         try:
