@@ -15,9 +15,9 @@ Independent writes run concurrently (``parallelism`` workers, each with a connec
 its own, `SwarmClient.clone`): the plan's actions are cut into waves in plan order
 (`waves`); the actions of one wave run at once, a wave starts when the one before it has
 ended. A wave is a run of consecutive actions of one kind whose writes do not depend on
-each other: creates and updates of services (the networks they use were created by an
-earlier wave), service deletes (before the network deletes of a later wave), node updates,
-network creates. A network replace or delete, which touches the services on it, runs
+each other: node updates, network creates, creates and updates of services (the networks
+they use were created by an earlier wave), service deletes (before the network deletes
+of a later wave). A network replace or delete, which touches the services on it, runs
 alone. Results come back in plan order, one per action, as the sequential run gives them;
 an action that fails does not stop the others of its wave.
 
