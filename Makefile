@@ -125,3 +125,12 @@ bench: deps $(BENCH_STAMP)
 constraints: $(BENCH_STAMP)
 	{ sed -n '1,3p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -iv '^swarm-operator'; } > constraints.new
 	mv constraints.new constraints.txt
+
+# --- fuzz (see README "Bad input"): the loader's fuzz suite with a long example budget
+# (CI runs the same tests with a small fixed budget as part of `make test-unit`).
+FUZZ_EXAMPLES ?= 50000
+.PHONY: fuzz
+
+fuzz: install
+	SWARM_OPERATOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider \
+		operator/tests/test_fuzz.py -q -x --timeout 0 $(PYTEST_ARGS)

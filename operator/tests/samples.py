@@ -45,7 +45,7 @@ FULL_SERVICE: dict[str, Any] = {
         "command": ["sh", "-c"],
         "args": ["exec httpd -f -p 8080"],
         "env": {"SERVICE": "order", "DEBUG": "1"},
-        "mode": "replicated-job",
+        "mode": "replicated",  # a job mode may not have an updateConfig (the engine refuses)
         "replicas": 3,
         "networks": [{"name": "app-net", "aliases": ["orders"]}, {"name": "other", "aliases": []}],
         "ports": [

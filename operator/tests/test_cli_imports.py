@@ -38,6 +38,7 @@ PARSER_MODULES = {
     "swarm_operator.lab.layout",
     "swarm_operator.lab.system",
     "swarm_operator.manifests",
+    "swarm_operator.manifests.engine_rules",
     "swarm_operator.manifests.units",
     "swarm_operator.observe",
     "swarm_operator.probing",
@@ -45,7 +46,8 @@ PARSER_MODULES = {
     "swarm_operator.swarm.errors",
 }
 VALIDATE_MODULES = PARSER_MODULES | {
-    f"swarm_operator.manifests.{m}" for m in ("fields", "loader", "locate", "models", "yaml_tree")
+    f"swarm_operator.manifests.{m}"
+    for m in ("fields", "loader", "locate", "models", "results", "service_blocks", "yaml_tree")
 }
 VALIDATE_THIRD_PARTY = {
     "yaml",

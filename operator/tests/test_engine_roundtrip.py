@@ -91,7 +91,8 @@ def service_manifests(draw: st.DrawFn) -> Service:
         ),
         "ports": ports,
         "endpointMode": endpoint,
-        "updateConfig": draw(update_configs()),
+        # the engine refuses an update config on a job
+        "updateConfig": None if mode.endswith("-job") else draw(update_configs()),
         "rollbackConfig": draw(update_configs(rollback=True)),
         "labels": draw(label_maps),
         "containerLabels": draw(label_maps),
@@ -142,15 +143,15 @@ def service_manifests(draw: st.DrawFn) -> Service:
         }
     if draw(st.booleans()):
         mem = draw(maybe(st.integers(6 * 2**20, 2**34)))
-        cpus = draw(maybe(st.integers(1, 8 * 10**9)))
+        cpus = draw(maybe(st.integers(10**6, 8 * 10**9)))  # the engine's minimum: 0.001
         spec["resources"] = {
             "limits": {"memory": mem, "cpus": None if cpus is None else cpus / 1e9},
-            "reservations": {"memory": None if mem is None else mem // 2},
+            "reservations": {"memory": None if mem is None else max(mem // 2, 4 * 2**20)},
         }
     if draw(st.booleans()):
         spec["healthcheck"] = {
             "test": draw(st.sampled_from([["CMD", "true"], "exit 0", ["NONE"]])),
-            "interval": draw(maybe(durations.filter(lambda d: d != "0ns"))),
+            "interval": draw(maybe(st.integers(10**6, 10**12).map(lambda ns: f"{ns}ns"))),
             "retries": draw(maybe(st.integers(0, 5))),
         }
     if draw(st.booleans()):

@@ -127,12 +127,26 @@ def test_symlinked_directories_are_followed_once(tmp_path: Path) -> None:
     write(root / "real" / "a.yaml", service("web"))
     os.symlink(root / "real", root / "link")  # the same directory twice
     os.symlink(root, root / "real" / "loop")  # a loop back to the top
+    result = load_directory(root)
+    assert result.ok, [str(e) for e in result.errors]
+    assert sorted(o.manifest.name for o in result.objects) == ["web"]
+
+
+def test_symlinked_directories_outside_the_root_are_not_followed(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root / "a.yaml", service("web"))
     outside = tmp_path / "outside"
     write(outside / "b.yaml", service("db"))
     os.symlink(outside, root / "ext")  # a directory elsewhere
+    os.symlink(tmp_path, root / "up")  # a directory above the root
+    os.symlink("/", root / "slash")
+    os.symlink("/proc/kmsg", root / "kmsg.yaml")  # would block forever on read
+    os.symlink("/dev/zero", root / "zero.yaml")
     result = load_directory(root)
-    assert result.ok, [str(e) for e in result.errors]
-    assert sorted(o.manifest.name for o in result.objects) == ["db", "web"]
+    assert [o.manifest.name for o in result.objects] == ["web"]
+    messages = sorted(str(e) for e in result.errors)
+    assert len(messages) == 5, messages
+    assert all("leaves the manifest directory: not followed" in m for m in messages)
 
 
 def test_symlinked_file_counted_once(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from samples import FULL
 
-from swarm_operator.manifests import models
+from swarm_operator.manifests import service_blocks
 from swarm_operator.manifests.loader import load_file
 from swarm_operator.manifests.models import (
     Network,
@@ -291,6 +291,6 @@ def test_models_are_frozen() -> None:
 
 def test_union_helpers_cover_optional_models() -> None:
     # _models_in must see through `X | None` for the coverage test above to mean anything.
-    assert _models_in(models.Placement | None) == [models.Placement]
-    assert _models_in(list[models.PortSpec]) == [models.PortSpec]
-    assert isinstance(models.Placement | None, types.UnionType)
+    assert _models_in(service_blocks.Placement | None) == [service_blocks.Placement]
+    assert _models_in(list[service_blocks.PortSpec]) == [service_blocks.PortSpec]
+    assert isinstance(service_blocks.Placement | None, types.UnionType)

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from swarm_operator import __version__
+from swarm_operator.cli.common import EXIT_FAILED
 from swarm_operator.manifests import KIND_NAMES
 
 # Subcommand modules, in the order `--help` lists them.
@@ -53,10 +54,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     # builds the first model: about 50 ms of every command that reads manifests, for
     # plugins a command line has no use for. An explicit setting is kept.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 (or any text the terminal cannot show) is printed
+        # escaped, never a UnicodeEncodeError
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `swarm-operator validate DIR | head -1`: the reader has gone; stop quietly, and
+        # keep Python from complaining again when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAILED

@@ -91,9 +91,14 @@ def summary(result: LoadResult) -> str:
     counted = f"{objects} in {files}" + (f" ({kinds})" if kinds else "")
     if result.ok:
         return f"valid: {counted}"
-    errors = f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}"
+    count = result.error_count
+    errors = f"{count} error{'s' if count != 1 else ''}"
     valid = f"{len(result.objects)} valid object{'s' if len(result.objects) != 1 else ''}"
-    return f"invalid: {errors} in {len(result.failed_files)} of {files} ({valid})"
+    # paths that failed before they could be read as files (a broken symlink, an
+    # unreadable directory) count among the places looked at
+    looked = len(set(result.files) | result.failed_files)
+    places = f"{looked} file{'s' if looked != 1 else ''}"
+    return f"invalid: {errors} in {len(result.failed_files)} of {places} ({valid})"
 
 
 def as_json(result: LoadResult) -> dict[str, Any]:

@@ -36,12 +36,11 @@ from typing import Any, Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from swarm_operator.manifests.loader import MANIFEST_SUFFIXES
 from swarm_operator.manifests.models import Manifest
 
 Key = tuple[str, str]
 Clock = Callable[[], float]
-
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
 class _SourceLike(Protocol):

@@ -13,7 +13,10 @@ Verbs:
 - ``update``: declared, managed, differs (services, nodes).
 - ``replace``: a managed network differs; networks have no update call, so the network
   is removed and recreated, detaching and reattaching the services in ``disrupts``.
-  Needs ``--allow-replace`` or the annotation ``swarm-operator/allow-replace: "true"``.
+  Also a service whose mode changes (replicated, global, the job modes): the engine
+  refuses that in place ("service mode change is not allowed"), so it is removed and
+  created again, all its tasks stopped. Either needs ``--allow-replace`` or the
+  annotation ``swarm-operator/allow-replace: "true"``.
 - ``adopt``: an object with the declared name exists without the ownership label. Taken
   over only with ``--adopt`` or ``swarm-operator/adopt: "true"``.
 - ``delete``: managed (labelled), no longer declared, and ``--prune`` given.

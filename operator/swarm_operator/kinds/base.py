@@ -24,11 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from swarm_operator.kinds import DEFAULT_MAX_PRUNE
 from swarm_operator.kinds.diff import Difference, differences_of
-from swarm_operator.manifests.models import (
-    ANNOTATION_ADOPT,
-    ANNOTATION_RECONCILE,
-    Manifest,
-)
+from swarm_operator.manifests.models import ANNOTATION_ADOPT, ANNOTATION_RECONCILE, Manifest
 from swarm_operator.swarm import labels
 
 if TYPE_CHECKING:

@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 SERVICE = "Service"
 """The kind whose objects attach to networks (`used_by`, detach and reattach)."""
-ENGINE_NETWORK_OPTIONS = frozenset({"com.docker.network.driver.overlay.vxlanid_list"})
-"""Options the overlay driver adds by itself; never part of a manifest."""
 NETWORK_REMOVE_TIMEOUT = 60.0
 MAX_CONFLICT_RETRIES = 3
 
@@ -88,7 +86,7 @@ def network_from_docker(inspect: Mapping[str, Any]) -> Network:
     encrypted = labels.OPTION_ENCRYPTED in options
     options.pop(labels.OPTION_ENCRYPTED, None)
     mtu = options.pop(labels.OPTION_MTU, None)
-    for key in ENGINE_NETWORK_OPTIONS:
+    for key in normalize.ENGINE_NETWORK_OPTIONS:
         options.pop(key, None)
     pools = ((inspect.get("IPAM") or {}).get("Config")) or []
     pool = pools[0] if pools else {}
@@ -292,6 +290,9 @@ def _set_service_networks(client: SwarmClient, service_id: str, change: Change) 
         spec: dict[str, Any] = dict(raw.get("Spec") or {})
         task = dict(spec.get("TaskTemplate") or {})
         task["Networks"] = change(list(task.get("Networks") or []))
+        # never a shape the docker CLI would not send (kinds.service_spec: a missing
+        # Placement crashes dockerd 20.10's manager)
+        task.setdefault("Placement", {})
         spec["TaskTemplate"] = task
         try:
             client.update_service(service_id, int((raw.get("Version") or {}).get("Index", 0)), spec)

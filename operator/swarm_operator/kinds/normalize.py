@@ -10,7 +10,9 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
 - ``init`` unset = false; ``stopGracePeriod`` unset = 10s; empty command/args = unset;
 - empty placement/resources blocks = unset; ``maxReplicasPerNode`` 0 = unset;
 - list order that carries no meaning is sorted: ports, networks (and their aliases),
-  mounts, placement constraints; env, labels and hosts are maps already;
+  mounts, placement constraints, DNS options; env, labels and hosts are maps already;
+- network driver options the engine never reports back (the overlay's vxlanid_list) are
+  not compared;
 - a digest-pinned live image equals the requested reference it pins (``img:1@sha256:..``
   equals ``img:1``);
 - networks: a subnet/gateway/ipRange the manifest leaves unset is whatever IPAM chose;
@@ -114,6 +116,8 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
         key=lambda n: n["name"],
     )
     s["mounts"] = sorted(s.get("mounts") or [], key=lambda m: m["target"])
+    # resolv.conf options are a set to the resolver; nameservers and search are ordered
+    s["dnsOptions"] = sorted(s.get("dnsOptions") or [])
     return s
 
 
@@ -121,6 +125,23 @@ def image_pins(live: str, requested: str) -> bool:
     """``live`` is the ``requested`` reference, or that reference with a digest pinned in
     by the engine or the CLI (``img:1@sha256:..`` pins ``img:1``)."""
     return live == requested or ("@" not in requested and live.split("@", 1)[0] == requested)
+
+
+ENGINE_NETWORK_OPTIONS = frozenset({"com.docker.network.driver.overlay.vxlanid_list"})
+"""Driver options the engine accepts at create and never reports back: not compared
+(else a network that sets one would plan a replace on every run). The overlay driver
+adds this one by itself too: it is never read into a manifest (`kinds.network`)."""
+
+
+def network(spec: dict[str, Any]) -> dict[str, Any]:
+    """Canonical form of a Network spec: operator configuration (``probe``) and options
+    the engine never reports back are not compared."""
+    s = copy.deepcopy(spec)
+    s.pop("probe", None)
+    s["options"] = {
+        k: v for k, v in (s.get("options") or {}).items() if k not in ENGINE_NETWORK_OPTIONS
+    }
+    return s
 
 
 def service_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -133,9 +154,7 @@ def service_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any],
 
 def network_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A desired and a live Network spec in canonical form."""
-    d, lv = copy.deepcopy(d), copy.deepcopy(lv)
-    d.pop("probe", None)
-    lv.pop("probe", None)
+    d, lv = network(d), network(lv)
     if d.get("subnet") is None:
         for key in ("subnet", "gateway", "ipRange"):
             d[key] = lv.get(key)

@@ -2,7 +2,9 @@
 
 Owns what is particular to services beyond their engine form (`kinds.service_spec`):
 which live services are the user's (probe services are the operator's own plumbing,
-never drift, never pruned), the plan rules (create, update, adopt only when allowed), the
+never drift, never pruned), the plan rules (create, update, adopt only when allowed; a
+change of mode is a ``replace``, remove and create, since the engine refuses it in place
+"service mode change is not allowed"; it needs ``--allow-replace``), the
 writes (a create or update names its networks by ID, listed once per plan run and again
 once if a network went away meanwhile; an update keeps the engine's digest pin and its
 ``ForceUpdate`` counter), where a service stands from its tasks (`service_progress`), its
@@ -32,11 +34,12 @@ from swarm_operator.kinds.base import (
     PlanContext,
     Progressing,
     Raw,
+    flag,
     may_adopt,
 )
 from swarm_operator.kinds.common import convert, creation_fields, unreadable, version_of
 from swarm_operator.kinds.service_spec import service_from_docker, service_spec
-from swarm_operator.manifests.models import Manifest, Service
+from swarm_operator.manifests.models import ANNOTATION_ALLOW_REPLACE, Manifest, Service
 from swarm_operator.swarm import labels
 from swarm_operator.swarm.errors import NetworkGone, NotFound
 
@@ -112,6 +115,25 @@ class ServiceKind(Kind):
             action = unreadable(m, live)
         else:
             diffs = self.differences(m, live.manifest)
+            live_mode = cast(Service, live.manifest).spec.mode
+            if live.managed and live_mode != m.spec.mode:
+                action = Action(
+                    "replace",
+                    m.kind,
+                    m.name,
+                    f"a service's mode cannot be changed in place ({live_mode} -> "
+                    f"{m.spec.mode}): remove and recreate",
+                    diffs,
+                    m,
+                    live,
+                    disrupts=(m.name,),
+                )
+                if not (ctx.options.allow_replace or flag(m, ANNOTATION_ALLOW_REPLACE)):
+                    return action.block(
+                        "needs --allow-replace (or annotation swarm-operator/allow-replace: "
+                        f'"true"); every task of {m.name} is stopped and started again'
+                    )
+                return action
             if live.managed:
                 if not diffs:
                     return Action("noop", m.kind, m.name, "up to date", desired=m, live=live)
@@ -150,6 +172,11 @@ class ServiceKind(Kind):
         if action.verb == "create":
             ctx.client.create_service(service_spec(m, network_targets=targets))
             return "created"
+        if action.verb == "replace":  # a mode change: the engine has no update for it
+            assert action.live is not None
+            ctx.client.remove_service(action.live.id)
+            ctx.client.create_service(service_spec(m, network_targets=targets))
+            return "replaced (mode changed)"
         live = action.live
         assert live is not None
         task = live.spec.get("TaskTemplate") or {}

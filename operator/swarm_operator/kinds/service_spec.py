@@ -10,6 +10,14 @@ Every config block that the engine would otherwise half-fill (update, rollback a
 restart policies) is written complete, with the engine's own defaults
 (`normalize.ENGINE_UPDATE_DEFAULTS`, `normalize.ENGINE_RESTART_DEFAULTS`) for the fields
 the manifest leaves out, so the engine stores exactly what the planner compares against.
+
+The spec has the shape the docker CLI sends (``cli/command/service/opts.go``,
+``ToService``): ``TaskTemplate.Placement``, ``Resources`` (with ``Limits`` and
+``Reservations``), ``RestartPolicy``, ``UpdateConfig``, ``RollbackConfig`` and
+``EndpointSpec`` are always written, empty (or the engine's defaults) where the manifest
+says nothing. The engine is not hardened against the other shapes: dockerd 20.10's
+swarmkit dereferences a missing ``Placement`` when a service that had one is updated,
+and the whole manager daemon dies (see LAB.md).
 Neighbours: `kinds.service` (the kind: plan, apply, health) uses both directions.
 """
 
@@ -25,13 +33,11 @@ from swarm_operator.kinds.normalize import (
     image_pins,
 )
 from swarm_operator.manifests import units
-from swarm_operator.manifests.models import (
-    RestartPolicy,
-    Service,
-    ServiceSpec,
-    UpdateConfig,
-)
+from swarm_operator.manifests.models import Service, ServiceSpec
+from swarm_operator.manifests.service_blocks import RestartPolicy, UpdateConfig
 from swarm_operator.swarm import labels as swarm_labels
+
+JOB_MODES = ("replicated-job", "global-job")
 
 
 def service_labels(service: Service) -> dict[str, str]:
@@ -39,9 +45,9 @@ def service_labels(service: Service) -> dict[str, str]:
     return {**ownership_labels(service), swarm_labels.IMAGE: service.spec.image}
 
 
-def _update_config(cfg: UpdateConfig | None) -> dict[str, Any] | None:
+def _update_config(cfg: UpdateConfig | None) -> dict[str, Any]:
     if cfg is None:
-        return None
+        return dict(ENGINE_UPDATE_DEFAULTS)
     given = {
         "Parallelism": cfg.parallelism,
         "Delay": cfg.delay,
@@ -53,9 +59,9 @@ def _update_config(cfg: UpdateConfig | None) -> dict[str, Any] | None:
     return {k: (ENGINE_UPDATE_DEFAULTS[k] if v is None else v) for k, v in given.items()}
 
 
-def _restart_policy(cfg: RestartPolicy | None) -> dict[str, Any] | None:
+def _restart_policy(cfg: RestartPolicy | None) -> dict[str, Any]:
     if cfg is None:
-        return None
+        return dict(ENGINE_RESTART_DEFAULTS)
     given = {
         "Condition": cfg.condition,
         "Delay": cfg.delay,
@@ -143,7 +149,8 @@ def service_spec(
     cspec = container_spec(spec)
     if image is not None:
         cspec["Image"] = image
-    placement = None
+    # Always present, empty where unset: the shape the docker CLI sends (see the module doc).
+    placement: dict[str, Any] = {}
     if spec.placement is not None:
         p = spec.placement
         placement = drop_empty(
@@ -153,30 +160,28 @@ def service_spec(
                 "MaxReplicas": p.max_replicas_per_node or None,
             }
         )
-    resources = None
+    resources: dict[str, Any] = {"Limits": {}, "Reservations": {}}
     if spec.resources is not None:
-        resources = {}
         for key, amounts in (
             ("Limits", spec.resources.limits),
             ("Reservations", spec.resources.reservations),
         ):
             if amounts is not None:
-                block = drop_empty({"NanoCPUs": amounts.cpus, "MemoryBytes": amounts.memory})
-                if block:
-                    resources[key] = block
+                resources[key] = drop_empty(
+                    {"NanoCPUs": amounts.cpus, "MemoryBytes": amounts.memory}
+                )
     networks = [
         drop_empty({"Target": targets.get(n.name, n.name), "Aliases": sorted(n.aliases)})
         for n in sorted(spec.networks, key=lambda n: n.name)
     ]
-    task = drop_empty(
-        {
-            "ContainerSpec": cspec,
-            "Resources": resources or None,
-            "RestartPolicy": _restart_policy(spec.restart_policy),
-            "Placement": placement or None,
-            "Networks": networks,
-        }
-    )
+    task: dict[str, Any] = {
+        "ContainerSpec": cspec,
+        "Resources": resources,
+        "RestartPolicy": _restart_policy(spec.restart_policy),
+        "Placement": placement,
+    }
+    if networks:
+        task["Networks"] = networks
     task["ForceUpdate"] = force_update
     ports = [
         drop_empty(
@@ -190,17 +195,18 @@ def service_spec(
         for p in sorted(spec.ports, key=lambda p: (p.target, p.protocol, p.published or 0))
     ]
     endpoint = {"Mode": spec.endpoint_mode, **({"Ports": ports} if ports else {})}
-    return drop_empty(
-        {
-            "Name": service.name,
-            "Labels": {**spec.labels, **service_labels(service)},
-            "TaskTemplate": task,
-            "Mode": _mode(spec),
-            "UpdateConfig": _update_config(spec.update_config),
-            "RollbackConfig": _update_config(spec.rollback_config),
-            "EndpointSpec": endpoint,
-        }
-    )
+    body = {
+        "Name": service.name,
+        "Labels": {**spec.labels, **service_labels(service)},
+        "TaskTemplate": task,
+        "Mode": _mode(spec),
+        "UpdateConfig": _update_config(spec.update_config),
+        "RollbackConfig": _update_config(spec.rollback_config),
+        "EndpointSpec": endpoint,
+    }
+    if spec.mode in JOB_MODES:
+        del body["UpdateConfig"]  # the engine: "Jobs may not have an update config"
+    return body
 
 
 # --------------------------------------------------------------------------- from the engine

@@ -5,8 +5,9 @@ and hostname) plugged into a bridge; a registry runs on the bridge address with 
 busybox image. Modules: `layout` (names and addresses of lab K), `state` (`Lab`,
 `LabHost`, the state file), `system` (processes, links, firewall), `engines` (which
 Docker release: the system's or one fetched from Debian into a cache), `engine` (dockerd,
-registry, docker CLI), `preflight` (what the machine lacks), `lifecycle` (up, down,
-status, faults). This package never imports the ``docker`` Python package.
+registry, docker CLI), `preflight` (what the machine lacks), `lifecycle` (up, down),
+`status` (what each host is doing), `faults` (breaking a host on purpose). This
+package never imports the ``docker`` Python package.
 """
 
 from __future__ import annotations
@@ -17,47 +18,21 @@ from typing import TYPE_CHECKING, Any
 from swarm_operator.lab.layout import INDEX_ENV, LabConfigError, Layout, index_from_env
 
 if TYPE_CHECKING:
-    from swarm_operator.lab.lifecycle import (
-        HostStatus,
-        block,
-        cut,
-        docker,
-        lab_down,
-        lab_status,
-        lab_up,
-        load_lab,
-        restore,
-        start_host,
-        stop_host,
-        unblock,
-        wait_nodes_ready,
-    )
+    from swarm_operator.lab.faults import block, cut, restore, start_host, stop_host, unblock
+    from swarm_operator.lab.lifecycle import docker, lab_down, lab_up, load_lab, wait_nodes_ready
     from swarm_operator.lab.state import Lab, LabHost
+    from swarm_operator.lab.status import HostStatus, lab_status
     from swarm_operator.lab.system import LabError
 
 # The rest is imported on first use (PEP 562), so that `lab --help` and the layout
 # (`lab.layout`, which the command line's parser reads) cost no subprocess machinery.
 _LAZY = {
-    **dict.fromkeys(
-        (
-            "HostStatus",
-            "block",
-            "cut",
-            "docker",
-            "lab_down",
-            "lab_status",
-            "lab_up",
-            "load_lab",
-            "restore",
-            "start_host",
-            "stop_host",
-            "unblock",
-            "wait_nodes_ready",
-        ),
-        "lifecycle",
-    ),
+    **dict.fromkeys(("block", "cut", "restore", "start_host", "stop_host", "unblock"), "faults"),
+    **dict.fromkeys(("docker", "lab_down", "lab_up", "load_lab", "wait_nodes_ready"), "lifecycle"),
     "Lab": "state",
     "LabHost": "state",
+    "HostStatus": "status",
+    "lab_status": "status",
     "LabError": "system",
 }
 

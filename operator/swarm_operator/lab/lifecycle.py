@@ -1,12 +1,12 @@
-"""Bring a lab up, check it, take it down, and break it on purpose.
+"""Bring a lab up and take it down.
 
 `lab_up` is a sequence of "ensure" steps (bridge, firewall, registry, hosts, daemons,
 Swarm membership, image, node readiness), each of which looks before it acts: on a
 healthy lab nothing happens and it says so, a half-up lab is repaired, a fresh machine
 gets a whole lab. `lab_down` works from the state file and the lab's deterministic
-names, so it also cleans up after a crash. Fault controls (`stop_host`, `block`, `cut`
-...) change one host and record it. Neighbours: `layout` (names), `state` (the file),
-`system` (processes, links, firewall), `engine` (dockerd, registry, docker CLI).
+names, so it also cleans up after a crash. Neighbours: `layout` (names), `state` (the
+file), `system` (processes, links, firewall), `engine` (dockerd, registry, docker CLI),
+`status` (what each host is doing), `faults` (breaking a host on purpose).
 """
 
 from __future__ import annotations
@@ -14,19 +14,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from swarm_operator.lab import engine, engines, preflight, system
 from swarm_operator.lab.layout import DATA_ROOT, Layout, check_size
 from swarm_operator.lab.state import Lab, LabHost, load, new_host, new_lab, save
+from swarm_operator.lab.status import blocked_rules
 from swarm_operator.lab.system import LabError, ProcId
 
 Progress = Callable[[str], None]
@@ -49,7 +48,7 @@ class _Clock:
 
 
 @contextlib.contextmanager
-def _locked(index: int) -> Iterator[None]:
+def locked(index: int) -> Iterator[None]:
     """One lab command per index at a time (a 0-byte lock file next to the data dir)."""
     DATA_ROOT.mkdir(parents=True, exist_ok=True)
     with open(DATA_ROOT / f"lab-{index}.lock", "w") as f:
@@ -89,7 +88,7 @@ def lab_up(
     release = engines.check_engine(engine) if engine else engines.engine_from_env()
     preflight.check()
     clock = _Clock(progress or _stderr_progress)
-    with _locked(index):
+    with locked(index):
         engines.resolve(release, clock.say)
         return _up(index, hosts, managers, clock, release)
 
@@ -202,7 +201,7 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
             system.set_link(host.veth, True)
             actions.append(f"{host.name} link")
         rule_comment = layout.firewall_comment
-        for spec in _blocked_rules(host, rule_comment):
+        for spec in blocked_rules(host, rule_comment):
             system.delete_rule(host.netns, "INPUT", spec)
             clock.say(f"{host.name}: removed lab firewall rule {' '.join(spec)}")
             actions.append(f"{host.name} firewall")
@@ -247,20 +246,20 @@ def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
             clock.say(f"{host.name}: dockerd had exited; its log is kept as {log.name}.1")
         # A daemon that died may have left shims and containers behind: a clean start.
         _kill_host(host)
-        _start_dockerd(lab, host)
+        start_dockerd(lab, host)
         started.append(host)
     if started:
         names = ", ".join(h.name for h in started)
         clock.say(f"dockerd started on {names}; waiting for the daemons to answer")
         actions.append(f"dockerd on {names}")
     for host in lab.hosts:
-        _wait_daemon(lab, host)
+        wait_daemon(lab, host)
     if started:
         clock.say("all daemons answer")
     save(lab)
 
 
-def _start_dockerd(lab: Lab, host: LabHost) -> None:
+def start_dockerd(lab: Lab, host: LabHost) -> None:
     host_dir = lab.layout.host_dir(host.number)
     # Callers start a host only when none of its processes runs: pidfiles left are stale.
     # dockerd 20.10 refuses to start (and waits for "its" containerd) while the pid in
@@ -275,7 +274,7 @@ def _start_dockerd(lab: Lab, host: LabHost) -> None:
     save(lab)
 
 
-def _wait_daemon(lab: Lab, host: LabHost, timeout: float = DAEMON_START_TIMEOUT) -> None:
+def wait_daemon(lab: Lab, host: LabHost, timeout: float = DAEMON_START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while not engine.engine_ping(host.socket):
         system.reap(host.pid)
@@ -399,108 +398,13 @@ def wait_nodes_ready(lab: Lab, timeout: float = NODES_READY_TIMEOUT) -> None:
         time.sleep(0.1)
 
 
-# --- status ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HostStatus:
-    name: str
-    address: str
-    socket: str
-    pid: int
-    daemon: str  # "running", "stopped" (by `lab stop`), "exited" (died), "not answering"
-    link: str  # "up", "cut", "missing"
-    node: str  # e.g. "ready/active manager", "-" when unknown
-    blocked: tuple[str, ...]
-    engine: str = "-"  # e.g. "26.1.5 (API 1.45, containerd 1.7.24)" from /version; "-"
-    crash: tuple[str, ...] = ()  # first lines of the Go crash report its log ends with
-
-
-def _blocked_rules(host: LabHost, comment: str) -> list[list[str]]:
-    """The INPUT rules `block` added in this host's netns (recognised by their comment)."""
-    if not system.netns_exists(host.netns):
-        return []
-    out = system.run(
-        ["nsenter", f"--net={system.NETNS_DIR / host.netns}", "iptables", "-w", "5", "-S", "INPUT"],
-        check=False,
-    ).stdout
-    rules = []
-    for line in out.splitlines():
-        if line.startswith("-A INPUT ") and comment in line:
-            rules.append(line.split()[2:])
-    return [[part.strip('"') for part in spec] for spec in rules]
-
-
-def lab_status(index: int = 0) -> list[HostStatus] | None:
-    """Per-host status of lab ``index`` (None when no lab is recorded)."""
-    lab = load(index)
-    if lab is None:
-        return None
-    nodes: dict[str, str] = {}
-    with contextlib.suppress(OSError, LabError):
-        for node in engine.engine_get(lab.manager.socket, "/nodes"):
-            nodes[node["Description"]["Hostname"]] = (
-                f"{node['Status']['State']}/{node['Spec']['Availability']} {node['Spec']['Role']}"
-            )
-    result = []
-    for host in lab.hosts:
-        alive = bool(host.pid) and ProcId(host.pid, host.start).alive()
-        daemon = "running" if alive else ("exited" if host.pid else "stopped")
-        crash: list[str] = []
-        if daemon == "exited":
-            crash = engine.log_crash(lab.layout.host_dir(host.number) / "dockerd.log")
-        version = "-"
-        if alive and not engine.engine_ping(host.socket):
-            daemon = "not answering"
-        elif alive:
-            version = _engine_version(host)
-        if not system.link_exists(host.veth):
-            link = "missing"
-        else:
-            link = "up" if system.link_up(host.veth) else "cut"
-        rules = _blocked_rules(host, lab.layout.firewall_comment)
-        result.append(
-            HostStatus(
-                name=host.name,
-                address=host.address,
-                socket=host.socket,
-                pid=host.pid if alive else 0,
-                daemon=daemon,
-                link=link,
-                node=nodes.get(host.name, "-"),
-                blocked=tuple(_port_of(spec) for spec in rules),
-                engine=version,
-                crash=tuple(crash),
-            )
-        )
-    return result
-
-
-def _engine_version(host: LabHost) -> str:
-    """What the daemon itself reports (GET /version): engine, API and containerd versions."""
-    try:
-        info = engine.engine_get(host.socket, "/version", timeout=2.0)
-    except (OSError, LabError):
-        return "-"
-    components = {c.get("Name"): c.get("Version", "?") for c in info.get("Components") or []}
-    containerd = components.get("containerd")
-    extra = f", containerd {containerd}" if containerd else ""
-    return f"{info.get('Version', '?')} (API {info.get('ApiVersion', '?')}{extra})"
-
-
-def _port_of(spec: list[str]) -> str:
-    proto = spec[spec.index("-p") + 1] if "-p" in spec else "?"
-    port = spec[spec.index("--dport") + 1] if "--dport" in spec else "?"
-    return f"{port}/{proto}"
-
-
 # --- down --------------------------------------------------------------------------------
 
 
 def lab_down(index: int = 0, progress: Progress | None = None) -> None:
     """Stop every daemon of lab ``index`` by pid and remove all it made. Safe to repeat."""
     clock = _Clock(progress or _stderr_progress)
-    with _locked(index):
+    with locked(index):
         _down(index, clock)
 
 
@@ -550,76 +454,3 @@ def _down(index: int, clock: _Clock) -> None:
     if layout.data_dir.exists():
         raise LabError(f"could not remove {layout.data_dir}")
     clock.say(f"lab {index} is down: namespaces, links, bridge, firewall rule and data removed")
-
-
-# --- faults ------------------------------------------------------------------------------
-
-
-def stop_host(lab: Lab, name: str) -> None:
-    """Stop one host's dockerd (SIGTERM, like `systemctl stop docker`), and what it leaves."""
-    host = lab.host(name)
-    with _locked(lab.index):
-        proc = ProcId(host.pid, host.start)
-        if host.pid and proc.alive():
-            system.signal_pids([host.pid], signal.SIGTERM)
-            if not system.wait_gone([proc], STOP_TIMEOUT):
-                system.kill_all([host.pid])
-            system.reap(host.pid)
-        # Containers and shims the daemon left (it stops them; a crash would not).
-        net_ns = system.ns_inode(system.NETNS_DIR / host.netns)
-        system.kill_all(system.processes_in(net_ns, host.mnt_ns or None))
-        host.pid = host.start = host.mnt_ns = 0
-        _save_host(lab, host)
-
-
-def start_host(lab: Lab, name: str) -> None:
-    """Start a stopped host's dockerd again and wait until it answers (Swarm rejoins itself)."""
-    host = lab.host(name)
-    with _locked(lab.index):
-        if host.pid and ProcId(host.pid, host.start).alive():
-            return
-        _start_dockerd(lab, host)
-        _wait_daemon(lab, host)
-        _save_host(lab, host)
-
-
-def _save_host(lab: Lab, host: LabHost) -> None:
-    """Record one host's change in the state file, keeping what others recorded meanwhile."""
-    current = load(lab.index) or lab
-    current.hosts = [host if h.name == host.name else h for h in current.hosts]
-    save(current)
-
-
-def _block_spec(lab: Lab, port: str) -> list[str]:
-    try:
-        number, proto = port.split("/")
-        if proto not in ("tcp", "udp") or not 0 < int(number) < 65536:
-            raise ValueError
-    except ValueError:
-        raise LabError(f"{port!r} is not PORT/PROTO (e.g. 4789/udp, 7946/tcp)") from None
-    return [
-        "-p", proto, "-m", proto, "--dport", number,
-        "-m", "comment", "--comment", lab.layout.firewall_comment,
-        "-j", "DROP",
-    ]  # fmt: skip
-
-
-def block(lab: Lab, name: str, port: str) -> bool:
-    """Drop inbound ``PORT/PROTO`` in that host's own firewall; False if already blocked."""
-    host = lab.host(name)
-    return system.insert_rule(host.netns, "INPUT", _block_spec(lab, port))
-
-
-def unblock(lab: Lab, name: str, port: str) -> bool:
-    """Undo `block`; False if it was not blocked."""
-    host = lab.host(name)
-    return system.delete_rule(host.netns, "INPUT", _block_spec(lab, port)) > 0
-
-
-def cut(lab: Lab, name: str) -> None:
-    """Take the host's link down (its cable pulled out of the lab bridge)."""
-    system.set_link(lab.host(name).veth, False)
-
-
-def restore(lab: Lab, name: str) -> None:
-    system.set_link(lab.host(name).veth, True)

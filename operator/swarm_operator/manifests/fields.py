@@ -4,7 +4,7 @@ Owns how a quantity is written and stored (durations as integer nanoseconds, wri
 ``"1m30s"``; sizes as integer bytes, ``"512M"``; CPU amounts as nano-CPUs, ``"0.5"``),
 env values and labels as text, object names, the camelCase base `Model` and `Metadata`.
 Its neighbours: `manifests.models` builds every kind's model from these; `manifests.units`
-parses and formats the quantities.
+parses and formats the quantities; `manifests.engine_rules` gives the engine's bounds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from swarm_operator.manifests import units
+from swarm_operator.manifests import engine_rules, units
+from swarm_operator.manifests.engine_rules import INT64_MAX, UINT64_MAX
 
 
 def _duration(value: Any) -> Any:
@@ -45,7 +46,7 @@ def _cpus(value: Any) -> Any:
 Duration = Annotated[
     int,
     BeforeValidator(_duration),
-    Field(ge=0),
+    Field(ge=0, le=engine_rules.MAX_DURATION_NS),
     PlainSerializer(units.format_duration, return_type=str),
     WithJsonSchema(
         {
@@ -62,7 +63,7 @@ Duration = Annotated[
 ByteSize = Annotated[
     int,
     BeforeValidator(_bytes),
-    Field(ge=0),
+    Field(ge=0, le=INT64_MAX),
     PlainSerializer(units.format_bytes, return_type=str),
     WithJsonSchema(
         {
@@ -79,7 +80,7 @@ ByteSize = Annotated[
 Cpus = Annotated[
     int,
     BeforeValidator(_cpus),
-    Field(ge=0),
+    Field(ge=0, le=INT64_MAX),
     PlainSerializer(units.format_cpus, return_type=str),
     WithJsonSchema(
         {
@@ -105,6 +106,8 @@ StrMap: TypeAlias = dict[str, ScalarText]
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 Port = Annotated[int, Field(ge=1, le=65535)]
+Count = Annotated[int, Field(ge=0, le=UINT64_MAX)]
+"""A Go uint64 of the engine (replicas, parallelism, attempts)."""
 
 
 class Model(BaseModel):

@@ -26,11 +26,11 @@ Nothing here raises for bad input: every problem becomes a `ManifestError` in th
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -38,75 +38,40 @@ from pydantic import ValidationError
 
 from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES
 from swarm_operator.manifests.locate import did_you_mean, locate
-from swarm_operator.manifests.models import API_VERSION, Manifest, models_by_kind
+from swarm_operator.manifests.models import API_VERSION, models_by_kind
+from swarm_operator.manifests.results import (
+    LoadedObject,
+    LoadResult,
+    ManifestError,
+    SourceRef,
+    display_path,
+    one_line,
+)
 from swarm_operator.manifests.yaml_tree import (
+    C_PARSER,
+    Budget,
     Builder,
     BuildError,
     ComposeLoader,
+    Lines,
 )
 
+__all__ = [  # the results are re-exported: callers import them from here
+    "LoadResult",
+    "LoadedObject",
+    "ManifestError",
+    "SourceRef",
+    "display_path",
+    "load_directory",
+    "load_file",
+    "one_line",
+]
+
 """Files larger than this are refused (manifests are small; this stops accidents)."""
+MAX_ERRORS_PER_FILE = 100
+READ_CHUNK = 64 * 1024
+FORBIDDEN_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-
-
-# --------------------------------------------------------------------------- public types
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    """A place in a file; line and column are 1-based (0 when the file itself is meant)."""
-
-    file: Path
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True)
-class ManifestError:
-    """One problem with the manifests, where it is and what to do about it."""
-
-    source: SourceRef
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.message}"
-
-
-@dataclass(frozen=True)
-class LoadedObject:
-    """A valid manifest and where its document starts."""
-
-    manifest: Manifest
-    source: SourceRef
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """Everything that was read: the valid objects, all errors, the files looked at.
-
-    ``objects`` holds every document that validated, also from files that had errors
-    in other documents; a consumer that deletes what is not declared must not do so
-    while ``ok`` is false (a broken file may declare objects that are not listed).
-    """
-
-    objects: tuple[LoadedObject, ...]
-    errors: tuple[ManifestError, ...]
-    files: tuple[Path, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def by_key(self) -> dict[tuple[str, str], LoadedObject]:
-        """Objects by (kind, name); duplicates are errors and only the first is kept."""
-        return {obj.manifest.key: obj for obj in self.objects}
-
-    @property
-    def failed_files(self) -> set[Path]:
-        return {error.source.file for error in self.errors}
 
 
 # --------------------------------------------------------------------------- entry points
@@ -124,19 +89,20 @@ def load_directory(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) 
     for found in _walk(path, errors):
         files.append(found)
     objects: list[LoadedObject] = []
+    counts = [0, 0]  # suppressed errors, capped files
     # Composing builds many short-lived node objects; the cyclic GC would walk the growing
     # heap again and again (about a fifth of the time). Nothing here makes cycles to free.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         for file in files:
-            file_objects, file_errors = _load_one(file, max_file_bytes)
+            file_objects, file_errors = _load_guarded(file, max_file_bytes, path)
             objects.extend(file_objects)
-            errors.extend(file_errors)
+            errors.extend(_cap(file, file_errors, counts))
     finally:
         if gc_was_enabled:
             gc.enable()
-    return _finish(objects, errors, files)
+    return _finish(objects, errors, files, counts)
 
 
 def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadResult:
@@ -146,8 +112,42 @@ def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Lo
         return _fail(path, f"{path}: no such file")
     if path.is_dir():
         return _fail(path, f"{path}: is a directory")
-    objects, errors = _load_one(path, max_file_bytes)
-    return _finish(objects, errors, [path])
+    objects, errors = _load_guarded(path, max_file_bytes, None)
+    counts = [0, 0]
+    return _finish(objects, _cap(path, errors, counts), [path], counts)
+
+
+def _load_guarded(
+    path: Path, max_file_bytes: int, root: Path | None
+) -> tuple[list[LoadedObject], list[ManifestError]]:
+    """`_load_one`, and whatever goes wrong inside it is this file's error, never a
+    traceback that loses the other files' errors."""
+    try:
+        return _load_one(path, max_file_bytes)
+    except RecursionError:
+        return [], [ManifestError(SourceRef(path, 1, 1), "YAML nesting is too deep")]
+    except MemoryError:
+        return [], [ManifestError(SourceRef(path, 1, 1), "file needs too much memory: refused")]
+    except Exception as exc:  # a bug of ours; the file is reported, the rest goes on
+        message = f"internal error while reading this file ({type(exc).__name__}: {exc})"
+        return [], [ManifestError(SourceRef(path, 1, 1), message)]
+
+
+def _cap(path: Path, errors: list[ManifestError], counts: list[int]) -> list[ManifestError]:
+    """One file's errors in file order, at most `MAX_ERRORS_PER_FILE`, then one line more."""
+    errors.sort(key=lambda e: (e.source.line, e.source.column))
+    if len(errors) <= MAX_ERRORS_PER_FILE:
+        return errors
+    rest = len(errors) - MAX_ERRORS_PER_FILE
+    first_hidden = errors[MAX_ERRORS_PER_FILE].source
+    counts[0] += rest
+    counts[1] += 1
+    more = ManifestError(
+        first_hidden,
+        f"... and {rest} more error{'s' if rest != 1 else ''} in this file "
+        f"(only the first {MAX_ERRORS_PER_FILE} are listed)",
+    )
+    return [*errors[:MAX_ERRORS_PER_FILE], more]
 
 
 def _fail(path: Path, message: str) -> LoadResult:
@@ -155,7 +155,10 @@ def _fail(path: Path, message: str) -> LoadResult:
 
 
 def _finish(
-    objects: list[LoadedObject], errors: list[ManifestError], files: list[Path]
+    objects: list[LoadedObject],
+    errors: list[ManifestError],
+    files: list[Path],
+    counts: list[int] | None = None,
 ) -> LoadResult:
     first: dict[tuple[str, str], LoadedObject] = {}
     kept: list[LoadedObject] = []
@@ -171,7 +174,8 @@ def _finish(
             continue
         first[key] = obj
         kept.append(obj)
-    return LoadResult(tuple(kept), tuple(errors), tuple(files))
+    suppressed, capped = counts or (0, 0)
+    return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
 
 
 # --------------------------------------------------------------------------- finding files
@@ -186,10 +190,21 @@ def is_ignored(name: str) -> bool:
     )
 
 
+def _inside(real: Path, root_real: Path) -> bool:
+    if any(real == f or f in real.parents for f in FORBIDDEN_ROOTS):
+        return False
+    return real == root_real or root_real in real.parents
+
+
 def _walk(root: Path, errors: list[ManifestError]) -> Iterator[Path]:
-    """Manifest files under root, sorted; symlinked directories followed once, no loops."""
+    """Manifest files under root, sorted; symlinked directories followed once, no loops.
+
+    A symlink is followed only to a place inside the manifest directory (never to
+    /proc, /sys or /dev): one that leads outside is an error, not read.
+    """
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
+    root_real = Path(os.path.realpath(root))
 
     def visit(directory: Path) -> Iterator[Path]:
         try:
@@ -215,6 +230,17 @@ def _walk(root: Path, errors: list[ManifestError]) -> Iterator[Path]:
                 is_dir = entry.is_dir()  # follows symlinks
             except OSError:
                 is_dir = False
+            if entry.is_symlink() and (is_dir or entry.name.endswith(MANIFEST_SUFFIXES)):
+                real = Path(os.path.realpath(entry_path))
+                if not _inside(real, root_real):
+                    errors.append(
+                        ManifestError(
+                            SourceRef(entry_path, 0, 0),
+                            f"symlink to {display_path(real)} leaves the manifest directory: "
+                            "not followed",
+                        )
+                    )
+                    continue
             if is_dir:
                 subdirs.append(entry_path)
                 continue
@@ -250,21 +276,19 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
-            err(0, 0, "not a regular file: refused")
-            return objects, errors
-        size = st.st_size
-        if size > max_file_bytes:
-            err(1, 1, f"file is {size} bytes, more than the limit of {max_file_bytes}: refused")
-            return objects, errors
-        with path.open("rb") as fh:
-            data = fh.read(max_file_bytes + 1)
-    except OSError as exc:
-        err(0, 0, _os_message(exc))
+        data = _read_bounded(path, max_file_bytes)
+    except _Refused as exc:
+        err(exc.line, exc.line, str(exc))
         return objects, errors
-    if len(data) > max_file_bytes:  # grew while we looked
-        err(1, 1, f"file is more than the limit of {max_file_bytes} bytes: refused")
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            err(0, 0, "reading would block (not a plain file?): refused")
+        else:
+            err(0, 0, _os_message(exc))
+        return objects, errors
+    utf16 = _utf16(data)
+    if utf16:
+        err(1, 1, f"not UTF-8 text (looks like {utf16}): save the file as UTF-8")
         return objects, errors
     nul = data.find(b"\0")
     if nul >= 0:
@@ -278,26 +302,26 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
         err(line, column, f"not UTF-8 text (byte 0x{data[exc.start]:02x}): save the file as UTF-8")
         return objects, errors
 
+    lines = Lines(text)
+    budget = Budget()
     try:
         for node in yaml.compose_all(text, Loader=ComposeLoader):
             if node is None:
                 continue  # an empty document
-            _load_document(path, node, objects, errors)
-            errors.sort(key=lambda e: (e.source.line, e.source.column))
+            _load_document(path, node, objects, errors, lines, budget)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = _syntax_message(exc)
-        lines = text.splitlines()
-        if (
-            mark
-            and mark.line < len(lines)
-            and lines[mark.line][mark.column : mark.column + 1] == "\t"
-        ):
+        line, column = lines.at(mark) if mark else (1, 1)
+        message = _syntax_message(exc, lines)
+        if mark and text[mark.index : mark.index + 1] == "\t":
             message += "; tabs cannot indent YAML: use spaces"
         err(line, column, message)
     except yaml.reader.ReaderError as exc:
-        line, column = _text_line_col(text, exc.position)
+        # the C reader reports a byte offset into the UTF-8 text, not a character index
+        index = exc.position
+        if C_PARSER:
+            index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
+        line, column = lines.position(index)
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
         err(line, column, f"YAML cannot contain the character U+{char:04X}")
     except yaml.YAMLError as exc:  # pragma: no cover - other parser failures
@@ -307,24 +331,71 @@ def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list
     return objects, errors
 
 
+class _Refused(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, at most ``limit``; never blocks, never allocates beyond the file.
+
+    Opened without blocking (a FIFO or a device would wait forever), checked to be a
+    regular file on the open descriptor, read in chunks up to its size (plus one byte,
+    to see a file that grew).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Refused(0, "not a regular file: refused")
+        if st.st_size > limit:
+            raise _Refused(
+                1, f"file is {st.st_size} bytes, more than the limit of {limit}: refused"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        want = min(st.st_size, limit) + 1
+        while total < want:
+            chunk = os.read(fd, min(READ_CHUNK, want - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:  # grew while we looked
+            raise _Refused(1, f"file is more than the limit of {limit} bytes: refused")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _utf16(data: bytes) -> str | None:
+    """'UTF-16'/'UTF-32' for text in those encodings (by BOM, or NULs in every other byte)."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    head = data[:64]
+    if len(head) >= 4 and (not any(head[1::2]) or not any(head[0::2])) and any(head):
+        return "UTF-16"
+    return None
+
+
 def _line_col(data: bytes, offset: int) -> tuple[int, int]:
     line_start = data.rfind(b"\n", 0, offset) + 1
     return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
 
 
-def _text_line_col(text: str, offset: int) -> tuple[int, int]:
-    line_start = text.rfind("\n", 0, offset) + 1
-    return text.count("\n", 0, offset) + 1, offset - line_start + 1
-
-
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+def _syntax_message(exc: yaml.MarkedYAMLError, lines: Lines) -> str:
     problem = exc.problem or "invalid YAML"
     message = f"YAML syntax error: {problem}"
     if exc.context:
         where = ""
         context, problem_mark = exc.context_mark, exc.problem_mark
-        if context is not None and problem_mark is not None and context.line != problem_mark.line:
-            where = f" at line {context.line + 1}"
+        if context is not None and problem_mark is not None:
+            context_line = lines.at(context)[0]
+            if context_line != lines.at(problem_mark)[0]:
+                where = f" at line {context_line}"
         message += f" ({exc.context}{where})"
     return message
 
@@ -333,13 +404,18 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
 
 
 def _load_document(
-    path: Path, node: yaml.Node, objects: list[LoadedObject], errors: list[ManifestError]
+    path: Path,
+    node: yaml.Node,
+    objects: list[LoadedObject],
+    errors: list[ManifestError],
+    lines: Lines,
+    budget: Budget,
 ) -> None:
     def err(line: int, column: int, message: str) -> None:
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
     try:
-        data, pos = Builder().build(node)
+        data, pos = Builder(lines, budget).build(node)
     except BuildError as exc:
         err(exc.line, exc.column, exc.message)
         return

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from swarm_operator.manifests.yaml_tree import Pos
+from swarm_operator.manifests.yaml_tree import Pos, show
 
 
 def locate(root: Pos, item: Any, model: type[BaseModel]) -> tuple[int, int, str]:
@@ -87,10 +87,10 @@ def _message(item: Any) -> str:
         choices = re.findall(r"'([^']*)'", expected)
         hint = did_you_mean(str(value), choices) if choices else ""
         allowed = ", ".join(choices) or expected
-        return f"{_show(value)} is not allowed (use one of: {allowed}){hint}"
+        return f"{show(value)} is not allowed (use one of: {allowed}){hint}"
     if kind == "string_pattern_mismatch" and tuple(item["loc"])[-1:] == ("name",):
         return (
-            f"{_show(value)} is not a valid name: use letters, digits, '_', '.', '-' "
+            f"{show(value)} is not a valid name: use letters, digits, '_', '.', '-' "
             "(starting with a letter or digit, at most 63 characters)"
         )
     if kind in ("dict_type", "model_type", "model_attributes_type"):
@@ -99,16 +99,7 @@ def _message(item: Any) -> str:
         msg = re.sub(r"^Input should be", "must be", msg)
     if isinstance(value, dict | list):
         return msg
-    return f"{msg}, got {_show(value)}"
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "null (empty)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return f"{msg}, got {show(value)}"
 
 
 def _path(loc: tuple[Any, ...]) -> str:

@@ -27,15 +27,24 @@ from pydantic import (
     model_validator,
 )
 
-from swarm_operator.manifests import units
+from swarm_operator.manifests import engine_rules
 from swarm_operator.manifests.fields import (
-    ByteSize,
-    Cpus,
+    Count,
     Duration,
     Metadata,
     Model,
-    Port,
     StrMap,
+)
+from swarm_operator.manifests.service_blocks import (
+    Healthcheck,
+    Mount,
+    NetworkAttachment,
+    Placement,
+    PortSpec,
+    Resources,
+    RestartPolicy,
+    RollbackConfig,
+    UpdateConfig,
 )
 
 API_VERSION = "swarm-operator/v1alpha1"
@@ -46,6 +55,26 @@ ANNOTATION_PREFIX = "swarm-operator/"
 ANNOTATION_RECONCILE = "swarm-operator/reconcile"  # "disabled": report drift, do not correct
 ANNOTATION_ADOPT = "swarm-operator/adopt"  # "true": take over an unlabelled live object
 ANNOTATION_ALLOW_REPLACE = "swarm-operator/allow-replace"  # "true": networks may be recreated
+OPERATOR_LABEL_PREFIX = "io.swarm-operator."
+"""The labels the operator writes itself (`swarm.labels.PREFIX`, which the manifest
+language may not import: a test checks the two agree). A manifest may not set them."""
+
+
+def _swarm_name(value: Metadata) -> Metadata:
+    problem = engine_rules.name_problem(value.name)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _no_operator_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key.startswith(OPERATOR_LABEL_PREFIX):
+            raise ValueError(
+                f"label {key!r} is in the operator's own namespace {OPERATOR_LABEL_PREFIX}*: "
+                "the operator writes those labels itself"
+            )
+    return value
 
 
 # --------------------------------------------------------------------------- Network
@@ -60,7 +89,9 @@ class ProbeSpec(Model):
 
 
 class NetworkSpec(Model):
-    driver: str = Field(default="overlay", description="Network driver, 'overlay' for Swarm.")
+    driver: str = Field(
+        default="overlay", min_length=1, description="Network driver, 'overlay' for Swarm."
+    )
     subnet: str | None = Field(default=None, description="Subnet in CIDR form, 10.10.0.0/24.")
     gateway: str | None = Field(default=None, description="Gateway address inside the subnet.")
     ip_range: str | None = Field(default=None, description="Sub-range of the subnet for tasks.")
@@ -74,6 +105,11 @@ class NetworkSpec(Model):
     probe: ProbeSpec | None = Field(
         default=None, description="Reachability probing; on by default for overlay networks."
     )
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
 
     @field_validator("subnet", "ip_range")
     @classmethod
@@ -132,146 +168,6 @@ class NetworkSpec(Model):
 # --------------------------------------------------------------------------- Service
 
 
-class NetworkAttachment(Model):
-    name: str = Field(description="Name of the network to attach to.")
-    aliases: list[str] = Field(default_factory=list, description="Extra DNS names on it.")
-
-
-class PortSpec(Model):
-    target: Port = Field(description="Port inside the container.")
-    published: Port | None = Field(default=None, description="Port on the hosts.")
-    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
-    mode: Literal["ingress", "host"] = Field(
-        default="ingress", description="ingress: routing mesh; host: only where a task runs."
-    )
-
-
-class SpreadPreference(Model):
-    spread: str = Field(description="Node label to spread over, e.g. node.labels.zone.")
-
-
-_CONSTRAINT = re.compile(r"^\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*$")
-
-
-class Placement(Model):
-    constraints: list[str] = Field(default_factory=list, description="e.g. node.role==worker.")
-    preferences: list[SpreadPreference] = Field(default_factory=list)
-    max_replicas_per_node: int | None = Field(default=None, ge=0)
-
-    @field_validator("constraints")
-    @classmethod
-    def _constraint_syntax(cls, value: list[str]) -> list[str]:
-        for constraint in value:
-            if not _CONSTRAINT.match(constraint):
-                raise ValueError(
-                    f"invalid constraint {constraint!r}: use KEY==VALUE or KEY!=VALUE, "
-                    "e.g. node.role==worker or node.labels.zone!=a"
-                )
-        return value
-
-
-class ResourceAmounts(Model):
-    cpus: Cpus | None = None
-    memory: ByteSize | None = None
-
-
-MIN_MEMORY_LIMIT = 6 * 1024 * 1024
-"""Docker refuses a container memory limit below 6 MiB."""
-
-
-class Resources(Model):
-    limits: ResourceAmounts | None = None
-    reservations: ResourceAmounts | None = None
-
-    @field_validator("limits")
-    @classmethod
-    def _min_memory(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
-        if value is not None and value.memory is not None and value.memory < MIN_MEMORY_LIMIT:
-            raise ValueError(
-                f"memory limit {units.format_bytes(value.memory)} is below Docker's minimum of 6M"
-            )
-        return value
-
-    @field_validator("reservations")
-    @classmethod
-    def _within_limits(
-        cls, value: ResourceAmounts | None, info: ValidationInfo
-    ) -> ResourceAmounts | None:
-        limits: ResourceAmounts | None = info.data.get("limits")
-        if value is None or limits is None:
-            return value
-        for name in ("cpus", "memory"):
-            want, cap = getattr(value, name), getattr(limits, name)
-            if want is not None and cap is not None and want > cap:
-                text = units.format_cpus if name == "cpus" else units.format_bytes
-                raise ValueError(
-                    f"reservations.{name} {text(want)} is more than limits.{name} {text(cap)}"
-                )
-        return value
-
-
-class UpdateConfig(Model):
-    parallelism: int | None = Field(default=None, ge=0)
-    delay: Duration | None = None
-    failure_action: Literal["pause", "continue", "rollback"] | None = None
-    monitor: Duration | None = None
-    max_failure_ratio: float | None = Field(default=None, ge=0, le=1)
-    order: Literal["stop-first", "start-first"] | None = None
-
-
-class RollbackConfig(UpdateConfig):
-    failure_action: Literal["pause", "continue"] | None = None
-
-
-class RestartPolicy(Model):
-    condition: Literal["none", "on-failure", "any"] | None = None
-    delay: Duration | None = None
-    max_attempts: int | None = Field(default=None, ge=0)
-    window: Duration | None = None
-
-
-class Healthcheck(Model):
-    test: list[str] | None = Field(
-        default=None, description="['CMD', ...], ['CMD-SHELL', '...'] or ['NONE'] to disable."
-    )
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0)
-    start_period: Duration | None = None
-
-    @field_validator("test", mode="before")
-    @classmethod
-    def _shell_form(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return ["CMD-SHELL", value]
-        return value
-
-    @field_validator("test")
-    @classmethod
-    def _test_form(cls, value: list[str] | None) -> list[str] | None:
-        if value and value[0] not in ("CMD", "CMD-SHELL", "NONE"):
-            raise ValueError(
-                f"test must start with CMD, CMD-SHELL or NONE, got {value[0]!r} "
-                "(or write the test as one string to run it with a shell)"
-            )
-        return value
-
-
-class Mount(Model):
-    type: Literal["volume", "bind", "tmpfs"] = "volume"
-    source: str | None = Field(default=None, description="Volume name or host path.")
-    target: str = Field(description="Path inside the container.")
-    read_only: bool = False
-
-    @model_validator(mode="after")
-    def _source(self) -> Mount:
-        if self.type == "bind" and not self.source:
-            raise ValueError("a bind mount needs a source path")
-        if self.type == "tmpfs" and self.source:
-            raise ValueError("a tmpfs mount has no source")
-        return self
-
-
 ServiceMode = Literal["replicated", "global", "replicated-job", "global-job"]
 
 
@@ -281,7 +177,7 @@ class ServiceSpec(Model):
     args: list[str] | None = Field(default=None, description="Arguments to the command.")
     env: StrMap = Field(default_factory=dict, description="Environment variables.")
     mode: ServiceMode = "replicated"
-    replicas: int | None = Field(default=None, ge=0, description="Default 1 when replicated.")
+    replicas: Count | None = Field(default=None, description="Default 1 when replicated.")
     networks: list[NetworkAttachment] = Field(default_factory=list)
     ports: list[PortSpec] = Field(default_factory=list)
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
@@ -316,6 +212,40 @@ class ServiceSpec(Model):
                 raise ValueError(f"cannot split {value!r} into words: {exc}") from None
         return value
 
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        problem = engine_rules.image_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
+
+    @field_validator("mounts")
+    @classmethod
+    def _one_mount_per_target(cls, value: list[Mount]) -> list[Mount]:
+        seen: set[str] = set()
+        for mount in value:
+            target = mount.target.rstrip("/") or "/"
+            if target in seen:
+                raise ValueError(f"two mounts on target {mount.target!r}")
+            seen.add(target)
+        return value
+
+    @field_validator("update_config")
+    @classmethod
+    def _no_update_config_on_jobs(
+        cls, value: UpdateConfig | None, info: ValidationInfo
+    ) -> UpdateConfig | None:
+        mode = info.data.get("mode")
+        if value is not None and mode in ("replicated-job", "global-job"):
+            raise ValueError(f"updateConfig cannot be set with mode {mode!r} (the engine refuses)")
+        return value
+
     @field_validator("networks", mode="before")
     @classmethod
     def _network_names(cls, value: Any) -> Any:
@@ -327,6 +257,10 @@ class ServiceSpec(Model):
     @classmethod
     def _host_addresses(cls, value: dict[str, str]) -> dict[str, str]:
         for name, address in value.items():
+            if not name or any(c.isspace() for c in name) or name.startswith("#"):
+                raise ValueError(
+                    f"hosts: {name!r} is not a host name (empty, or with a space or '#')"
+                )
             try:
                 ipaddress.ip_address(address)
             except ValueError:
@@ -473,6 +407,11 @@ class Network(Manifest):
     kind: Literal["Network"] = "Network"
     spec: NetworkSpec = Field(default_factory=NetworkSpec)
 
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
+
 
 class Service(Manifest):
     """A Swarm service."""
@@ -480,6 +419,11 @@ class Service(Manifest):
     DESCRIPTION = "A Swarm service that swarm-operator keeps as declared."
     kind: Literal["Service"] = "Service"
     spec: ServiceSpec
+
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
 
 
 class Node(Manifest):

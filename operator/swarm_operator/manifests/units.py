@@ -8,8 +8,11 @@ planner never sees two spellings of one quantity. Docker's API speaks integers
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
+
+from swarm_operator.manifests.engine_rules import INT64_MAX, MAX_DURATION_NS, MIN_NANO_CPUS
 
 NS_PER_UNIT: dict[str, int] = {
     "ns": 1,
@@ -43,17 +46,40 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 NANO_CPUS = 1_000_000_000
 
 
+def _number(value: int | float, what: str) -> Fraction:
+    """An exact YAML number; infinities and NaN are refused (``round(inf)`` would raise)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return Fraction(value)
+
+
+def _show_number(value: int | float | str) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def _duration_ns(total: Fraction, value: int | float | str) -> int:
+    ns = round(total)
+    if ns > MAX_DURATION_NS:
+        raise ValueError(
+            f"duration {_show_number(value)} is too long: the engine's limit is about 292 years"
+        )
+    return ns
+
+
 def parse_duration(value: str | int | float) -> int:
     """Return nanoseconds for ``"1m30s"``, ``"500ms"``, ``"0"`` (or a bare number of seconds).
 
-    Raises ValueError with a message a person can act on.
+    Raises ValueError with a message a person can act on (also beyond the engine's int64
+    nanoseconds).
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '10s' or '1m30s', got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"duration must not be negative, got {value!r}")
-        return round(value * NS_PER_UNIT["s"])
+        amount = _number(value, "a duration")
+        if amount < 0:
+            raise ValueError(f"duration must not be negative, got {_show_number(value)}")
+        return _duration_ns(amount * NS_PER_UNIT["s"], value)
     text = value.strip()
     if text == "0":
         return 0
@@ -62,14 +88,16 @@ def parse_duration(value: str | int | float) -> int:
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
             break
+        if len(match.group(1)) > 40:  # far beyond any int64 of nanoseconds
+            raise ValueError(f"duration {_show_number(value)} is too long")
         total += Fraction(match.group(1)) * NS_PER_UNIT[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError(
-            f"invalid duration {value!r}: use a number with a unit (ns, us, ms, s, m, h), "
-            "e.g. '10s', '1m30s', '500ms'"
+            f"invalid duration {_show_number(value)}: use a number with a unit "
+            "(ns, us, ms, s, m, h), e.g. '10s', '1m30s', '500ms'"
         )
-    return round(total)
+    return _duration_ns(total, value)
 
 
 def format_duration(ns: int) -> str:
@@ -94,15 +122,19 @@ def parse_bytes(value: str | int) -> int:
         raise ValueError(f"expected a size like '512M', got {value!r}")
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"size must not be negative, got {value}")
-        return value
-    match = _SIZE.match(value)
-    if not match or match.group(2).lower() not in BYTES_PER_UNIT:
-        raise ValueError(
-            f"invalid size {value!r}: use a number with an optional unit "
-            "(b, k, m, g, t; binary), e.g. '512M', '1G'"
-        )
-    return round(Fraction(match.group(1)) * BYTES_PER_UNIT[match.group(2).lower()])
+            raise ValueError(f"size must not be negative, got {_show_number(value)}")
+        count = value
+    else:
+        match = _SIZE.match(value)
+        if not match or match.group(2).lower() not in BYTES_PER_UNIT or len(value) > 60:
+            raise ValueError(
+                f"invalid size {_show_number(value)}: use a number with an optional unit "
+                "(b, k, m, g, t; binary), e.g. '512M', '1G'"
+            )
+        count = round(Fraction(match.group(1)) * BYTES_PER_UNIT[match.group(2).lower()])
+    if count > INT64_MAX:
+        raise ValueError(f"size {_show_number(value)} is beyond the engine's limit (8 EiB)")
+    return count
 
 
 def format_bytes(count: int) -> str:
@@ -120,13 +152,24 @@ def parse_cpus(value: str | int | float) -> int:
     """Return nano-CPUs for ``0.5``, ``"1.5"`` or ``2``."""
     if isinstance(value, bool):
         raise ValueError(f"expected a number of CPUs like 0.5, got {value!r}")
-    try:
-        amount = float(value)
-    except ValueError:
-        raise ValueError(f"invalid CPU amount {value!r}: use a number such as 0.5 or 2") from None
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 40 or not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", text):
+            raise ValueError(
+                f"invalid CPU amount {_show_number(value)}: use a number such as 0.5 or 2"
+            )
+        amount = Fraction(text)
+    else:
+        amount = _number(value, "a CPU amount")
     if amount < 0:
-        raise ValueError(f"CPU amount must not be negative, got {value!r}")
-    return round(amount * NANO_CPUS)
+        raise ValueError(f"CPU amount must not be negative, got {_show_number(value)}")
+    nano = amount * NANO_CPUS
+    if 0 < nano < MIN_NANO_CPUS:
+        # the engine refuses less; rounded to 0 it would silently mean "no limit"
+        raise ValueError(f"CPU amount {_show_number(value)} is below the engine's minimum 0.001")
+    if nano > INT64_MAX:
+        raise ValueError(f"CPU amount {_show_number(value)} is beyond the engine's limit")
+    return round(nano)
 
 
 def format_cpus(nano: int) -> str:

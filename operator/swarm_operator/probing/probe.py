@@ -248,7 +248,8 @@ def _service_spec(
             # json-file: service logs work whatever the node's default driver; bounded so a
             # probe that runs for months keeps a few MB per node
             "LogDriver": {"Name": "json-file", "Options": {"max-size": "1m", "max-file": "2"}},
-            "Resources": {"Limits": {"MemoryBytes": 32 * 1024 * 1024}},
+            "Resources": {"Limits": {"MemoryBytes": 32 * 1024 * 1024}, "Reservations": {}},
+            "Placement": {},  # always written, as the docker CLI does (kinds.service_spec)
         },
         "Mode": {"Global": {}},
         "EndpointSpec": {"Mode": "dnsrr"},
