@@ -65,9 +65,11 @@ class SizeResult:
     startup: dict[str, list[float]] = field(default_factory=lambda: {t: [] for t in TOOLS})
     noop_calls: dict[str, int] = field(default_factory=dict)
     noop_breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
+    load: list[float] = field(default_factory=list)
+    """The machine's 1-minute load average, sampled before each timed run of this N."""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"n": self.n}
+        out: dict[str, Any] = {"n": self.n, "load": list(self.load)}
         for name in ("cold", "converged", "noop", "startup"):
             samples: dict[str, list[float]] = getattr(self, name)
             out[name] = {t: {"samples": v, **stats.summarise(v)} for t, v in samples.items()}
@@ -155,6 +157,7 @@ def run_size(ctx: Context, n: int, repeats: int, noop_repeats: int) -> SizeResul
         order = TOOLS[rep % len(TOOLS) :] + TOOLS[: rep % len(TOOLS)]
         for tool in order:
             took = benchlab.cleanup(ctx.lab, ctx.engine)
+            result.load.append(os.getloadavg()[0])
             say(f"[N={n} rep {rep + 1}/{repeats}] {tool}: clean-up {took:.1f}s")
             start = time.monotonic()
             if tool == "floor":

@@ -402,9 +402,13 @@ def at_rest(
         benchlab.cleanup(ctx.lab, ctx.engine)
         directory = ctx.workdir / f"daemon-rest-{n}"
         _write_dir(directory, workload.operator_manifests(n, image, replicas=0, network=False))
+        loads = [os.getloadavg()[0]]
         started = time.monotonic()
         _apply(ctx, directory)
-        say(f"(e) N={n}: applied {n} services (replicas 0) in {time.monotonic() - started:.1f}s")
+        apply_s = time.monotonic() - started
+        say(f"(e) N={n}: applied {n} services (replicas 0) in {apply_s:.1f}s")
+        plan_s = _plan_noop(ctx, directory)
+        say(f"(e) N={n}: plan (no-op) of {n} services: {plan_s:.2f}s")
         resync_interval = args.rest_window + 30.0
         with _daemon(ctx, directory, resync_interval, f"rest-{n}") as daemon:
             ready = daemon.wait_ready(timeout=600)
@@ -419,6 +423,9 @@ def at_rest(
             while len(daemon.resync_passes()) < 2 and time.monotonic() < deadline:
                 time.sleep(1.0)
             passes = daemon.resync_passes()
+            loads.append(os.getloadavg()[0])
+            edit_s = _one_edit(ctx, directory, image, interval=args.poll_ms / 1000.0)
+            say(f"(e) N={n}: one manifest edit among {n} live after {edit_s:.2f}s")
         row = {
             "n": n,
             "replicas": 0,
@@ -429,6 +436,10 @@ def at_rest(
             "resync_passes_s": passes,
             "resync_s": stats.median(passes[1:]) if len(passes) > 1 else None,
             "ready_s": ready,
+            "apply_s": apply_s,
+            "plan_s": plan_s,
+            "edit_s": edit_s,
+            "load": loads,
         }
         rows.append(row)
         say(
@@ -437,6 +448,32 @@ def at_rest(
         )
         save()
     benchlab.cleanup(ctx.lab, ctx.engine)
+
+
+def _plan_noop(ctx: Context, directory: Path) -> float:
+    """Seconds of `swarm-operator plan DIR` (process start to exit) on what was applied."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = f"unix://{ctx.manager_socket}"
+    cmd = [sys.executable, "-m", "swarm_operator", "plan", str(directory)]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=900)
+    took = time.monotonic() - start
+    if proc.returncode != 0:  # 2 would mean changes pending: not a no-op
+        raise RuntimeError(f"plan was not a no-op ({proc.returncode}):\n{proc.stdout[-2000:]}")
+    return took
+
+
+def _one_edit(ctx: Context, directory: Path, image: str, interval: float) -> float:
+    """Seconds from one service's manifest rewritten (a label added) to its spec carrying
+    it, with the daemon running over every service of ``directory``."""
+    value = f"e-{time.time_ns()}"
+    text = workload.service_manifest(
+        TARGET, image, replicas=0, network=False, labels={"bench.edit": value}
+    )
+    _atomic_write(directory / f"{TARGET:03d}-service.yaml", text)
+    t0 = time.monotonic()
+    name = workload.service_name(TARGET)
+    return _poll_until(ctx.engine, name, _has_label("bench.edit", value), interval, 120) - t0
 
 
 def run(

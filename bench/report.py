@@ -54,6 +54,14 @@ def times(value: float | None) -> str:
     return "-" if value is None else f"x{value:.2f}"
 
 
+def load_range(samples: Sequence[float]) -> str:
+    """The machine's load average over a part, as ``min-max`` (or ``-``)."""
+    if not samples:
+        return "-"
+    low, high = min(samples), max(samples)
+    return f"{low:.1f}" if abs(high - low) < 0.05 else f"{low:.1f}-{high:.1f}"
+
+
 def _med(block: dict[str, Any], tool: str) -> float | None:
     entry = block.get(tool) or {}
     value = entry.get("median")
@@ -88,6 +96,7 @@ def apply_tables(sizes: list[dict[str, Any]], engine: str = "Docker ?") -> str:
                 seconds(floor),
                 f"{seconds(op)} ({times(ratio(op, floor))})",
                 f"{seconds(st)} ({times(ratio(st, floor))})",
+                load_range(s.get("load") or []),
             ]
         )
         cf, co, cs = _med(conv, "floor"), _med(conv, "operator"), _med(conv, "stack")
@@ -134,7 +143,13 @@ def apply_tables(sizes: list[dict[str, Any]], engine: str = "Docker ?") -> str:
         markdown_table(
             *with_engine(
                 engine,
-                ["N", "floor (raw API)", "swarm-operator apply", "docker stack deploy"],
+                [
+                    "N",
+                    "floor (raw API)",
+                    "swarm-operator apply",
+                    "docker stack deploy",
+                    "load (1 min)",
+                ],
                 cold_rows,
             )
         ),
@@ -212,6 +227,10 @@ def peers_table() -> str:
     return markdown_table(["peer", "time to notice drift", "source"], rows)
 
 
+def _loads(value: Any) -> str:
+    return "/".join(f"{x:.1f}" for x in value) if value else "?"
+
+
 def render(results: dict[str, Any]) -> str:
     meta = results.get("meta", {})
     engine = engine_of(results)
@@ -219,7 +238,9 @@ def render(results: dict[str, Any]) -> str:
         f"## swarm-operator benchmark, {meta.get('started', '?')}",
         "",
         f"Lab index {meta.get('lab_index')}: {meta.get('hosts')} hosts (one dockerd each, "
-        f"one manager), Docker {meta.get('docker_version')}, on {meta.get('machine')}. "
+        f"one manager), Docker {meta.get('docker_version')}, on {meta.get('machine')}; "
+        f"load average (1, 5, 15 min) {_loads(meta.get('load_start'))} at the start and "
+        f"{_loads(meta.get('load_end'))} at the end. "
         "Absolute seconds depend on the machine and its load; read the ratios.",
         "",
     ]
@@ -285,6 +306,10 @@ def render(results: dict[str, Any]) -> str:
                 f"{r['window_s']:.0f} s",
                 seconds(r.get("resync_s")),
                 seconds(r.get("first_sync_s")),
+                seconds(r.get("apply_s")),
+                seconds(r.get("plan_s")),
+                seconds(r.get("edit_s")),
+                load_range(r.get("load") or []),
             ]
             for r in rest["rows"]
         ]
@@ -302,6 +327,10 @@ def render(results: dict[str, Any]) -> str:
                         "window",
                         "full resync pass",
                         "first sync",
+                        "cold apply",
+                        "plan (no-op)",
+                        "one manifest edit live",
+                        "load (1 min)",
                     ],
                     rows,
                 )

@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": args.sizes,
             "trials": args.trials,
             "repeats": args.repeats,
+            "load_start": list(os.getloadavg()),
         }
     }
     ctx = apply_bench.make_context(lab, docker, progress)
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         benchlab.cleanup(lab, ctx.engine)
     results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M %Z")
+    results["meta"]["load_end"] = list(os.getloadavg())
     text = write_outputs(results, args.out)
     print()
     print(text)

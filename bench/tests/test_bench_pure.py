@@ -69,6 +69,7 @@ def test_render_shows_ratios_to_the_floor() -> None:
                 "noop": block(0.002, 0.6, 1.5),
                 "startup": block(0.0, 0.5, 0.05),
                 "noop_calls": {"floor": 2, "operator": 5, "stack": 32},
+                "load": [1.24, 3.51, 2.0],
             }
         ],
     }
@@ -81,7 +82,8 @@ def test_render_shows_ratios_to_the_floor() -> None:
     # Every figure names the engine it was measured on.
     engine = "Docker 26.1.5 (API 1.45)"
     cold, converged, noop = rows
-    assert cold == [engine, "10", "0.50 s", "1.00 s (x2.00)", "2.00 s (x4.00)"]
+    # ... and the machine's load while it was measured
+    assert cold == [engine, "10", "0.50 s", "1.00 s (x2.00)", "2.00 s (x4.00)", "1.2-3.5"]
     assert converged == [engine, "10", "5.00 s", "6.00 s (x1.20)", "7.00 s (x1.40)"]
     assert noop == [engine, "10", "0.60 s", "0.50 s", "5", "1.50 s", "50 ms", "32", "2"]
     assert "documented" not in text  # no drift section without drift results

@@ -4,6 +4,9 @@ run against real engines in tests/lab/test_engine_apply.py and tests/lab/test_da
 
 - a cold apply lists the networks once per plan run, not once per service created;
 - a network that vanished under a create is listed again once and the create retried;
+- a no-op plan and apply read the Swarm with 3 calls (services, networks, nodes),
+  whatever N (the real client's first read also negotiates the API version:
+  tests/lab/test_engine_client.py);
 - a resync pass over N objects in sync reads the Swarm once (4 calls), whatever N;
 - a key enqueued by an event after the pass's read began, and a key the snapshot shows
   drifted, are read afresh before anything is decided.
@@ -21,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from swarm_operator.daemon.controller import Daemon, DaemonOptions
 from swarm_operator.engine.converge import apply_plan
 from swarm_operator.engine.executor import Executor
-from swarm_operator.engine.live import build_state
+from swarm_operator.engine.live import build_state, read_live
 from swarm_operator.engine.plan import PlanOptions, plan
 from swarm_operator.manifests.models import Manifest
 from swarm_operator.swarm import labels
@@ -54,6 +57,20 @@ def test_a_cold_apply_lists_networks_once_not_once_per_service() -> None:
         a["Target"] for s in swarm._services.values() for a in s["Spec"]["TaskTemplate"]["Networks"]
     }
     assert targets == {net_id}
+
+
+def test_a_no_op_plan_and_apply_make_three_calls_whatever_n() -> None:
+    for n in (5, 200):
+        swarm = CountingSwarm()
+        manifests = workload(n)
+        swarm.adopt(manifests)
+        swarm.calls.clear()
+        the_plan = plan(manifests, read_live(swarm), PlanOptions())  # type: ignore[arg-type]
+        assert not [a for a in the_plan.actions if a.changes]
+        report = apply_plan(swarm, manifests, PlanOptions(), the_plan)  # type: ignore[arg-type]
+        assert report.ok and not report.results
+        assert swarm.calls == Counter({"services": 1, "networks": 1, "nodes": 1})
+        assert sum(swarm.calls.values()) <= 3
 
 
 def test_a_network_replaced_under_the_run_is_listed_again_once() -> None:

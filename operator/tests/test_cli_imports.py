@@ -1,6 +1,12 @@
 """The command line starts without the heavy modules it does not need: `--help` and
 `validate` never import docker (nor requests, nor structlog); only the subcommands that
-talk to a Swarm do, inside their ``run()``. Each case runs in a fresh interpreter."""
+talk to a Swarm do, inside their ``run()``. Each case runs in a fresh interpreter.
+
+The import lists of ``--help`` (every command) and of ``validate`` are pinned: building
+the parser imports no third-party package at all and only the light modules below of
+our own, and `validate` adds only PyYAML, pydantic (and what pydantic itself needs) and
+the manifest modules. A new import there fails this test instead of slowing every CI run.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +24,102 @@ spec: {image: 10.77.0.1:5000/busybox:1}
 """
 
 
-def imported_after(code: str) -> set[str]:
-    script = f"import sys\n{code}\nprint(' '.join(sorted(m.split('.')[0] for m in sys.modules)))\n"
+# Our modules that building the parser may import: the command modules, the light
+# constants of each package (`__init__`), argument types and the lab's layout and engines.
+PARSER_MODULES = {
+    "swarm_operator",
+    "swarm_operator.cli",
+    *(
+        f"swarm_operator.cli.{c}"
+        for c in ("apply", "common", "doctor", "lab", "plan", "run", "sync")
+    ),
+    "swarm_operator.cli.validate",
+    "swarm_operator.engine",
+    "swarm_operator.kinds",
+    "swarm_operator.lab",
+    "swarm_operator.lab.engines",
+    "swarm_operator.lab.layout",
+    "swarm_operator.lab.system",
+    "swarm_operator.manifests",
+    "swarm_operator.manifests.engine_rules",
+    "swarm_operator.manifests.units",
+    "swarm_operator.observe",
+    "swarm_operator.probing",
+    "swarm_operator.swarm",
+    "swarm_operator.swarm.errors",
+}
+VALIDATE_MODULES = PARSER_MODULES | {
+    f"swarm_operator.manifests.{m}"
+    for m in ("fields", "loader", "locate", "models", "results", "service_blocks", "yaml_tree")
+}
+VALIDATE_THIRD_PARTY = {
+    "yaml",
+    "pydantic",
+    "pydantic_core",
+    "typing_extensions",
+    "typing_inspection",
+    "annotated_types",
+}
+
+
+def all_imported_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))\n"
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
-    return set(proc.stdout.split())
+    return set(proc.stdout.splitlines()[-1].split())  # the last line: what the code printed
+
+
+def imported_after(code: str) -> set[str]:
+    return {m.split(".")[0] for m in all_imported_after(code)}
+
+
+def third_party(modules: set[str]) -> set[str]:
+    tops = {m.split(".")[0] for m in modules}
+    return {
+        m
+        for m in tops
+        if m not in sys.stdlib_module_names
+        and not m.startswith("_")
+        and m not in {"swarm_operator", "cython_runtime"}
+    }
+
+
+def ours(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] == "swarm_operator"}
+
+
+HELP = (
+    "from swarm_operator import cli\n"
+    "import contextlib, io\n"
+    "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+    "    cli.main({argv!r})"
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], *([c, "--help"] for c in ("validate", "plan", "apply", "run", "doctor", "lab"))],
+)
+def test_help_imports_no_third_party_package_and_only_light_modules(argv: list[str]) -> None:
+    modules = all_imported_after(HELP.format(argv=argv))
+    assert third_party(modules) == set()
+    assert ours(modules) <= PARSER_MODULES, ours(modules) - PARSER_MODULES
+
+
+def test_validate_imports_only_yaml_pydantic_and_the_manifest_modules(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(MANIFEST)
+    code = f"from swarm_operator import cli\nassert cli.main(['validate', {str(tmp_path)!r}]) == 0"
+    modules = all_imported_after(code)
+    assert third_party(modules) == VALIDATE_THIRD_PARTY
+    assert ours(modules) == VALIDATE_MODULES, ours(modules) ^ VALIDATE_MODULES
+
+
+def test_the_parser_knows_every_kind_without_the_models() -> None:
+    from swarm_operator.manifests import KIND_NAMES
+    from swarm_operator.manifests.models import models_by_kind
+
+    assert tuple(models_by_kind()) == KIND_NAMES
 
 
 def test_building_the_parser_imports_no_docker() -> None:

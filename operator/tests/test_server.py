@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
+from swarm_operator.observe import parse_addr
 from swarm_operator.observe.metrics import Metrics, ObjectInfo
-from swarm_operator.observe.server import OperatorHTTPServer, parse_addr
+from swarm_operator.observe.server import OperatorHTTPServer
 from swarm_operator.observe.status import StatusBoard
 
 

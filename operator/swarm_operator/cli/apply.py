@@ -1,7 +1,8 @@
 """`swarm-operator apply DIR`: make the Swarm equal to the manifests, then say what was done.
 
 Owns the apply command: load, read the live state, plan (`engine.plan`), carry the plan
-out (`engine.converge.apply_plan`: re-planning an object after a conflict), optionally
+out (`engine.converge.apply_plan`: independent writes ``--parallelism`` at a time,
+re-planning an object after a conflict), optionally
 wait for what was written to converge (`engine.wait`).
 
 All or nothing on bad input, as terraform and the GitOps controllers do: when any
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from swarm_operator.cli.common import (
     EXIT_FAILED,
@@ -29,7 +30,9 @@ from swarm_operator.cli.common import (
     duration,
     load_desired,
     options_from_args,
+    positive_int,
 )
+from swarm_operator.engine import DEFAULT_PARALLELISM
 from swarm_operator.swarm.errors import SwarmOperatorError
 
 if TYPE_CHECKING:
@@ -58,6 +61,15 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="when some files fail to load, apply the objects of the files that loaded "
         "and leave the others alone (default: change nothing)",
+    )
+    parser.add_argument(
+        "--parallelism",
+        type=positive_int,
+        default=DEFAULT_PARALLELISM,
+        metavar="N",
+        help="independent writes (services, node updates, network creates) run N at a time, "
+        f"each on a connection of its own, in dependency order (default {DEFAULT_PARALLELISM}; "
+        "1: one after another)",
     )
     parser.add_argument(
         "--wait",
@@ -137,18 +149,29 @@ def _apply(
     if not as_json:
         print(output.plan_text(the_plan, desired.errors, output.use_colour(sys.stdout)), flush=True)
     started = time.time()
-    report = apply_plan(client, desired.manifests, options, the_plan, progress)
+    report = apply_plan(
+        client, desired.manifests, options, the_plan, progress, parallelism=args.parallelism
+    )
     if args.wait:
-        report.waited.extend(_wait(client, report, started, args.timeout, progress))
+        stream = sys.stderr if as_json else sys.stdout
+        report.waited.extend(_wait(client, report, started, args.timeout, progress, stream))
     return the_plan, report
 
 
 def _wait(
-    client: SwarmClient, report: Report, started: float, timeout: float, progress: Progress
+    client: SwarmClient,
+    report: Report,
+    started: float,
+    timeout: float,
+    progress: Progress,
+    stream: TextIO | None = None,
 ) -> list[Result]:
+    """Wait for what was written; on a terminal (``stream``) progress is one updating line
+    (services converged out of N), otherwise one plain line per object as it changes."""
     from swarm_operator.engine.executor import Result
     from swarm_operator.engine.wait import wait_for
     from swarm_operator.kinds import registry
+    from swarm_operator.kinds.base import no_progress
 
     written = {
         r.action.key: r.action
@@ -160,7 +183,18 @@ def _wait(
     }
     if not written:
         return []
-    results = wait_for(client, list(written), started - 1.0, timeout, progress)
+    tally = None
+    if stream is not None and stream.isatty():
+        # A terminal: one line, rewritten in place; the objects' own lines are not shown.
+        def tally(converged: int, failed: int, total: int) -> None:
+            bad = f", {failed} failed" if failed else ""
+            print(f"\r\033[K  .. converged {converged}/{total}{bad}", end="", file=stream)
+            stream.flush()
+
+        progress = no_progress
+    results = wait_for(client, list(written), started - 1.0, timeout, progress, tally=tally)
+    if tally is not None and stream is not None:
+        print(file=stream)
     return [Result(written[key], ok, f"wait: {message}") for key, ok, message in results]
 
 

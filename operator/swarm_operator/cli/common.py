@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from swarm_operator.kinds.base import DEFAULT_MAX_PRUNE, PlanOptions
+from swarm_operator.kinds import DEFAULT_MAX_PRUNE
 from swarm_operator.manifests.units import parse_duration
 
 if TYPE_CHECKING:
+    from swarm_operator.kinds.base import PlanOptions
     from swarm_operator.manifests.models import Manifest
     from swarm_operator.swarm.client import SwarmClient
 
@@ -134,6 +135,8 @@ def load_desired(directory: str) -> Desired:
 
 
 def options_from_args(args: argparse.Namespace, desired: Desired) -> PlanOptions:
+    from swarm_operator.kinds.base import PlanOptions
+
     blockers = tuple(f"a manifest failed to load ({e})" for e in desired.errors)
     return PlanOptions(
         prune=bool(args.prune),
@@ -145,12 +148,9 @@ def options_from_args(args: argparse.Namespace, desired: Desired) -> PlanOptions
 
 
 def connect(host: str | None) -> SwarmClient:
+    """A client of the manager at ``host``. No call is made here: the first read of the
+    command negotiates the API version, and a worker or an engine outside any Swarm
+    answers it with `NotAManager` (Docker's "not a swarm manager")."""
     from swarm_operator.swarm.client import SwarmClient
 
-    client = SwarmClient(host)
-    try:
-        client.require_manager()
-    except BaseException:
-        client.close()
-        raise
-    return client
+    return SwarmClient(host)

@@ -19,11 +19,10 @@ import sys
 from types import FrameType
 from typing import Any
 
-from swarm_operator.cli import output
 from swarm_operator.cli.common import EXIT_OK, EXIT_USAGE, add_host, add_output, duration
-from swarm_operator.probing import probe
-from swarm_operator.probing.doctor import DoctorOptions, UsageError, run_doctor
-from swarm_operator.swarm.errors import SwarmOperatorError
+from swarm_operator.probing import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
+
+# The doctor itself (the models, the probe, docker) is imported in run(): `--help` stays light.
 
 EXIT_PROBLEMS = 1
 
@@ -53,7 +52,7 @@ def register(subparsers: Any) -> None:
         "--probe-image",
         metavar="IMAGE",
         default=None,
-        help=f"probe image (default ${probe.PROBE_IMAGE_ENV} or {probe.DEFAULT_PROBE_IMAGE}); "
+        help=f"probe image (default ${PROBE_IMAGE_ENV} or {DEFAULT_PROBE_IMAGE}); "
         "needs busybox-like sh, nslookup, ping, nc, httpd, ip, timeout",
     )
     add_host(parser)
@@ -65,6 +64,11 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_operator.cli import output
+    from swarm_operator.probing import probe
+    from swarm_operator.probing.doctor import DoctorOptions, UsageError, run_doctor
+    from swarm_operator.swarm.errors import SwarmOperatorError
+
     options = DoctorOptions(
         network=args.network,
         timeout_s=args.timeout,

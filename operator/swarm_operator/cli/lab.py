@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from swarm_operator import lab as labpkg
-from swarm_operator.lab import engines, preflight
+from swarm_operator.lab import engines
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -78,6 +78,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_operator.lab import preflight
+
     try:
         index = args.index if args.index is not None else labpkg.index_from_env()
         labpkg.Layout(index)

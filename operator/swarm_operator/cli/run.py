@@ -15,8 +15,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from swarm_operator.cli.common import EXIT_USAGE, add_host, add_prune, duration, positive_int
-from swarm_operator.observe.server import DEFAULT_ADDR, parse_addr
-from swarm_operator.probing.probe import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
+from swarm_operator.observe import DEFAULT_ADDR, parse_addr
+from swarm_operator.probing import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
 
 if TYPE_CHECKING:
     from swarm_operator.daemon.gitsource import GitOptions

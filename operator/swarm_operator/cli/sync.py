@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 from swarm_operator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, duration
-from swarm_operator.observe.server import DEFAULT_ADDR, parse_addr
+from swarm_operator.observe import DEFAULT_ADDR, parse_addr
 
 EPILOG = f"""\
 examples:
@@ -104,6 +102,9 @@ def _print(result: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import urllib.error  # here, not at the top: `--help` stays at Python's own start-up
+    import urllib.request
+
     host, port = parse_addr(args.addr)
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"

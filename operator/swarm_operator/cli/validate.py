@@ -13,16 +13,15 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm_operator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_output, positive_int
-from swarm_operator.manifests.loader import (
-    DEFAULT_MAX_FILE_BYTES,
-    LoadResult,
-    load_directory,
-    load_file,
-)
-from swarm_operator.manifests.models import models_by_kind
+from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES, KIND_NAMES
+
+if TYPE_CHECKING:
+    from swarm_operator.manifests.loader import LoadResult
+
+# The loader (PyYAML, pydantic and the models) is imported in run(): `--help` stays light.
 
 EPILOG = """\
 examples:
@@ -59,6 +58,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_operator.manifests.loader import load_directory, load_file
+
     path: Path = args.path
     if not path.exists():
         print(f"swarm-operator validate: error: {path}: no such file or directory", file=sys.stderr)
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _kinds(result: LoadResult) -> dict[str, int]:
     counts: Counter[str] = Counter(obj.manifest.kind for obj in result.objects)
-    return {kind: counts[kind] for kind in models_by_kind() if counts[kind]}
+    return {kind: counts[kind] for kind in KIND_NAMES if counts[kind]}
 
 
 def summary(result: LoadResult) -> str:

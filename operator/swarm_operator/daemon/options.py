@@ -12,8 +12,8 @@ from pathlib import Path
 
 from swarm_operator.daemon.gitsource import GitOptions
 from swarm_operator.daemon.reconciler import ReconcileOptions
-from swarm_operator.kinds.base import DEFAULT_MAX_PRUNE
-from swarm_operator.observe.server import DEFAULT_ADDR
+from swarm_operator.kinds import DEFAULT_MAX_PRUNE
+from swarm_operator.observe import DEFAULT_ADDR
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from swarm_operator.observe import logs
-from swarm_operator.observe.server import parse_addr
+from swarm_operator.observe import logs, parse_addr
 
 log = logs.get_logger("swarm_operator.webhooks")
 

@@ -75,7 +75,8 @@ class Report:
 
 
 class Executor:
-    """Carries actions out, one after another, each through its kind."""
+    """Carries actions out, each through its kind; one executor per thread (its client is
+    one connection): a concurrent apply gives each worker its own (`worker`)."""
 
     def __init__(
         self,
@@ -87,6 +88,13 @@ class Executor:
         self.progress = progress
         self.sleep = sleep
         self.ctx = ApplyContext(client, self._list_ids, progress, sleep)
+
+    def worker(self, client: SwarmClient) -> Executor:
+        """An executor for one worker of a concurrent apply: its own client (connection),
+        this executor's ID cache (listed once per plan run, whoever asks first)."""
+        other = Executor(client, self.progress, self.sleep)
+        other.ctx = self.ctx.with_client(client)
+        return other
 
     def _list_ids(self, kind: str) -> Mapping[str, str]:
         k = registry.of(kind)

@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swarm_operator.engine.live import LiveState
-from swarm_operator.kinds import registry
+from swarm_operator.kinds import DEFAULT_MAX_PRUNE, registry
 from swarm_operator.kinds.base import (
     BLOCK_RECONCILE_DISABLED,
-    DEFAULT_MAX_PRUNE,
     QUIET_VERBS,
     VERBS,
     Action,

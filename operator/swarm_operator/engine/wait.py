@@ -28,8 +28,13 @@ def wait_for(
     pending_grace: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    tally: Callable[[int, int, int], None] | None = None,
 ) -> list[tuple[Key, bool, str]]:
-    """Wait until every object of ``keys`` converged; return (key, ok, message) for each."""
+    """Wait until every object of ``keys`` converged; return (key, ok, message) for each.
+
+    ``tally(converged, failed, total)``, if given, is called after every poll round (a
+    terminal shows it as one updating line); each object's own line still goes to
+    ``progress`` when it changes."""
     start = clock()
     todo = list(keys)
     done: dict[Key, tuple[bool, str]] = {}
@@ -54,6 +59,9 @@ def wait_for(
             elif state.converged:
                 done[key] = (True, state.message or state.line)
                 todo.remove(key)
+        if tally is not None:
+            converged = sum(1 for ok, _ in done.values() if ok)
+            tally(converged, len(done) - converged, len(keys))
         if not todo:
             break
         if clock() - start > timeout:

@@ -15,12 +15,14 @@ pruning one (`prune_guard`), carrying an action out (`apply`), its health (`read
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from swarm_operator.kinds import DEFAULT_MAX_PRUNE
 from swarm_operator.kinds.diff import Difference, differences_of
 from swarm_operator.manifests.models import ANNOTATION_ADOPT, ANNOTATION_RECONCILE, Manifest
 from swarm_operator.swarm import labels
@@ -35,7 +37,6 @@ Raw = Mapping[str, Any]
 Verb = Literal["create", "update", "replace", "delete", "adopt", "noop", "missing"]
 VERBS: tuple[str, ...] = ("create", "update", "replace", "delete", "adopt", "noop", "missing")
 QUIET_VERBS = frozenset({"noop", "missing"})
-DEFAULT_MAX_PRUNE = 5
 BLOCK_RECONCILE_DISABLED = "reconcile disabled by annotation swarm-operator/reconcile"
 """Shown as drift, deliberately left alone: not a failure of apply."""
 BLOCK_NOT_ADOPTED = 'not taken over: pass --adopt or annotate swarm-operator/adopt: "true"'
@@ -165,16 +166,28 @@ class ApplyContext:
         self.sleep = sleep
         self._list_ids = ids
         self._ids: dict[str, Mapping[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def with_client(self, client: SwarmClient) -> ApplyContext:
+        """The same context (one ID cache, listed once per plan run) for another worker's
+        client: the workers of a concurrent apply each write on a connection of their own."""
+        other = ApplyContext(client, self._list_ids, self.progress, self.sleep)
+        other._ids = self._ids
+        other._lock = self._lock
+        return other
 
     def ids(self, kind: str) -> Mapping[str, str]:
-        """Name -> ID of every live object of ``kind``, listed once per plan run."""
-        if kind not in self._ids:
-            self._ids[kind] = self._list_ids(kind)
-        return self._ids[kind]
+        """Name -> ID of every live object of ``kind``, listed once per plan run (workers
+        asking at once wait for the one listing)."""
+        with self._lock:
+            if kind not in self._ids:
+                self._ids[kind] = self._list_ids(kind)
+            return self._ids[kind]
 
     def forget_ids(self, kind: str) -> None:
         """Objects of ``kind`` were created or removed: list them again when next asked."""
-        self._ids.pop(kind, None)
+        with self._lock:
+            self._ids.pop(kind, None)
 
 
 @dataclass(frozen=True)

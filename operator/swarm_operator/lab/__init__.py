@@ -10,12 +10,39 @@ registry, docker CLI), `preflight` (what the machine lacks), `lifecycle` (up, do
 package never imports the ``docker`` Python package.
 """
 
-from swarm_operator.lab.faults import block, cut, restore, start_host, stop_host, unblock
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from swarm_operator.lab.layout import INDEX_ENV, LabConfigError, Layout, index_from_env
-from swarm_operator.lab.lifecycle import docker, lab_down, lab_up, load_lab, wait_nodes_ready
-from swarm_operator.lab.state import Lab, LabHost
-from swarm_operator.lab.status import HostStatus, lab_status
-from swarm_operator.lab.system import LabError
+
+if TYPE_CHECKING:
+    from swarm_operator.lab.faults import block, cut, restore, start_host, stop_host, unblock
+    from swarm_operator.lab.lifecycle import docker, lab_down, lab_up, load_lab, wait_nodes_ready
+    from swarm_operator.lab.state import Lab, LabHost
+    from swarm_operator.lab.status import HostStatus, lab_status
+    from swarm_operator.lab.system import LabError
+
+# The rest is imported on first use (PEP 562), so that `lab --help` and the layout
+# (`lab.layout`, which the command line's parser reads) cost no subprocess machinery.
+_LAZY = {
+    **dict.fromkeys(("block", "cut", "restore", "start_host", "stop_host", "unblock"), "faults"),
+    **dict.fromkeys(("docker", "lab_down", "lab_up", "load_lab", "wait_nodes_ready"), "lifecycle"),
+    "Lab": "state",
+    "LabHost": "state",
+    "HostStatus": "status",
+    "lab_status": "status",
+    "LabError": "system",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "INDEX_ENV",

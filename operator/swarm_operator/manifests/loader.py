@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES
 from swarm_operator.manifests.locate import did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, models_by_kind
 from swarm_operator.manifests.results import (
@@ -66,7 +67,6 @@ __all__ = [  # the results are re-exported: callers import them from here
     "one_line",
 ]
 
-DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 MAX_ERRORS_PER_FILE = 100
 READ_CHUNK = 64 * 1024

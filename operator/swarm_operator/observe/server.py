@@ -22,22 +22,12 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from swarm_operator.observe import parse_addr
 from swarm_operator.observe.status import StatusBoard
-
-DEFAULT_ADDR = "127.0.0.1:9786"
 
 SyncHandler = Callable[[bool, float], tuple[bool, dict[str, Any]]]
 """``on_sync(wait, timeout)`` -> (done in time, the JSON result)."""
 MAX_SYNC_TIMEOUT = 3600.0
-
-
-def parse_addr(addr: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` too; an empty host means all interfaces)."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{addr!r} is not HOST:PORT (e.g. {DEFAULT_ADDR})")
-    host = host.strip("[]")
-    return host or "0.0.0.0", int(port)
 
 
 class _Handler(BaseHTTPRequestHandler):

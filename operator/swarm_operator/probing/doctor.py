@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swarm_operator.probing import probe
+from swarm_operator.probing import DEFAULT_PROBE_IMAGE, probe
 from swarm_operator.probing.diagnose import Finding, OverlayInfo, diagnose
 from swarm_operator.probing.matrix import IfaceRecord, Matrix, PortRecord, Round
 from swarm_operator.probing.probe import NodeInfo, ProbeSettings
@@ -64,7 +64,7 @@ class UsageError(SwarmOperatorError):
 class DoctorOptions:
     network: str | None = None
     timeout_s: float = 60.0
-    image: str = probe.DEFAULT_PROBE_IMAGE
+    image: str = DEFAULT_PROBE_IMAGE
 
 
 @dataclass

@@ -35,17 +35,13 @@ from typing import Any, Literal
 
 from swarm_operator.kinds.node import node_status
 from swarm_operator.manifests.models import ProbeSpec
+from swarm_operator.probing import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
 from swarm_operator.swarm import labels as swarm_labels
 
 JSON = dict[str, Any]
 
 # --------------------------------------------------------------------------- settings
 
-PROBE_IMAGE_ENV = "SWARM_OPERATOR_PROBE_IMAGE"
-DEFAULT_PROBE_IMAGE = "busybox:1.36"
-"""The official busybox image, which has every tool the probe scripts use. Override with
-`--probe-image` or $SWARM_OPERATOR_PROBE_IMAGE (a mirror in a private registry; the lab's
-`swarm-operator lab env` exports its own)."""
 
 PROBE_PORT = 7979
 """TCP port of the listener inside each overlay probe task (on the overlay only)."""

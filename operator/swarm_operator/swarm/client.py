@@ -4,6 +4,15 @@ Owns every call to Docker. No other module imports ``docker`` (or ``requests``).
 the Engine API's own spec dicts (``Spec`` of a service, network, node) in and out: turning
 them into manifest models and back is the job of each kind's module in `kinds`.
 
+The API version is negotiated without a call of its own: the client starts at
+``MIN_API_VERSION`` (no ``GET /version`` probe when it is built), and its first read
+(``info``, or a list of services, networks or nodes) goes to the engine's unversioned path,
+which the engine answers at its own API version and names in the ``Api-Version`` header of
+every answer; that version is then used for every later call. A write before any read
+negotiates with ``GET /version`` first. So a no-op plan is three calls (services, networks,
+nodes), and a worker or an engine outside any Swarm answers the first list with Docker's
+"not a swarm manager" (`NotAManager`).
+
 Every docker-py/requests exception is translated into the tree of `swarm.errors`
 (classified there, by `errors.classify`). Every call
 is reported to an optional ``observer(call_name, seconds, ok)`` hook, which the metrics
@@ -14,6 +23,7 @@ here too, per call name.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +31,7 @@ from typing import Any, TypeVar
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
 
 from swarm_operator.swarm.api_versions import unsupported
@@ -39,6 +50,10 @@ JSON = dict[str, Any]
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
+_NEGOTIATING = frozenset({"version", "info", "services", "networks", "nodes"})
+"""Calls that run before the version is known: `_read`'s, and the version probe itself."""
+MIN_API_VERSION = "1.41"
+"""The oldest Engine API the operator speaks (Docker 20.10); the start before negotiation."""
 
 
 def _translate(exc: Exception) -> SwarmOperatorError:
@@ -66,13 +81,17 @@ class SwarmClient:
     ) -> None:
         self.host = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.observer = observer
+        self.timeout = timeout
         self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+        self._negotiated = False
         try:
             # Any: docker-py's stubs are partial; the spec dicts are checked by the engine.
+            # A fixed version: docker-py makes no call here; see `_unversioned_get`.
             self._api: Any = docker.APIClient(
-                base_url=self.host, version="auto", timeout=int(timeout)
+                base_url=self.host, version=MIN_API_VERSION, timeout=int(timeout)
             )
-        except Exception as exc:  # docker-py raises DockerException on a failed version probe
+        except Exception as exc:  # e.g. a malformed DOCKER_HOST
             raise DockerUnavailable(
                 f"cannot reach the Docker engine at {self.host}: {exc}"
             ) from exc
@@ -80,10 +99,48 @@ class SwarmClient:
     def close(self) -> None:
         self._api.close()
 
+    def clone(self) -> SwarmClient:
+        """Another client of the same engine on a connection of its own, for one worker
+        of a concurrent apply (docker-py's clients are not safe to share between threads).
+        It speaks the API version already negotiated (no call to learn it again) and
+        counts its calls in this client's ``calls``."""
+        self._negotiate()
+        other = SwarmClient(self.host, timeout=self.timeout, observer=self.observer)
+        other._adopt(str(self._api.api_version))
+        other.calls = self.calls
+        other._calls_lock = self._calls_lock
+        return other
+
     @property
     def api_version(self) -> str:
         """The Engine API version negotiated with the engine (its own, e.g. 1.41, 1.45)."""
+        self._negotiate()
         return str(self._api.api_version)
+
+    def _negotiate(self) -> None:
+        """Learn the engine's API version with ``GET /version`` unless a read already did."""
+        if not self._negotiated:
+            version = self._call("version", lambda: self._api.version(api_version=False))
+            self._adopt(str(version.get("ApiVersion") or ""))
+
+    def _adopt(self, version: str) -> None:
+        if version:
+            self._api._version = version
+            self._negotiated = True
+
+    def _read(self, name: str, path: str, fn: Callable[[], T], filters: Mapping[str, Any]) -> T:
+        """A read; the first one also negotiates the API version (see the module docstring)."""
+        if self._negotiated:
+            return self._call(name, fn)
+
+        def unversioned() -> Any:
+            params = {"filters": docker.utils.convert_filters(dict(filters))} if filters else {}
+            response = self._api._get(f"{self._api.base_url}{path}", params=params)
+            result = self._api._result(response, json=True)
+            self._adopt(str(response.headers.get("Api-Version") or ""))
+            return result
+
+        return self._call(name, unversioned)  # type: ignore[no-any-return]
 
     def _require_fields(self, spec: JSON) -> None:
         """Refuse a service spec with fields this engine's API version does not accept
@@ -94,7 +151,10 @@ class SwarmClient:
             raise EngineTooOld(f"{name}: " + "; ".join(problems))
 
     def _call(self, name: str, fn: Callable[[], T]) -> T:
-        self.calls[name] += 1
+        if not self._negotiated and name not in _NEGOTIATING:
+            self._negotiate()
+        with self._calls_lock:
+            self.calls[name] += 1
         start = time.perf_counter()
         ok = False
         try:
@@ -112,7 +172,7 @@ class SwarmClient:
     # ------------------------------------------------------------------ swarm
 
     def info(self) -> JSON:
-        return self._call("info", self._api.info)
+        return self._read("info", "/info", self._api.info, {})
 
     def require_manager(self) -> JSON:
         """Return ``info()['Swarm']``; raise NotAManager unless this engine is a manager."""
@@ -137,7 +197,10 @@ class SwarmClient:
     # ------------------------------------------------------------------ services
 
     def services(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
-        return self._call("services", lambda: self._api.services(filters=dict(filters or {})))
+        wanted = dict(filters or {})
+        return self._read(
+            "services", "/services", lambda: self._api.services(filters=wanted), wanted
+        )
 
     def inspect_service(self, service: str) -> JSON:
         return self._call("inspect_service", lambda: self._api.inspect_service(service))
@@ -209,7 +272,10 @@ class SwarmClient:
     # ------------------------------------------------------------------ networks
 
     def networks(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
-        return self._call("networks", lambda: self._api.networks(filters=dict(filters or {})))
+        wanted = dict(filters or {})
+        return self._read(
+            "networks", "/networks", lambda: self._api.networks(filters=wanted), wanted
+        )
 
     def inspect_network(self, network: str) -> JSON:
         return self._call("inspect_network", lambda: self._api.inspect_network(network))
@@ -239,7 +305,8 @@ class SwarmClient:
     # ------------------------------------------------------------------ nodes
 
     def nodes(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
-        return self._call("nodes", lambda: self._api.nodes(filters=dict(filters or {})))
+        wanted = dict(filters or {})
+        return self._read("nodes", "/nodes", lambda: self._api.nodes(filters=wanted), wanted)
 
     def inspect_node(self, node_id: str) -> JSON:
         return self._call("inspect_node", lambda: self._api.inspect_node(node_id))

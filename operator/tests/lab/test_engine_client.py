@@ -29,7 +29,9 @@ def _spec(lab: Lab, name: str, replicas: int = 1) -> dict[str, Any]:
 
 def test_errors_are_ours(lab: Lab, swarm_cleanup: None, tmp_path: Any) -> None:
     with pytest.raises(DockerUnavailable):
-        SwarmClient(f"unix://{tmp_path}/no.sock")
+        SwarmClient(f"unix://{tmp_path}/no.sock").services()  # building it makes no call
+    with pytest.raises(NotAManager, match="not a swarm manager"):
+        SwarmClient(lab.hosts[1].docker_host).services()  # the first read, unversioned
     with pytest.raises(NotAManager, match="worker"):
         SwarmClient(lab.hosts[1].docker_host).require_manager()
     client = SwarmClient(lab.manager.docker_host)
@@ -43,6 +45,23 @@ def test_errors_are_ours(lab: Lab, swarm_cleanup: None, tmp_path: Any) -> None:
         client.update_service(service_id, stale, _spec(lab, "eng-client", 3))
     assert "out of sequence" in caught.value.explanation
     assert client.inspect_service(service_id)["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
+
+
+def test_a_no_op_plan_is_three_calls_the_first_read_negotiates(lab: Lab) -> None:
+    from swarm_operator.engine.converge import apply_plan
+    from swarm_operator.engine.live import read_live
+    from swarm_operator.engine.plan import PlanOptions, plan
+
+    client = SwarmClient(lab.manager.docker_host)
+    the_plan = plan([], read_live(client), PlanOptions())
+    report = apply_plan(client, [], PlanOptions(), the_plan)
+    assert report.ok
+    assert client.calls == {"services": 1, "networks": 1, "nodes": 1}
+    # the version came with the first answer: asking for it (and writing) costs no probe
+    probe = SwarmClient(lab.manager.docker_host)
+    assert client.api_version == probe.api_version  # the other learnt it from GET /version
+    assert probe.calls == {"version": 1}
+    assert "version" not in client.calls
 
 
 def test_counter_and_observer(lab: Lab) -> None:
