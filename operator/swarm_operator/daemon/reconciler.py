@@ -36,7 +36,7 @@ from swarm_operator.daemon.watch import DesiredState
 from swarm_operator.daemon.workqueue import RETRY, STALLED, SUCCESS, Outcome, requeue_after
 from swarm_operator.engine.converge import apply_plan
 from swarm_operator.engine.live import LiveState, read_live
-from swarm_operator.engine.plan import Plan, PlanOptions, plan
+from swarm_operator.engine.plan import DesiredIndex, Plan, PlanOptions, plan
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.base import Action, Health, Key, LiveObject, reconcile_disabled
 from swarm_operator.manifests.models import Manifest
@@ -153,7 +153,7 @@ class Reconciler:
             log.info("held: its manifest failed to load, left alone")
             self.report_held(key, started)
             return SUCCESS
-        manifests = self.desired.manifests()
+        manifests = self.desired.index()
         options = self._plan_options()
         snapshot = self._take_snapshot(key)
         live = snapshot.live if snapshot is not None else read_live(client, keys=[key])
@@ -277,7 +277,7 @@ class Reconciler:
 
     @staticmethod
     def _plan(
-        manifests: list[Manifest], live: LiveState, options: PlanOptions, key: Key
+        manifests: DesiredIndex, live: LiveState, options: PlanOptions, key: Key
     ) -> tuple[Plan, Action | None]:
         the_plan = plan(manifests, live, options, keys=[key])
         actions = [a for a in the_plan.actions if a.key == key]
@@ -296,7 +296,7 @@ class Reconciler:
     def _correct(
         self,
         client: SwarmClient,
-        manifests: list[Manifest],
+        manifests: DesiredIndex,
         options: PlanOptions,
         the_plan: Plan,
         action: Action,

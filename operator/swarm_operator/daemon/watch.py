@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from swarm_operator.engine.plan import DesiredIndex
 from swarm_operator.manifests.loader import MANIFEST_SUFFIXES
 from swarm_operator.manifests.models import Manifest
 
@@ -100,6 +101,7 @@ class DesiredState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, Desired] = {}
+        self._index = DesiredIndex(())
         self._ok = False
         self._loaded = False
         self._errors: tuple[tuple[str, str], ...] = ()
@@ -138,6 +140,7 @@ class DesiredState:
             )
             removed = frozenset(old.keys() - new.keys())
             self._objects = new
+            self._index = DesiredIndex(d.manifest for d in new.values())
             self._ok = bool(result.ok)
             self._loaded = True
             self._errors = errors
@@ -155,6 +158,11 @@ class DesiredState:
     def manifests(self) -> list[Manifest]:
         with self._lock:
             return [d.manifest for d in self._objects.values()]
+
+    def index(self) -> DesiredIndex:
+        """Every desired manifest by key, built once per load (never changed after)."""
+        with self._lock:
+            return self._index
 
     @property
     def ok(self) -> bool:

@@ -34,9 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from swarm_operator.engine.executor import Executor, Report, Result
 from swarm_operator.engine.live import read_live
-from swarm_operator.engine.plan import Plan, PlanOptions, plan
+from swarm_operator.engine.plan import Desired, DesiredIndex, Plan, PlanOptions, plan
 from swarm_operator.kinds.base import Action, Progress, no_progress
-from swarm_operator.manifests.models import Manifest
 from swarm_operator.swarm.client import SwarmClient
 from swarm_operator.swarm.errors import NetworkGone, VersionConflict
 
@@ -75,7 +74,7 @@ def waves(actions: Sequence[Action]) -> list[list[Action]]:
 
 def apply_plan(
     client: SwarmClient,
-    desired: Sequence[Manifest],
+    desired: Desired,
     options: PlanOptions,
     the_plan: Plan,
     progress: Progress = no_progress,
@@ -90,6 +89,8 @@ def apply_plan(
     ``parallelism``: how many actions of one wave run at once (`waves`), each worker on a
     connection of its own (``client.clone()``); 1 runs everything in order on ``client``."""
     executor = executor or Executor(client, progress, sleep)
+    if not isinstance(desired, DesiredIndex):
+        desired = DesiredIndex(desired)  # once, not at every re-plan after a conflict
     report = Report()
     runnable = [a for a in the_plan.actions if a.changes]
 
@@ -129,7 +130,7 @@ def apply_plan(
 
 def carry_out(
     executor: Executor,
-    desired: Sequence[Manifest],
+    desired: Desired,
     options: PlanOptions,
     action: Action,
     progress: Progress = no_progress,
