@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from swarm_operator.kinds import DEFAULT_MAX_PRUNE
 from swarm_operator.manifests.units import parse_duration
+from swarm_operator.observe import parse_addr
 
 if TYPE_CHECKING:
     from swarm_operator.kinds.base import PlanOptions
@@ -38,6 +39,15 @@ def duration(text: str) -> float:
         return parse_duration(text) / 1e9
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def address(text: str) -> str:
+    """A ``HOST:PORT`` option (``[v6]:port`` too), checked but kept as text."""
+    try:
+        parse_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def positive_int(text: str) -> int:

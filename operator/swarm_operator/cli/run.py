@@ -14,8 +14,15 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from swarm_operator.cli.common import EXIT_USAGE, add_host, add_prune, duration, positive_int
-from swarm_operator.observe import DEFAULT_ADDR, parse_addr
+from swarm_operator.cli.common import (
+    EXIT_USAGE,
+    add_host,
+    add_prune,
+    address,
+    duration,
+    positive_int,
+)
+from swarm_operator.observe import DEFAULT_ADDR
 from swarm_operator.probing import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
 
 if TYPE_CHECKING:
@@ -46,14 +53,6 @@ swarm_operator_overlay_reachable{{network,source_node,target_node}}, /status "pr
 
 HTTP on --metrics-addr (default {DEFAULT_ADDR}): /metrics /healthz /readyz /status
 """
-
-
-def _addr(text: str) -> str:
-    try:
-        parse_addr(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def register(subparsers: Any) -> None:
@@ -106,7 +105,7 @@ def register(subparsers: Any) -> None:
     )
     git.add_argument(
         "--webhook-addr",
-        type=_addr,
+        type=address,
         metavar="HOST:PORT",
         help="listen for push webhooks (POST /hooks/github, /hooks/gitea, /hooks/gitlab, "
         "/hooks/generic); off by default",
@@ -146,7 +145,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--metrics-addr",
-        type=_addr,
+        type=address,
         default=DEFAULT_ADDR,
         help=f"HOST:PORT (default {DEFAULT_ADDR})",
     )

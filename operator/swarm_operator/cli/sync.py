@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from swarm_operator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, duration
+from swarm_operator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, address, duration
 from swarm_operator.observe import DEFAULT_ADDR, parse_addr
 
 EPILOG = f"""\
@@ -27,14 +27,6 @@ app sync` do. POST /sync is accepted from loopback only.
 """
 
 
-def _addr(text: str) -> str:
-    try:
-        parse_addr(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "sync",
@@ -45,7 +37,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--addr",
-        type=_addr,
+        type=address,
         default=DEFAULT_ADDR,
         help=f"the daemon's --metrics-addr (default {DEFAULT_ADDR})",
     )
