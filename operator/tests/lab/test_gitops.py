@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitserver import GitDaemon, Upstream
+from swarm_operator.lab.gitserver import GitDaemon, Upstream
 from receiver import Receiver
 from test_daemon import (
     SERVICE,
