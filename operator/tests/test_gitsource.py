@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from swarm_operator.lab.gitserver import GitDaemon, GitHTTPServer, Upstream
 
 from swarm_operator.daemon.gitsource import (
     GitOptions,
@@ -24,6 +23,7 @@ from swarm_operator.daemon.gitsource import (
     git_env,
     redact,
 )
+from swarm_operator.lab.gitserver import GitDaemon, GitHTTPServer, Upstream
 
 NETWORK = (
     "apiVersion: swarm-operator/v1alpha1\nkind: Network\n"

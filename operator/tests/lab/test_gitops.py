@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from swarm_operator.lab.gitserver import GitDaemon, Upstream
 from receiver import Receiver
 from test_daemon import (
     SERVICE,
@@ -37,6 +36,7 @@ from test_daemon import (
 )
 
 from swarm_operator.lab import Lab
+from swarm_operator.lab.gitserver import GitDaemon, Upstream
 
 pytestmark = pytest.mark.lab
 
