@@ -31,7 +31,7 @@ PARSER_MODULES = {
     "swarm_operator.cli",
     *(
         f"swarm_operator.cli.{c}"
-        for c in ("apply", "common", "doctor", "lab", "plan", "run", "sync")
+        for c in ("apply", "common", "doctor", "export", "lab", "plan", "run", "sync")
     ),
     "swarm_operator.cli.validate",
     "swarm_operator.engine",

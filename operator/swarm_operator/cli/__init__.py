@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "swarm_operator.cli.apply",
     "swarm_operator.cli.run",
     "swarm_operator.cli.sync",
+    "swarm_operator.cli.export",
     "swarm_operator.cli.doctor",
     "swarm_operator.cli.lab",
 )
