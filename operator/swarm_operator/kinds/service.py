@@ -304,7 +304,9 @@ def service_progress(
     for t in tasks:
         st = t.get("Status") or {}
         created = parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
-        if created < since:
+        if created < since or t.get("DesiredState") == "remove":
+            # "remove": the engine took the task's slot away (a scale-down, e.g. a hand-made
+            # scale being put back); how it ended then says nothing of the service.
             continue
         err = str(st.get("Err") or "")
         if st.get("State") in FAILED_TASK_STATES and err:
