@@ -525,6 +525,7 @@ def test_quorum_loss_stops_writes_is_reported_and_recovered(
             .count("Reachable")
             == 2
         ),
+        timeout=180,  # a promotion on a loaded machine (seen: more than 60 s at load 12)
     )
     # "Reachable" is the leader's view; stopped before they have joined the Raft
     # themselves, the new managers could not rejoin it after the outage. Each must
@@ -538,6 +539,7 @@ def test_quorum_loss_stops_writes_is_reported_and_recovered(
                 ).stdout.strip()
                 == "true 3"
             ),
+            timeout=180,
         )
     try:
         stop_host(lab, "host2")
