@@ -101,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     existing = [name for name in rendered if (out / name).exists()]
     if existing and not args.force:
         names = ", ".join(str(out / n) for n in existing)
-        print(f"swarm-operator convert: error: {names} exists (--force overwrites)", file=sys.stderr)
+        print(
+            f"swarm-operator convert: error: {names} exists (--force overwrites)", file=sys.stderr
+        )
         return EXIT_USAGE
     out.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():

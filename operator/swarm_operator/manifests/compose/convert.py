@@ -153,8 +153,9 @@ def convert_files(
         if converted is not None:
             result.objects.append(converted)
     result.objects[:0] = _networks(project, problems)
-    for obj in result.objects:
-        _check(obj, problems)
+    if result.ok:  # (an object with an error is checked again once that is fixed)
+        for obj in result.objects:
+            _check(obj, problems)
     problems.sort(key=lambda p: (str(p.source.file), p.source.line, p.source.column))
     return result
 
@@ -166,7 +167,9 @@ def _top_level(root: Node, project: rules.Project, problems: list[Diagnostic]) -
         if key not in rules.TOP_LEVEL:
             hint = did_you_mean(key, rules.TOP_LEVEL)
             problems.append(
-                Diagnostic(node.key_place, f"unknown compose key {key}: no manifest equivalent{hint}")
+                Diagnostic(
+                    node.key_place, f"unknown compose key {key}: no manifest equivalent{hint}"
+                )
             )
         elif key == "name" and node.value:
             problems.append(
@@ -218,9 +221,7 @@ def _service(
         node = service.get(key)
         if node is not None:
             rule(ctx, f"services.{name}.{key}", node)
-    unknown = Node(
-        {k: v for k, v in service.value.items() if k not in rules.SERVICE}, service.at
-    )
+    unknown = Node({k: v for k, v in service.value.items() if k not in rules.SERVICE}, service.at)
     rules.walk(ctx, rules.SERVICE, unknown, f"services.{name}.")
     spec = ctx.target
     if "networks" not in spec:
@@ -251,16 +252,18 @@ def _service(
         "metadata": _metadata(project.scope(name), project),
         "spec": ordered,
     }
-    return Converted("Service", project.scope(name), document, service.key_place, f"services.{name}")
+    return Converted(
+        "Service", project.scope(name), document, service.key_place, f"services.{name}"
+    )
 
 
 def _networks(project: rules.Project, problems: list[Diagnostic]) -> list[Converted]:
     objects = []
-    for key, decl in project.networks.items():
+    for key, declared in project.networks.items():
         if key not in project.used_networks:
             problems.append(
                 Diagnostic(
-                    decl.key_place,
+                    declared.key_place,
                     f"networks.{key} is used by no service: not converted (docker stack "
                     "deploy does not create it either)",
                     warning=True,

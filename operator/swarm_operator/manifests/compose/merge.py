@@ -210,6 +210,11 @@ def normalize_service(service: Node, problems: Problems) -> None:
 
 def normalize(root: Node, problems: Problems) -> None:
     """Every service of one file in long form, in place."""
+    for section in ("networks", "volumes", "secrets", "configs"):
+        declared = root.get(section)
+        for name, decl in (declared.value or {}).items() if declared and declared.is_map else ():
+            if decl.is_map and (labels := decl.get("labels")) is not None:
+                _kv_list(labels, "=", "", problems, f"{section}.{name}.labels")
     services = root.get("services")
     if services is None:
         return
@@ -274,6 +279,8 @@ def merge_service(base: Node, over: Node, path: tuple[str, ...] = ()) -> Node:
                 merged[key] = merge_service(merged[key], value, (*path, key))
             else:
                 merged[key] = value
+        if not path:  # a whole service: it is where the first file defines it
+            return Node(merged, base.at, base.key_at or over.key_at)
         return Node(merged, over.at, over.key_at or base.key_at)
     if base.is_list and over.is_list:
         if len(path) == 1 and path[0] in _KEYED:
@@ -338,7 +345,9 @@ def _extended(
     ext = service.get("extends")
     if ext is None or not service.is_map:
         return service
-    own = Node({k: v for k, v in service.value.items() if k != "extends"}, service.at, service.key_at)
+    own = Node(
+        {k: v for k, v in service.value.items() if k != "extends"}, service.at, service.key_at
+    )
 
     def unresolved(why: str) -> Node:
         problems.append(

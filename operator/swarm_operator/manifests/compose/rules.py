@@ -118,7 +118,8 @@ def walk(ctx: Ctx, table: Table, node: Node, prefix: str) -> None:
             known = [k for k in table if not k.startswith("_")]
             ctx.error(
                 child,
-                f"unknown compose key {prefix}{key}: no manifest equivalent{did_you_mean(key, known)}",
+                f"unknown compose key {prefix}{key}: no manifest equivalent"
+                + did_you_mean(key, known),
                 key=True,
             )
             continue
@@ -178,7 +179,7 @@ def boolean(node: Node) -> bool:
 def quantity(node: Node) -> str | int | float:
     """Durations, sizes and CPUs: passed on as written (the manifest reads the same text)."""
     value = node.value
-    if isinstance(value, bool) or isinstance(value, dict | list) or value is None:
+    if isinstance(value, bool | dict | list) or value is None:
         raise Bad("must be a duration, size or number as text")
     return value  # type: ignore[no-any-return]
 
@@ -378,8 +379,8 @@ def _restart(ctx: Ctx, key: str, node: Node) -> None:
     ctx.target["restartPolicy"] = converted
     ctx.warn(
         node,
-        f"{key} is not a Swarm key; used as deploy.restart_policy (condition {converted['condition']}) "
-        "(as docker stack deploy does)",
+        f"{key} is not a Swarm key; used as deploy.restart_policy (condition "
+        f"{converted['condition']}), as docker stack deploy does",
     )
 
 
@@ -469,7 +470,9 @@ MOUNT: Table = {
             "selinux": refused("SELinux relabelling (z, Z) of a bind mount"),
         }
     ),
-    "tmpfs": nested({"size": not_yet("mounts[].tmpfs.size"), "mode": not_yet("mounts[].tmpfs.mode")}),
+    "tmpfs": nested(
+        {"size": not_yet("mounts[].tmpfs.size"), "mode": not_yet("mounts[].tmpfs.mode")}
+    ),
     "consistency": refused("mount consistency (only Docker Desktop for Mac reads it)"),
 }
 
@@ -500,7 +503,9 @@ def _volumes(ctx: Ctx, key: str, node: Node) -> None:
                 continue
             explicit = decl.get("name")
             spec["source"] = (
-                text(explicit) if explicit is not None and explicit.value else ctx.project.scope(source)
+                text(explicit)
+                if explicit is not None and explicit.value
+                else ctx.project.scope(source)
             )
             _volume_declaration(ctx, source, decl)
         if spec.get("readOnly") is False:
@@ -550,7 +555,9 @@ def _networks(ctx: Ctx, key: str, node: Node) -> None:
     attachments = []
     for name, value in node.value.items():
         if name not in ctx.project.networks and name != DEFAULT_NETWORK:
-            ctx.error(value, f"{key}: undefined network {name!r} (declare it under networks:)", key=True)
+            ctx.error(
+                value, f"{key}: undefined network {name!r} (declare it under networks:)", key=True
+            )
             continue
         ctx.project.used_networks.setdefault(name, value)
         attach = Ctx(ctx.project, ctx.problems, ctx.name)
@@ -718,7 +725,9 @@ def _ipam(ctx: Ctx, key: str, node: Node) -> None:
             continue
         if name == "driver":
             if value.value not in (None, "default"):
-                ctx.error(value, f"{key}.driver: an IPAM driver has no manifest equivalent", key=True)
+                ctx.error(
+                    value, f"{key}.driver: an IPAM driver has no manifest equivalent", key=True
+                )
         elif name == "config":
             entries = value.value if value.is_list else []
             if len(entries) > 1:
@@ -735,7 +744,9 @@ def _ipam(ctx: Ctx, key: str, node: Node) -> None:
                             "(it passes the subnet only): not converted",
                         )
                     else:
-                        ctx.error(field_node, f"unknown compose key {key}.config.{field_name}", key=True)
+                        ctx.error(
+                            field_node, f"unknown compose key {key}.config.{field_name}", key=True
+                        )
         elif name == "options":
             ctx.error(value, f"{key}.options: IPAM options have no manifest equivalent", key=True)
         else:

@@ -97,9 +97,7 @@ def _from_pos(value: Any, pos: Pos, path: Path) -> Node:
     if isinstance(value, dict):
         children = pos.children
         assert isinstance(children, dict)
-        return Node(
-            {str(k): _from_pos(v, children[k], path) for k, v in value.items()}, at, key_at
-        )
+        return Node({str(k): _from_pos(v, children[k], path) for k, v in value.items()}, at, key_at)
     if isinstance(value, list):
         items = pos.children
         assert isinstance(items, list)
