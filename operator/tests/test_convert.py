@@ -714,3 +714,30 @@ def test_a_manifest_missing_its_header_is_not_taken_for_compose(tmp_path: Path) 
     (tmp_path / "m.yaml").write_text("metadata: {name: web}\nspec: {image: a}\nservices: 1\n")
     errors = [e.message for e in load_directory(tmp_path).errors]
     assert errors and not any("compose" in e for e in errors)
+
+
+def test_networks_unused_external_and_restart_with_a_policy(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web:
+            image: nginx
+            networks: [outside]
+            restart: always
+            deploy: {restart_policy: {condition: none}}
+        networks:
+          spare: {}
+          outside: {external: true}
+        """,
+    )
+    path = f"{tmp_path}/compose.yml"
+    assert messages(result) == [
+        f"{path}:5:5: warning: services.web.restart is ignored: deploy.restart_policy is set "
+        "and wins",
+        f"{path}:8:3: warning: networks.spare is used by no service: not converted (docker "
+        "stack deploy does not create it either)",
+        f"{path}:9:13: not expressible yet: networks.outside.external (the manifest field "
+        "Network spec.external is not in the manifest language yet); remove it or wait for it",
+    ]
+    assert spec(result, "web")["restartPolicy"] == {"condition": "none"}
