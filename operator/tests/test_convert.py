@@ -260,7 +260,9 @@ def test_voting_app_fields() -> None:
         "com.example.app": "vote",
         "com.docker.stack.namespace": "vote",
     }
-    assert vote["updateConfig"] == {"parallelism": 2}
+    # what docker stack deploy writes: the file's fields, zero for the others (monitor: the
+    # manifest's unset monitor would be `docker service create`'s 5s)
+    assert vote["updateConfig"] == {"parallelism": 2, "monitor": "0s"}
     result_spec = spec(result, "vote_result")
     assert result_spec["ports"] == [{"target": 80, "published": 5001, "mode": "host"}]
     assert result_spec["updateConfig"]["order"] == "start-first"
@@ -567,8 +569,9 @@ def test_long_and_short_syntaxes(tmp_path: Path) -> None:
         "failureAction": "rollback",
         "maxFailureRatio": 0.5,
         "parallelism": 1,
+        "monitor": "0s",
     }
-    assert web["rollbackConfig"] == {"parallelism": 0}
+    assert web["rollbackConfig"] == {"parallelism": 0, "monitor": "0s"}
     assert web["restartPolicy"] == {"condition": "on-failure", "maxAttempts": 3}
     assert (web["init"], web["stopSignal"]) == (True, "SIGINT")
     assert spec(result, "back") == {"attachable": True, "internal": True, "labels": {"k": "v"}}

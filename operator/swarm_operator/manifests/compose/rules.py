@@ -396,8 +396,12 @@ def _update_config(path: str) -> Rule:
 
     def rule(ctx: Ctx, key: str, node: Node) -> None:
         walk(ctx, table, node, key + ".")
-        # docker stack deploy writes a parallelism of 1 when the file gives none
-        ctx.target.setdefault(path, {}).setdefault("parallelism", 1)
+        # docker stack deploy writes what the file gives and zero for the rest, but a
+        # parallelism of 1 when the file gives none; the manifest's unset fields mean
+        # `docker service create`'s defaults (a 5s monitor), so the zero is written out
+        block = ctx.target.setdefault(path, {})
+        block.setdefault("parallelism", 1)
+        block.setdefault("monitor", "0s")
 
     return rule
 
