@@ -10,7 +10,7 @@ Neighbours: every other module of `manifests.compose` works on these trees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Node:
     value: Any
     at: SourceRef
     key_at: SourceRef | None = None
-    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key_place(self) -> SourceRef:
@@ -80,15 +79,6 @@ class Node:
         if isinstance(self.value, list):
             return [v.plain() for v in self.value]
         return self.value
-
-
-def make(value: Any, at: SourceRef) -> Node:
-    """A tree of nodes for a plain value, every node at ``at`` (values made by the converter)."""
-    if isinstance(value, dict):
-        return Node({str(k): make(v, at) for k, v in value.items()}, at)
-    if isinstance(value, list):
-        return Node([make(v, at) for v in value], at)
-    return Node(value, at)
 
 
 def _from_pos(value: Any, pos: Pos, path: Path) -> Node:
