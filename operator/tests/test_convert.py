@@ -744,3 +744,18 @@ def test_networks_unused_external_and_restart_with_a_policy(tmp_path: Path) -> N
         "Network spec.external is not in the manifest language yet); remove it or wait for it",
     ]
     assert spec(result, "web")["restartPolicy"] == {"condition": "none"}
+
+
+def test_a_value_used_through_aliases_gets_one_message(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        x-image: &image "busybox:${MISSING:?set MISSING}"
+        services:
+          a: {image: *image}
+          b: {image: *image}
+        """,
+    )
+    assert messages(result) == [
+        f"{tmp_path}/compose.yml:1:10: required variable MISSING is not set: set MISSING"
+    ]

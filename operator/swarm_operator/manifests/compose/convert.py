@@ -156,6 +156,8 @@ def convert_files(
     if result.ok:  # (an object with an error is checked again once that is fixed)
         for obj in result.objects:
             _check(obj, problems)
+    # a value reached through several YAML aliases is one place: one message
+    problems[:] = dict.fromkeys(problems)
     problems.sort(key=lambda p: (str(p.source.file), p.source.line, p.source.column))
     return result
 
