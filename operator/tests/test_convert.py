@@ -759,3 +759,30 @@ def test_a_value_used_through_aliases_gets_one_message(tmp_path: Path) -> None:
     assert messages(result) == [
         f"{tmp_path}/compose.yml:1:10: required variable MISSING is not set: set MISSING"
     ]
+
+
+def test_volume_names_with_a_namespace(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web:
+            image: nginx
+            volumes: ["data:/a", "shared:/b", "named:/c", "/anonymous", "old:/d"]
+        volumes:
+          data: {}
+          shared: {external: true}
+          named: {name: exactly-this}
+          old: {external: {name: legacy}}
+        """,
+        namespace="ns",
+    )
+    assert spec(result, "ns_web")["mounts"] == [
+        {"source": "ns_data", "target": "/a"},
+        {"source": "shared", "target": "/b"},
+        {"source": "exactly-this", "target": "/c"},
+        {"target": "/anonymous"},
+        {"source": "legacy", "target": "/d"},
+    ]
+    # the stack's label on the volume: said for each volume it applies to, external excepted
+    assert [p.source.line for p in result.warnings] == [6, 8]

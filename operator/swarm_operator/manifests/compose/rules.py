@@ -59,10 +59,21 @@ class Project:
         if explicit is not None and explicit.value:
             return str(explicit.value)
         if decl is not None and _external(decl):
-            return key
+            return external_name(decl, key)
         if key == DEFAULT_NETWORK and not self.namespace:
             return BARE_DEFAULT_NETWORK
         return self.scope(key)
+
+
+def external_name(decl: Node, key: str) -> str:
+    """An external object's name: ``name:``, the deprecated ``external: {name: ...}``, or
+    its key (never namespaced, as docker stack deploy does)."""
+    explicit = decl.get("name")
+    if explicit is not None and explicit.value:
+        return str(explicit.value)
+    ext = decl.get("external")
+    inner = ext.get("name") if ext is not None else None
+    return str(inner.value) if inner is not None and inner.value else key
 
 
 def _external(decl: Node) -> bool:
@@ -506,11 +517,12 @@ def _volumes(ctx: Ctx, key: str, node: Node) -> None:
                 ctx.error(item, f"{key}: undefined volume {source!r} (declare it under volumes:)")
                 continue
             explicit = decl.get("name")
-            spec["source"] = (
-                text(explicit)
-                if explicit is not None and explicit.value
-                else ctx.project.scope(source)
-            )
+            if explicit is not None and explicit.value:
+                spec["source"] = text(explicit)
+            elif _external(decl):  # an external volume keeps its own name
+                spec["source"] = external_name(decl, source)
+            else:
+                spec["source"] = ctx.project.scope(source)
             _volume_declaration(ctx, source, decl)
         if spec.get("readOnly") is False:
             del spec["readOnly"]
