@@ -786,3 +786,48 @@ def test_volume_names_with_a_namespace(tmp_path: Path) -> None:
     ]
     # the stack's label on the volume: said for each volume it applies to, external excepted
     assert [p.source.line for p in result.warnings] == [6, 8]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "services: []",
+        "services: {web: 3}",
+        "services: {web: {image: a, deploy: 3}}",
+        "services: {web: {image: a, networks: 3}}",
+        "services: {web: {image: a, volumes: [{}]}}",
+        "services: {web: {image: a, environment: 5}}",
+        "services: {web: {image: a, healthcheck: true}}",
+        "services: {web: {image: a, ports: [[1]]}}",
+        "networks: [a]\nservices: {web: {image: a}}",
+        "services: {web: {image: [a]}}",
+        "services: {web: {image: a, labels: [1, [2]]}}",
+        "services: {web: {image: a, deploy: {placement: {preferences: [3]}}}}",
+        "services: {web: {image: a, env_file: [{}]}}",
+        "volumes: 3\nservices: {web: {image: a, volumes: ['x:/y']}}",
+        "services: {web: {image: a, networks: {n: 3}}}\nnetworks: {n: {}}",
+        "services: {web: {image: a, networks: [n]}}\nnetworks: {n: {ipam: {config: [3]}}}",
+        "services: {web: {image: a, networks: [n]}}\nnetworks: {n: {ipam: 3, labels: 3}}",
+        "services: {web: {image: a, healthcheck: {disable: maybe}}}",
+        "version: [1]\nservices: {web: {image: a}}",
+        "services: {web: {image: a, ports: [{target: x}]}}",
+        "services: {web: {image: a, volumes: [{type: bind}]}}",
+        "services: {web: {image: a, extra_hosts: {a: [1]}}}",
+        "? [a]\n: b",
+    ],
+)
+def test_bad_input_is_a_located_error_never_an_exception(tmp_path: Path, text: str) -> None:
+    result = convert(tmp_path, text + "\n", namespace="ns")
+    assert not result.ok
+    assert all(p.source.file == tmp_path / "compose.yml" for p in result.problems)
+    assert all(p.source.line >= 1 for p in result.errors), messages(result)
+
+
+def test_an_extends_of_a_missing_file_is_one_warning(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path, "services: {web: {image: a, extends: {file: nope.yml, service: x}}}\n"
+    )
+    assert result.ok
+    assert [p.message for p in result.problems] == [
+        "extends is not resolved (cannot read 'nope.yml'): the service is converted without it"
+    ]

@@ -98,6 +98,9 @@ def _check_version(root: Node, problems: list[Diagnostic]) -> None:
     version = root.get("version")
     if version is None:
         return
+    if isinstance(version.value, dict | list | bool) or version.value is None:
+        problems.append(Diagnostic(version.at, "version must be text such as \"3.8\""))
+        return
     text = str(version.value)
     if not (text == "3" or text.startswith("3.")):
         problems.append(
@@ -123,6 +126,8 @@ def convert_files(
     cache: dict[Path, Node | None] = {}
 
     def load_other(path: Path, where: SourceRef) -> Node | None:
+        if not path.is_file():
+            return None  # said once, as an unresolved extends
         if path not in cache:
             cache[path] = None
             other_problems: list[Diagnostic] = []

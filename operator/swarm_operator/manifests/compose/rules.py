@@ -498,6 +498,9 @@ def _volumes(ctx: Ctx, key: str, node: Node) -> None:
         mount = Ctx(ctx.project, ctx.problems, ctx.name)
         walk(mount, MOUNT, item, key + "[].")
         spec = mount.target
+        if "target" not in spec:
+            ctx.error(item, f"{key}: a mount needs a target (the path inside the container)")
+            continue
         kind = spec.setdefault("type", "volume")
         if kind not in ("volume", "bind", "tmpfs"):
             ctx.error(item, f"{key}: mount type {kind!r} has no manifest equivalent")
@@ -750,7 +753,10 @@ def _ipam(ctx: Ctx, key: str, node: Node) -> None:
                 ctx.error(value, f"{key}.config: a manifest network has one subnet", key=True)
                 continue
             for entry in entries:
-                for field_name, field_node in (entry.value or {}).items():
+                if not entry.is_map:
+                    ctx.error(entry, f"{key}.config: an entry is a mapping {{subnet: CIDR}}")
+                    continue
+                for field_name, field_node in entry.value.items():
                     if field_name == "subnet":
                         ctx.target["subnet"] = text(field_node)
                     elif field_name in ("gateway", "ip_range", "aux_addresses"):
