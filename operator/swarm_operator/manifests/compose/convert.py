@@ -99,7 +99,7 @@ def _check_version(root: Node, problems: list[Diagnostic]) -> None:
     if version is None:
         return
     if isinstance(version.value, dict | list | bool) or version.value is None:
-        problems.append(Diagnostic(version.at, "version must be text such as \"3.8\""))
+        problems.append(Diagnostic(version.at, 'version must be text such as "3.8"'))
         return
     text = str(version.value)
     if not (text == "3" or text.startswith("3.")):
