@@ -25,6 +25,7 @@ from swarm_operator.manifests import KIND_NAMES
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
     "swarm_operator.cli.validate",
+    "swarm_operator.cli.convert",
     # one line per command module
     "swarm_operator.cli.plan",
     "swarm_operator.cli.apply",

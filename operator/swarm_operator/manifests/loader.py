@@ -402,6 +402,22 @@ def _syntax_message(exc: yaml.MarkedYAMLError, lines: Lines) -> str:
 
 # --------------------------------------------------------------------------- documents
 
+COMPOSE_TOP_LEVEL = frozenset(
+    ("version", "services", "networks", "volumes", "secrets", "configs", "name", "include")
+)
+
+
+def is_compose_document(data: dict[object, object]) -> bool:
+    """A compose file rather than a manifest: no apiVersion or kind, a ``services`` (or a
+    ``version``) key, and only compose's top-level keys (and ``x-`` extensions)."""
+    if "apiVersion" in data or "kind" in data:
+        return False
+    if "services" not in data and "version" not in data:
+        return False
+    return all(
+        isinstance(key, str) and (key in COMPOSE_TOP_LEVEL or key.startswith("x-")) for key in data
+    )
+
 
 def _load_document(
     path: Path,
@@ -435,6 +451,14 @@ def _load_document(
     def at(key: str) -> tuple[int, int]:
         return children[key].key_line, children[key].key_column
 
+    if is_compose_document(data):
+        err(
+            pos.line,
+            pos.column,
+            "this is a compose file; convert it with "
+            f"`swarm-operator convert -f {display_path(path)}`",
+        )
+        return
     version = data.get("apiVersion")
     if "apiVersion" not in data:
         err(pos.line, pos.column, f"missing apiVersion: add 'apiVersion: {API_VERSION}'")
