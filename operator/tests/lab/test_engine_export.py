@@ -128,9 +128,9 @@ DEFAULTED = {
 
 
 def unexplained(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Paths where ``after`` differs from ``before``, but for the operator's own labels and
-    the engine's defaults written out (the operator writes those blocks complete: see
-    `kinds.service_spec`)."""
+    """Paths where ``after`` differs from ``before``, but for the operator's own labels, the
+    engine's defaults written out (the operator writes those blocks complete: see
+    `kinds.service_spec`) and empty blocks written or left out (``{}`` is no setting)."""
     b, a = _leaves(before), _leaves(after)
     out = []
     for path in sorted(set(b) | set(a)):
@@ -139,8 +139,8 @@ def unexplained(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         block, _, key = path.rpartition(".")
         if path not in b and block in DEFAULTED and DEFAULTED[block].get(key) == a[path]:
             continue
-        if path not in b and not a[path] and a[path] is not None and block.rpartition(".")[2]:
-            continue  # an empty block written out: {} or []
+        if all(p not in x or x[p] in ({}, []) for x in (a, b) for p in (path,)):
+            continue  # an empty block ({} or []) on one side, absent on the other
         out.append(f"{path}: {b.get(path, '(absent)')!r} -> {a.get(path, '(absent)')!r}")
     return out
 
