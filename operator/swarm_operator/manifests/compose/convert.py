@@ -333,7 +333,8 @@ def render(objects: list[Converted], layout: str = "per-kind") -> dict[str, str]
     """File name -> text: each object as one YAML document under its source comment."""
     files: dict[str, list[str]] = {}
     for obj in objects:
-        if layout == "per-service" and obj.kind == "Service":
+        if layout == "per-service" and obj.origin.startswith("services."):
+            # what a compose service became goes in a file of its own
             name = obj.name + ".yaml"
         else:
             name = _kind_file(obj.kind)
