@@ -114,7 +114,7 @@ FULL_SERVICE: dict[str, Any] = {
                 "target": "/run/secrets/db-password",
                 "uid": "0",
                 "gid": "0",
-                "mode": 0o440,
+                "mode": "0440",
             }
         ],
         "configs": [
@@ -123,7 +123,7 @@ FULL_SERVICE: dict[str, Any] = {
                 "target": "/etc/caddy/Caddyfile",
                 "uid": "1000",
                 "gid": "1000",
-                "mode": 0o444,
+                "mode": "0444",
             }
         ],
     },

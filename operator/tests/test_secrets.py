@@ -292,3 +292,16 @@ def test_external_must_exist_and_is_never_written_or_pruned() -> None:
     assert action.verb == "noop"
     pruning = plan([], read_live(swarm), PlanOptions(prune=True))  # type: ignore[arg-type]
     assert not pruning.actions  # unlabelled: not ours to delete
+
+
+def test_a_yaml_mode_number_is_octal_as_in_compose(tmp_path: Path) -> None:
+    text = f"{HEAD}kind: Config\nmetadata: {{name: c}}\nspec: {{data: x}}\n---\n"
+    text += f"{HEAD}kind: Service\nmetadata: {{name: web}}\nspec:\n  image: img\n"
+    text += "  configs: [{source: c, mode: 0440}, {source: c, target: /b, mode: '0o440'}]\n"
+    (tmp_path / "m.yaml").write_text(text)
+    result = load_directory(tmp_path)
+    assert result.ok, result.errors
+    svc = result.by_key()[("Service", "web")].manifest
+    assert isinstance(svc, Service)
+    assert [r.mode for r in svc.spec.configs] == [0o440, 0o440]
+    assert svc.model_dump(mode="json")["spec"]["configs"][0]["mode"] == "0440"

@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from swarm_operator.manifests.fields import Model, StrMap
 
@@ -94,17 +101,30 @@ def _mode(value: Any) -> Any:
     return value
 
 
+FileMode = Annotated[
+    int,
+    BeforeValidator(_mode),
+    Field(ge=0, le=0o7777),
+    PlainSerializer(lambda mode: f"{mode:04o}", return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(0o|0)?[0-7]{1,4}$"},
+                {"type": "integer", "minimum": 0, "maximum": 0o7777},
+            ],
+            "description": "File mode: octal text ('0440') or a number (YAML 0440 is octal).",
+        }
+    ),
+]
+"""The mode as a number inside, ``"0440"`` outside."""
+
+
 class _Reference(Model):
     source: str = Field(min_length=1, description="metadata.name of the Secret or Config.")
     target: str | None = Field(default=None, description="Path of the file in the task.")
     uid: str = Field(default=DEFAULT_UID, description="Owner of the file (user ID).")
     gid: str = Field(default=DEFAULT_GID, description="Group of the file (group ID).")
-    mode: int = Field(
-        default=DEFAULT_MODE,
-        ge=0,
-        le=0o7777,
-        description="File mode: octal text ('0440') or a number.",
-    )
+    mode: FileMode = DEFAULT_MODE
     DEFAULT_DIR: ClassVar[str] = "/"
 
     @field_validator("uid", "gid", mode="before")
@@ -113,11 +133,6 @@ class _Reference(Model):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _octal(cls, value: Any) -> Any:
-        return _mode(value)
 
     @model_validator(mode="after")
     def _default_target(self) -> _Reference:
