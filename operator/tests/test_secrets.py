@@ -305,3 +305,32 @@ def test_a_yaml_mode_number_is_octal_as_in_compose(tmp_path: Path) -> None:
     assert isinstance(svc, Service)
     assert [r.mode for r in svc.spec.configs] == [0o440, 0o440]
     assert svc.model_dump(mode="json")["spec"]["configs"][0]["mode"] == "0440"
+
+
+def test_the_daemon_reloads_on_a_secret_file_and_rolls_its_users(tmp_path: Path) -> None:
+    from swarm_operator.daemon.watch import DesiredState, ManifestWatcher
+
+    (tmp_path / "db.txt").write_text("one")
+    text = secret_doc("db", "  file: db.txt\n") + "---\n"
+    text += f"{HEAD}kind: Service\nmetadata: {{name: web}}\nspec: {{image: i, secrets: [db]}}\n"
+    text += f"---\n{HEAD}kind: Service\nmetadata: {{name: other}}\nspec: {{image: i}}\n"
+    (tmp_path / "m.yaml").write_text(text)
+    desired = DesiredState()
+    desired.apply(load_directory(tmp_path), tmp_path)
+    assert desired.content_files() == {str((tmp_path / "db.txt").resolve())}
+    (tmp_path / "db.txt").write_text("two")
+    change = desired.apply(load_directory(tmp_path), tmp_path)
+    assert change.changed == {("Secret", "db"), ("Service", "web")}  # not "other"
+
+    class Event:
+        event_type = "modified"
+        is_directory = False
+
+        def __init__(self, path: Path) -> None:
+            self.src_path = str(path)
+
+    watcher = ManifestWatcher(tmp_path, lambda: None, content_files=desired.content_files)
+    watcher.dispatch(Event(tmp_path / "notes.txt"))
+    assert watcher.debouncer.wait_time() is None  # not a file any manifest reads
+    watcher.dispatch(Event(tmp_path / "db.txt"))
+    assert watcher.debouncer.wait_time() is not None

@@ -48,7 +48,7 @@ from swarm_operator.manifests.models import (
     Service,
 )
 from swarm_operator.swarm import labels
-from swarm_operator.swarm.errors import NetworkGone, NotFound
+from swarm_operator.swarm.errors import NetworkGone, NotFound, Transient
 
 if TYPE_CHECKING:
     from swarm_operator.swarm.client import SwarmClient
@@ -240,7 +240,15 @@ class ServiceKind(Kind):
         targets = ctx.ids(NETWORK)
         mounts: dict[str, Any] = {"references": action.references}
         if m.spec.secrets or m.spec.configs:
-            mounts["reference_ids"] = {kind: ctx.ids(kind) for kind in BLOBS}
+            ids = {kind: ctx.ids(kind) for kind in BLOBS}
+            absent = [  # a version of ours (an external one the engine reports itself)
+                f"{kind} {engine}"
+                for (kind, name), engine in sorted(action.references.items())
+                if engine != name and engine not in ids[kind]
+            ]
+            if absent:  # its Secret/Config is not applied yet (the daemon: another key)
+                raise Transient(f"{', '.join(absent)} not in the Swarm yet; trying again")
+            mounts["reference_ids"] = ids
         if action.verb == "create":
             ctx.client.create_service(service_spec(m, network_targets=targets, **mounts))
             return "created"

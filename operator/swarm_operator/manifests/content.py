@@ -50,6 +50,7 @@ def attach(
             )
         )
     data: bytes | None = None
+    source: str | None = None
     where: tuple[str, ...] = ("spec",)
     file = getattr(spec, "file", None)
     variable = getattr(spec, "env", None)
@@ -62,6 +63,7 @@ def attach(
                 problems.append((where, f"{path}: is a directory, not a file"))
             else:
                 data = _read(path)
+                source = str(path)
         except FileNotFoundError:
             problems.append((where, f"{path}: no such file"))
         except OSError as exc:
@@ -83,5 +85,5 @@ def attach(
         elif not data:
             problems.append((where, "the content is empty (Swarm refuses an empty one)"))
         else:
-            manifest.with_content(data)
+            manifest.with_content(data, source)
     return problems

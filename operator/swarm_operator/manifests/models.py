@@ -494,13 +494,21 @@ class BlobManifest(Manifest):
 
     spec: BlobSpec
     _content: bytes | None = PrivateAttr(default=None)
+    _content_file: str | None = PrivateAttr(default=None)
 
     @property
     def external(self) -> bool:
         return self.spec.external
 
-    def with_content(self, data: bytes) -> None:
+    def with_content(self, data: bytes, file: str | None = None) -> None:
+        """Keep the content (read by `manifests.content`), and the file it came from."""
         self._content = data
+        self._content_file = file
+
+    @property
+    def content_file(self) -> str | None:
+        """The file the content was read from (None: env, data or external)."""
+        return self._content_file
 
     @property
     def content(self) -> bytes:

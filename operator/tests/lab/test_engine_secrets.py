@@ -1,8 +1,9 @@
 """Engine on the lab: a stack with a Secret (from a file) and a Config applies with --wait
 and re-plans clean; a changed secret file rotates it (a new version, the service rolls and
 its task reads the new content), the version before stays, older unused ones go; the
-secret's content appears in no output: plan, apply (text and JSON, logs on stderr), and
-the daemon's log, /status and /metrics.
+daemon rotates it as well when the file changes; the secret's content appears in no
+output: plan, apply (text and JSON, logs on stderr), and the daemon's log, /status and
+/metrics.
 """
 
 from __future__ import annotations
@@ -64,20 +65,22 @@ def _mounted(engine: Engine) -> str:
 
 
 def _read_in_task(engine: Engine, path: str) -> str:
-    """``cat path`` in the running task of sec-web, on whichever host runs it."""
+    """``cat path`` in the running task of sec-web, on whichever host runs it (ValueError
+    while there is not exactly one, as during a rolling update)."""
     tasks = engine.client.tasks(filters={"service": "sec-web", "desired-state": "running"})
     running = [t for t in tasks if t["Status"]["State"] == "running"]
-    assert len(running) == 1, tasks
+    if len(running) != 1:
+        raise ValueError(f"{len(running)} running tasks")
     cid = running[0]["Status"]["ContainerStatus"]["ContainerID"]
     for host in engine.lab.hosts:
         proc = docker(host, "exec", cid, "cat", path, timeout=60)
         if proc.returncode == 0:
             return proc.stdout
-    pytest.fail(f"no host runs container {cid[:12]}")
+    raise ValueError(f"no host runs container {cid[:12]}")
 
 
 def test_secret_rotates_with_its_file_and_is_never_shown(engine: Engine, tmp_path: Path) -> None:
-    contents = [f"s3cret-{secrets.token_hex(8)}" for _ in range(3)]
+    contents = [f"s3cret-{secrets.token_hex(8)}" for _ in range(4)]
     shown: list[str] = []
 
     def run(command: str, *args: str) -> tuple[int, str]:
@@ -127,6 +130,14 @@ def test_secret_rotates_with_its_file_and_is_never_shown(engine: Engine, tmp_pat
             lambda: (daemon.obj("Service", "sec-web") or {}).get("syncStatus") == "synced",
         )
         assert daemon.obj("Secret", "sec-db") is not None
+        # The daemon rotates too: the secret's file (not a manifest) changed.
+        secret_file.write_text(contents[3])
+        wait_for("the daemon to roll sec-web", lambda: _mounted(engine) not in (second, third))
+        wait_for(
+            "the task to read the new content",
+            lambda: _read_in_task(engine, "/run/secrets/sec-db") == contents[3],
+            timeout=120,
+        )
         shown.extend([daemon.log.read_text(), json.dumps(daemon.status()), daemon.metrics()])
     finally:
         assert daemon.stop() == 0
