@@ -84,6 +84,14 @@ class CountingSwarm:
     def create_config(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
         return self._create_blob("config", name, labels)
 
+    def relabel_secret(self, secret_id: str, labels: Mapping[str, str]) -> None:
+        self.calls["relabel_secret"] += 1
+        self._blobs[secret_id]["Spec"]["Labels"] = dict(labels)
+
+    def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> None:
+        self.calls["relabel_config"] += 1
+        self._blobs[config_id]["Spec"]["Labels"] = dict(labels)
+
     def remove_secret(self, secret_id: str) -> None:
         self.calls["remove_secret"] += 1
         del self._blobs[secret_id]

@@ -282,6 +282,33 @@ def test_a_rotation_rolls_the_services_using_it_and_keeps_the_version_before() -
         assert not [s for s in shown if content.decode() in s]
 
 
+def test_labels_are_set_in_place_and_prune_goes_after_the_services() -> None:
+    swarm = CountingSwarm()
+    stack = _stack(b"pw")
+    apply_plan(swarm, stack, PlanOptions(), plan(stack, read_live(swarm), PlanOptions()))  # type: ignore[arg-type]
+    relabelled = [_blob(Secret, "db", b"pw", env="DB", labels={"team": "shop"}), *stack[1:]]
+    the_plan = plan(relabelled, read_live(swarm), PlanOptions())  # type: ignore[arg-type]
+    (action,) = the_plan.pending
+    assert (action.verb, action.kind, action.reason) == ("update", "Secret", "labels differ")
+    assert [str(d) for d in action.differences] == ['spec.labels.team: (unset) -> "shop"']
+    report = apply_plan(swarm, relabelled, PlanOptions(), the_plan)  # type: ignore[arg-type]
+    assert report.ok and swarm.calls["relabel_secret"] == 1 and swarm.calls["create_secret"] == 1
+    (secret,) = swarm.secrets()
+    assert secret["Spec"]["Labels"]["team"] == "shop"
+    assert not plan(relabelled, read_live(swarm), PlanOptions()).pending  # type: ignore[arg-type]
+
+    keep = Service.model_validate({"metadata": {"name": "keep"}, "spec": {"image": "img"}})
+    pruning = plan([keep], read_live(swarm), PlanOptions(prune=True))  # type: ignore[arg-type]
+    order = [(a.verb, a.kind, a.name) for a in pruning.pending if a.verb == "delete"]
+    assert order == [
+        ("delete", "Service", "other"),
+        ("delete", "Service", "web"),
+        ("delete", "Config", "conf"),
+        ("delete", "Secret", "db"),
+    ]
+    assert not pruning.blocked
+
+
 def test_external_must_exist_and_is_never_written_or_pruned() -> None:
     swarm = CountingSwarm()
     ext = Secret.model_validate({"metadata": {"name": "vault"}, "spec": {"external": True}})

@@ -32,7 +32,7 @@ from swarm_operator.kinds.base import (
     Raw,
 )
 from swarm_operator.kinds.common import ownership_labels, version_of
-from swarm_operator.kinds.diff import Difference
+from swarm_operator.kinds.diff import Difference, differences_of
 from swarm_operator.manifests.models import BlobManifest, Manifest
 from swarm_operator.swarm import labels
 from swarm_operator.swarm.errors import InUse, NotFound
@@ -52,6 +52,7 @@ class Version:
     index: int
     """The engine's version index at creation: later versions have higher ones."""
     used_by: tuple[str, ...]
+    labels: Mapping[str, str]
 
 
 def reference_field(kind: str) -> tuple[str, str, str]:
@@ -125,6 +126,7 @@ class BlobKind(Kind):
                             str((r.get("Spec") or {}).get("Name", "")),
                             version_of(r),
                             tuple(sorted(users.get(str(r.get("ID", "")), []))),
+                            dict((r.get("Spec") or {}).get("Labels") or {}),
                         )
                         for r in members
                     ),
@@ -163,23 +165,39 @@ class BlobKind(Kind):
         target = m.engine_name
         if live is None or not live.managed:
             fields = (Difference("version", None, target),)
-            return Action("create", kind, name, "not in the Swarm", fields, m)
-        versions: tuple[Version, ...] = live.detail
-        if any(v.name == target for v in versions):
-            stale = _stale(versions, target)
-            if not stale:
-                return Action("noop", kind, name, "up to date", desired=m, live=live)
-            gone = ", ".join(v.name for v in stale)
-            return Action(
-                "update", kind, name, f"remove old versions no service uses: {gone}", (), m, live
+            reason = (
+                "not in the Swarm"
+                if live is None
+                else (
+                    f"no version made by swarm-operator (the unlabelled {self.noun} {name} is "
+                    "left alone)"
+                )
             )
-        current = versions[-1].name if versions else None
+            return Action("create", kind, name, reason, fields, m)
+        versions: tuple[Version, ...] = live.detail
+        current = next((v for v in versions if v.name == target), None)
+        if current is not None:
+            why: list[str] = []
+            diffs: tuple[Difference, ...] = ()
+            have = labels.user_labels(current.labels)
+            if have != m.spec.labels:
+                why.append("labels differ")
+                diffs = differences_of(have, dict(m.spec.labels), (), "spec.labels")
+            stale = _stale(versions, target)
+            if stale:
+                why.append(
+                    f"remove old versions no service uses: {', '.join(v.name for v in stale)}"
+                )
+            if not why:
+                return Action("noop", kind, name, "up to date", desired=m, live=live)
+            return Action("update", kind, name, "; ".join(why), diffs, m, live)
+        newest = versions[-1].name if versions else None
         return Action(
             "rotate",
             kind,
             name,
             "content changed",
-            (Difference("version", current, target),),
+            (Difference("version", newest, target),),
             m,
             live,
             disrupts=live.used_by,
@@ -195,12 +213,15 @@ class BlobKind(Kind):
 
     # ------------------------------------------------------------------ writing
 
-    def _create(self, ctx: ApplyContext, m: BlobManifest) -> str:
+    def _labels(self, m: BlobManifest) -> dict[str, str]:
         body = {**m.spec.labels, **ownership_labels(m)}
         body[labels.OBJECT] = m.name
         body[labels.CONTENT_HASH] = m.content_hash
+        return body
+
+    def _create(self, ctx: ApplyContext, m: BlobManifest) -> str:
         create = getattr(ctx.client, f"create_{self.noun}")
-        return str(create(m.engine_name, m.content, body))
+        return str(create(m.engine_name, m.content, self._labels(m)))
 
     def _remove(self, ctx: ApplyContext, versions: Sequence[Version]) -> list[str]:
         remove = getattr(ctx.client, f"remove_{self.noun}")
@@ -228,6 +249,11 @@ class BlobKind(Kind):
             return f"created {m.engine_name}"
         assert live is not None
         done = ""
+        current = next((v for v in live.detail if v.name == m.engine_name), None)
+        relabel = current is not None and labels.user_labels(current.labels) != m.spec.labels
+        if action.verb == "update" and current is not None and relabel:
+            getattr(ctx.client, f"relabel_{self.noun}")(current.id, self._labels(m))
+            done = f"relabelled {m.engine_name}"
         if action.verb == "rotate":
             self._create(ctx, m)
             ctx.progress(f"{self.name} {m.name}: created version {m.engine_name}")

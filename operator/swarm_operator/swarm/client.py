@@ -318,6 +318,24 @@ class SwarmClient:
     def remove_secret(self, secret_id: str) -> None:
         self._call("remove_secret", lambda: self._api.remove_secret(secret_id))
 
+    def relabel_secret(self, secret_id: str, labels: Mapping[str, str]) -> None:
+        """Set a secret's labels (the only thing Swarm lets change in one)."""
+        self._relabel("secret", secret_id, labels)
+
+    def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> None:
+        self._relabel("config", config_id, labels)
+
+    def _relabel(self, noun: str, object_id: str, labels: Mapping[str, str]) -> None:
+        def update() -> None:
+            raw = getattr(self._api, f"inspect_{noun}")(object_id)
+            spec = {**raw["Spec"], "Labels": dict(labels)}
+            url = self._api._url(f"/{noun}s/{{0}}/update", object_id)
+            version = int((raw.get("Version") or {}).get("Index", 0))
+            response = self._api._post_json(url, data=spec, params={"version": version})
+            self._api._raise_for_status(response)
+
+        self._call(f"relabel_{noun}", update)
+
     def configs(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
         wanted = dict(filters or {})
         return self._read("configs", "/configs", lambda: self._api.configs(filters=wanted), wanted)

@@ -121,6 +121,14 @@ def test_secret_rotates_with_its_file_and_is_never_shown(engine: Engine, tmp_pat
     assert _read_in_task(engine, "/run/secrets/sec-db") == contents[2]
     assert run("plan")[0] == 0
 
+    # Labels are the one thing Swarm changes in place: no new version, no roll.
+    engine.write("stack.yaml", STACK.replace("{team: shop}", "{team: web}"))
+    code, out = run("apply")
+    assert code == 0 and "update Secret sec-db  (labels differ)" in out, out
+    (labelled,) = [s for s in engine.client.secrets() if s["Spec"]["Name"] == third]
+    assert labelled["Spec"]["Labels"]["team"] == "web" and _mounted(engine) == third
+    assert run("plan")[0] == 0
+
     # The daemon over the same directory: its log, /status and /metrics.
     daemon = Daemon(engine.lab, engine.dir, tmp_path / "daemon.log")
     try:
