@@ -34,8 +34,19 @@ Key = tuple[str, str]
 JSON = dict[str, Any]
 Raw = Mapping[str, Any]
 
-Verb = Literal["create", "update", "replace", "delete", "adopt", "noop", "missing"]
-VERBS: tuple[str, ...] = ("create", "update", "replace", "delete", "adopt", "noop", "missing")
+Verb = Literal["create", "update", "replace", "delete", "adopt", "noop", "missing", "rotate"]
+VERBS: tuple[str, ...] = (
+    "create",
+    "update",
+    "replace",
+    "delete",
+    "adopt",
+    "noop",
+    "missing",
+    "rotate",
+)
+"""``rotate``: a Secret or Config whose content changed gets a new version (the services
+using it roll onto it by their own update)."""
 QUIET_VERBS = frozenset({"noop", "missing"})
 BLOCK_RECONCILE_DISABLED = "reconcile disabled by annotation swarm-operator/reconcile"
 """Shown as drift, deliberately left alone: not a failure of apply."""
@@ -91,7 +102,11 @@ class Action:
     blocked: str | None = None
     """Why this action will not be carried out (a guard, or a permission not given)."""
     disrupts: tuple[str, ...] = ()
-    """Network replace/adopt: the services detached and reattached."""
+    """Network replace/adopt: the services detached and reattached; a Secret or Config
+    rotate: the services that roll onto the new version."""
+    references: Mapping[Key, str] = field(default_factory=dict)
+    """A service: the engine object each of its secret and config references names
+    (``("Secret", "db-password") -> "db-password-1a2b3c4d5e"``), resolved by the plan."""
 
     @property
     def key(self) -> Key:
@@ -142,6 +157,8 @@ class PlanContext:
     """The live objects of a kind, by name (e.g. a node's planner looks at every node)."""
     memo: dict[str, Any] = field(default_factory=dict)
     """State a kind keeps across the objects of one plan (the managers that leave)."""
+    desired: Callable[[Key], Manifest | None] = field(default=lambda key: None)
+    """The declared object of a key, if any (a service looks up its secrets' versions)."""
 
 
 Progress = Callable[[str], None]

@@ -36,8 +36,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES
-from swarm_operator.manifests.locate import did_you_mean, locate
+from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES, content
+from swarm_operator.manifests.locate import child_of, did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, models_by_kind
 from swarm_operator.manifests.results import (
     LoadedObject,
@@ -54,6 +54,7 @@ from swarm_operator.manifests.yaml_tree import (
     BuildError,
     ComposeLoader,
     Lines,
+    Pos,
 )
 
 __all__ = [  # the results are re-exported: callers import them from here
@@ -174,6 +175,16 @@ def _finish(
             continue
         first[key] = obj
         kept.append(obj)
+    for obj in kept:
+        for kind, name, where in obj.references:
+            if (kind, name) not in first:
+                errors.append(
+                    ManifestError(
+                        where,
+                        f"{kind} {name!r} is declared nowhere: add a {kind} manifest "
+                        f"(with external: true if it is made outside swarm-operator)",
+                    )
+                )
     suppressed, capped = counts or (0, 0)
     return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
 
@@ -483,5 +494,27 @@ def _load_document(
             line, column, message = locate(pos, item, model)
             err(line, column, message)
         return
+    problems = content.attach(manifest, path)
+    for where, message in problems:
+        err(*_place(pos, where), message)
+    if problems:
+        return
+    references = tuple(
+        (kind, name, SourceRef(path, *_place(pos, where)))
+        for where, kind, name in manifest.references()
+    )
     if "apiVersion" in data:
-        objects.append(LoadedObject(manifest, SourceRef(path, pos.line, pos.column)))
+        objects.append(LoadedObject(manifest, SourceRef(path, pos.line, pos.column), references))
+
+
+def _place(root: Pos, where: tuple[str | int, ...]) -> tuple[int, int]:
+    """Line and column of the key (or item) at ``where``, or of the deepest part found."""
+    pos = root
+    for part in where:
+        child = child_of(pos, part)
+        if child is None:
+            break
+        pos = child
+    if pos.key_line:
+        return pos.key_line, pos.key_column
+    return pos.line, pos.column
