@@ -32,8 +32,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export",
         help="write the live Swarm (or a stack of it) as manifests into a directory",
-        description="Read the live Swarm and write its services, networks and (with --all) "
-        "nodes as manifests, one file per kind, defaults left out. Objects the operator "
+        description="Read the live Swarm and write its services, networks, secrets and "
+        "configs (as external references: their content cannot be read back) and, with "
+        "--all, nodes as manifests, one file per kind, defaults left out. Objects the operator "
         "does not own get the adopt annotation, so that `apply DIR` takes them over; "
         "`plan DIR` right after shows no field to change.",
     )
@@ -55,7 +56,9 @@ def register(subparsers: Any) -> None:
         help="objects whose labels include LABEL=VALUE (repeat: all must match)",
     )
     parser.add_argument(
-        "--all", action="store_true", help="every service, network and node of the Swarm"
+        "--all",
+        action="store_true",
+        help="every service, network, secret, config and node of the Swarm",
     )
     parser.add_argument("--force", action="store_true", help="overwrite files that exist")
     add_host(parser)
@@ -90,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     exported = select(live, selection)
     for kind, name, why in exported.skipped:
         print(f"warning: {kind} {name}: not exported: {why}", file=sys.stderr)
+    for warning in exported.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if not exported.documents:
         print("error: nothing to export: no live object matches", file=sys.stderr)
         return EXIT_FAILED

@@ -11,8 +11,10 @@ files they go in (`render_files`: one file per kind).
 - A digest the engine or the CLI pinned into a tagged image (``app:1@sha256:...``) is left
   out: the planner counts ``app:1@sha256:...`` live as ``app:1`` (`normalize.image_pins`),
   and an update keeps the live pin, so nothing restarts.
-- The networks that the exported services use are exported too, whatever selected them,
-  so that the directory validates on its own.
+- The networks, secrets and configs that the exported services use are exported too,
+  whatever selected them, so that the directory validates on its own.
+- Secrets and configs are written as ``external: true`` references: the engine never gives
+  their content back (`kinds.blob`).
 - Env values are the user's own configuration and go into the files (the round trip needs
   them); they are never printed.
 
@@ -63,59 +65,75 @@ class Exported:
     skipped: tuple[tuple[str, str, str], ...]
     """(kind, name, why) of selected objects that could not be read as manifests."""
     added: tuple[tuple[str, str], ...]
-    """Networks exported because an exported service uses them, not by the selection."""
+    warnings: tuple[str, ...] = ()
+    """Objects exported because an exported service uses them (its networks, secrets and
+    configs), not by the selection."""
 
 
-def document(obj: LiveObject) -> dict[str, Any]:
-    """The manifest of a live object, defaults left out. Requires ``obj.manifest``."""
-    manifest = obj.manifest
-    assert manifest is not None
-    spec = manifest.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+def document(obj: LiveObject) -> dict[str, Any] | None:
+    """The manifest of a live object, defaults left out (None: it cannot be read as one)."""
+    spec = registry.of(obj.kind).export_spec(obj)
+    if spec is None:
+        return None
     image = spec.get("image")
     if isinstance(image, str) and "@" in image:
         reference = image.split("@", 1)[0]
         if ":" in reference.rsplit("/", 1)[-1]:  # tagged: the pin is the engine's
             spec["image"] = reference
     metadata: dict[str, Any] = {"name": obj.name}
-    if not obj.managed:
+    if not obj.managed and not spec.get("external"):
         metadata["annotations"] = {ANNOTATION_ADOPT: "true"}
     return {"apiVersion": API_VERSION, "kind": obj.kind, "metadata": metadata, "spec": spec}
 
 
-def _networks_used(doc: Mapping[str, Any]) -> list[str]:
-    spec = doc.get("spec") or {}
-    return [str(n.get("name")) for n in spec.get("networks") or [] if isinstance(n, dict)]
+def _uses(obj: LiveObject) -> list[tuple[str, str]]:
+    """The other objects a live object names: its networks, secrets and configs."""
+    if obj.manifest is None:
+        return []
+    spec = obj.manifest.spec
+    networks = [("Network", str(n.name)) for n in getattr(spec, "networks", ()) or ()]
+    return networks + [(kind, name) for _place, kind, name in obj.manifest.references()]
 
 
 def select(live: LiveState, selection: Selection) -> Exported:
-    """The documents of every selected live object (and the networks they use)."""
+    """The documents of every selected live object (and of the objects they use)."""
     chosen: dict[tuple[str, str], LiveObject] = {}
     for obj in live.objects():
         if selection.matches(obj):
             chosen[obj.key] = obj
     skipped: list[tuple[str, str, str]] = []
     docs: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, obj in chosen.items():
-        if obj.manifest is None:
-            skipped.append((*key, obj.read_error or "cannot be read as a manifest"))
-            continue
-        docs[key] = document(obj)
     added: list[tuple[str, str]] = []
-    networks = live.of("Network")
+    warnings: list[str] = []
+
+    def take(obj: LiveObject) -> bool:
+        doc = document(obj)
+        if doc is None:
+            skipped.append((*obj.key, obj.read_error or "cannot be read as a manifest"))
+            return False
+        docs[obj.key] = doc
+        if obj.managed and doc["spec"].get("external"):
+            warnings.append(
+                f"{obj.kind} {obj.name} is the operator's own: exported as an external "
+                "reference (its content cannot be read back); keep the manifest it came from"
+            )
+        return True
+
+    for obj in chosen.values():
+        take(obj)
     for key in list(docs):
-        for name in _networks_used(docs[key]):
-            net_key = ("Network", name)
-            if net_key in docs or name not in networks:
+        for used in _uses(chosen[key]):
+            target = live.get(used)
+            if used in docs or used in chosen or target is None:
                 continue
-            net = networks[name]
-            if net.manifest is None:
-                skipped.append(("Network", name, net.read_error or "cannot be read"))
-                continue
-            docs[net_key] = document(net)
-            added.append(net_key)
+            if take(target):
+                added.append(used)
     order = sorted(docs, key=lambda k: (registry.rank(k[0]), k[1]))
     return Exported(
-        tuple((k[0], k[1], docs[k]) for k in order), tuple(sorted(skipped)), tuple(sorted(added))
+        tuple((k[0], k[1], docs[k]) for k in order),
+        tuple(sorted(skipped)),
+        tuple(sorted(added)),
+        tuple(warnings),
     )
 
 

@@ -265,6 +265,16 @@ class Kind(ABC):
 
     # ------------------------------------------------------------------ reading
 
+    def export_spec(self, obj: LiveObject) -> dict[str, Any] | None:
+        """The spec `swarm-operator export` writes for a live object (fields at their
+        default left out); None if it cannot be read as a manifest."""
+        if obj.manifest is None:
+            return None
+        spec: dict[str, Any] = obj.manifest.spec.model_dump(
+            mode="json", by_alias=True, exclude_defaults=True
+        )
+        return spec
+
     @abstractmethod
     def read_raw(self, client: SwarmClient, names: Collection[str] | None = None) -> list[JSON]:
         """The raw objects of this kind (only ``names`` if the kind can filter)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from swarm_operator.kinds.base import (
     JSON,
@@ -150,6 +150,10 @@ class BlobKind(Kind):
 
     def comparable(self, desired: Manifest, live: Manifest) -> tuple[JSON, JSON]:
         return {}, {}  # compared by version (the content hash), never field by field
+
+    def export_spec(self, obj: LiveObject) -> dict[str, Any] | None:
+        # The engine never gives the content back: a reference to what exists.
+        return {"external": True}
 
     def plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
         m = cast(BlobManifest, manifest)

@@ -2,7 +2,8 @@
 
 - The demo applied, then exported whole (`--all`): `plan` of the exported directory
   changes nothing (exit 0).
-- A stack deployed with `docker stack deploy`, exported with `--stack`: `plan` shows only
+- A stack deployed with `docker stack deploy` (with a secret and a config, exported as
+  external references), exported with `--stack`: `plan` shows only
   the services' adoptions (its network matches and is used as it is), none with a field
   to change; `apply` takes them over; `plan` is then clean and
   `docker service inspect` differs from before only in the operator's own labels.
@@ -40,6 +41,11 @@ services:
     environment:
       MODE: production
     networks: [front]
+    secrets: [db]
+    configs:
+      - source: conf
+        target: /etc/web.conf
+        mode: 0440
     ports:
       - "18080:8080"
     deploy:
@@ -59,6 +65,12 @@ networks:
   front:
     driver: overlay
     attachable: true
+secrets:
+  db:
+    file: ./db.txt
+configs:
+  conf:
+    file: ./web.conf
 """
 
 
@@ -150,6 +162,8 @@ def test_an_exported_stack_is_adopted_without_a_field_changing(
 ) -> None:
     compose = tmp_path / "stack.yml"
     compose.write_text(STACK.format(image=engine.lab.image))
+    (tmp_path / "db.txt").write_text("export-test-secret-7f3a\n")
+    (tmp_path / "web.conf").write_text("listen 8080\n")
     docker_cli("stack", "deploy", "--resolve-image", "never", "-c", str(compose), "ref")
     names = ["ref_web", "ref_worker"]
     before = _inspect(engine, names)
@@ -159,10 +173,23 @@ def test_an_exported_stack_is_adopted_without_a_field_changing(
     assert code == 0, printed + err
     docs = documents(out)
     kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
-    assert kinds == [("Network", "ref_front"), ("Service", "ref_web"), ("Service", "ref_worker")]
-    assert all(d["metadata"]["annotations"] == {"swarm-operator/adopt": "true"} for d in docs)
+    assert kinds == [
+        ("Config", "ref_conf"),
+        ("Network", "ref_front"),
+        ("Secret", "ref_db"),
+        ("Service", "ref_web"),
+        ("Service", "ref_worker"),
+    ]
+    for d in docs:  # secrets and configs: references to what exists; the rest adopted
+        if d["kind"] in ("Secret", "Config"):
+            assert d["spec"] == {"external": True} and "annotations" not in d["metadata"], d
+        else:
+            assert d["metadata"]["annotations"] == {"swarm-operator/adopt": "true"}, d
+    assert "export-test-secret" not in printed + err
     web = next(d for d in docs if d["metadata"]["name"] == "ref_web")["spec"]
     assert web["replicas"] == 2 and web["env"] == {"MODE": "production"}, web
+    assert [r["source"] for r in web["secrets"]] == ["ref_db"], web
+    assert [(r["source"], r["target"]) for r in web["configs"]] == [("ref_conf", "/etc/web.conf")]
     assert "@" not in web["image"], web["image"]
 
     planned = engine.plan("--output", "json", directory=out).json()
