@@ -13,13 +13,14 @@ here, or a kind listed twice, stops the import.
 
 from __future__ import annotations
 
-from swarm_operator.kinds import network, node, service
+from swarm_operator.kinds import network, node, service, volume
 from swarm_operator.kinds.base import Kind, UnknownKind
 from swarm_operator.manifests.models import Manifest, models_by_kind
 
 KINDS: tuple[Kind, ...] = (
     node.KIND,
     network.KIND,
+    volume.KIND,
     service.KIND,
 )
 """Every kind, in apply order."""
