@@ -411,7 +411,8 @@ def test_control_character_is_refused(tmp_path: Path) -> None:
             HEAD + "kind: Servce\nmetadata: {name: h}\n",
             2,
             1,
-            "unknown kind 'Servce' (known: Network, Service, Node, Volume); did you mean 'Service'?",
+            "unknown kind 'Servce' (known: Network, Service, Node, Volume); "
+            "did you mean 'Service'?",
         ),
         (HEAD + "kind: Deployment\n", 2, 1, "unknown kind 'Deployment' (known: Network"),
         (HEAD + "kind: Node\n", 1, 1, "missing required field 'metadata'"),

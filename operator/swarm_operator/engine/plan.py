@@ -20,7 +20,8 @@ Verbs:
 - ``adopt``: an object with the declared name exists without the ownership label. Taken
   over only with ``--adopt`` or ``swarm-operator/adopt: "true"``.
 - ``delete``: managed (labelled), no longer declared, and ``--prune`` given.
-- ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm.
+- ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm, or an
+  external network does not exist (that one is blocked: an error, `Plan.unmet`).
 An action that would be unsafe or was not allowed carries ``blocked`` (why) and is not
 carried out; the plan still shows it.
 """
@@ -79,6 +80,12 @@ class Plan:
     @property
     def blocked(self) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.changes and a.blocked)
+
+    @property
+    def unmet(self) -> tuple[Action, ...]:
+        """Blocked actions that change nothing: something declared must exist and does not
+        (an external network). plan and apply fail while there is one."""
+        return tuple(a for a in self.actions if not a.changes and a.blocked)
 
     @property
     def runnable(self) -> tuple[Action, ...]:

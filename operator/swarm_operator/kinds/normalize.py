@@ -9,7 +9,8 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
 - unset update/rollback/restart blocks and unset fields in them = the engine's defaults;
 - ``init`` unset = false; ``stopGracePeriod`` unset = 10s; empty command/args = unset;
 - ``isolation`` ``default`` = unset; a replicated job's ``maxConcurrent`` unset = its
-  ``replicas``; a mount's empty ``volumeOptions``/``tmpfs`` block = unset; groups and
+  ``replicas``; a mount's empty ``volumeOptions``/``tmpfs`` block, an empty
+  ``privileges`` or SELinux context = unset; groups and
   capabilities are sets;
 - empty placement/resources blocks = unset; ``maxReplicasPerNode`` 0 = unset;
 - list order that carries no meaning is sorted: ports, networks (and their aliases),
@@ -145,6 +146,11 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
         s["isolation"] = None
     if s.get("mode") == "replicated-job" and s.get("maxConcurrent") is None:
         s["maxConcurrent"] = s.get("replicas")
+    privileges = dict(s.get("privileges") or {})
+    selinux = privileges.get("seLinuxContext")
+    if selinux is not None and not any(selinux.values()):  # every label unset: no block
+        privileges["seLinuxContext"] = None
+    s["privileges"] = privileges if any(privileges.values()) else None
     for key in ("groups", "capAdd", "capDrop"):
         if key in s:
             s[key] = sorted(s.get(key) or [])

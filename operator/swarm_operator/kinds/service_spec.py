@@ -458,7 +458,7 @@ def service_from_docker(
             ],
         }
     res = task.get("Resources") or {}
-    resources = None
+    resources: dict[str, Any] | None = None
     if res:
         resources = {
             key: (
