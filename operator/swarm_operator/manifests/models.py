@@ -591,15 +591,17 @@ class Node(Manifest):
 
 
 class Volume(Manifest):
-    """A named volume: not a Swarm object (volumes live on each node); the driver and
-    options that every service mount of it carries (`manifests.links`, `Service.link`)."""
+    """A named volume: the driver and options that every service mount of it carries."""
 
     DESCRIPTION = (
         "A named volume: the driver and options every service mount of it carries; each "
         "node creates it when a task first mounts it."
     )
     kind: Literal["Volume"] = "Volume"
-    spec: VolumeSpec = Field(default_factory=VolumeSpec)
+    spec: VolumeSpec = Field(
+        default_factory=VolumeSpec,
+        description="Not a Swarm object: the mounts of it carry these (Service.link).",
+    )
 
     @field_validator("metadata")
     @classmethod

@@ -281,7 +281,9 @@ class BindOptions(Model):
 
 class TmpfsOptions(Model):
     size: ByteSize | None = Field(default=None, description="Size of the tmpfs, e.g. 64M.")
-    mode: FileMode | None = Field(default=None, description="Mode of its root, e.g. '1777'.")
+    mode: FileMode | None = Field(
+        default=None, description="Mode of its root: octal text such as '1777', or a number."
+    )
 
 
 class Mount(Model):
@@ -354,14 +356,16 @@ class CredentialSpec(Model):
 
 class SELinuxContext(Model):
     disable: bool = Field(default=False, description="Disable SELinux labelling.")
-    user: str | None = None
-    role: str | None = None
-    type: str | None = None
-    level: str | None = None
+    user: str | None = Field(default=None, description="SELinux user label.")
+    role: str | None = Field(default=None, description="SELinux role label.")
+    type: str | None = Field(default=None, description="SELinux type label.")
+    level: str | None = Field(default=None, description="SELinux level label, e.g. s0:c1.")
 
 
 class Privileges(Model):
-    credential_spec: CredentialSpec | None = None
+    credential_spec: CredentialSpec | None = Field(
+        default=None, description="Windows gMSA credential spec (compose credential_spec)."
+    )
     se_linux_context: SELinuxContext | None = Field(
         default=None, alias="seLinuxContext", description="SELinux labels of the container."
     )
