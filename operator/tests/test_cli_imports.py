@@ -50,7 +50,16 @@ PARSER_MODULES = {
 }
 VALIDATE_MODULES = PARSER_MODULES | {
     f"swarm_operator.manifests.{m}"
-    for m in ("fields", "loader", "locate", "models", "results", "service_blocks", "yaml_tree")
+    for m in (
+        "fields",
+        "links",
+        "loader",
+        "locate",
+        "models",
+        "results",
+        "service_blocks",
+        "yaml_tree",
+    )
 }
 VALIDATE_THIRD_PARTY = {
     "yaml",

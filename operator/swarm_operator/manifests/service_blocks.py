@@ -102,8 +102,12 @@ class NamedResource(Model):
 class GenericResource(Model):
     """One of the two forms compose (and the engine) know: a count or a named resource."""
 
-    discrete_resource_spec: DiscreteResource | None = None
-    named_resource_spec: NamedResource | None = None
+    discrete_resource_spec: DiscreteResource | None = Field(
+        default=None, description="A count: {kind: gpu, value: 2}."
+    )
+    named_resource_spec: NamedResource | None = Field(
+        default=None, description="A named resource: {kind: gpu, value: GPU-UUID}."
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> GenericResource:
