@@ -263,6 +263,9 @@ class ServiceSpec(Model):
                 raise ValueError(f"{cap!r} is not a capability name")
             if name != "ALL" and not name.startswith("CAP_"):
                 name = "CAP_" + name
+            problem = engine_rules.capability_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
             if name not in out:
                 out.append(name)
         return sorted(out)
@@ -272,8 +275,9 @@ class ServiceSpec(Model):
     def _ulimit_numbers(cls, value: dict[str, Ulimit | int]) -> dict[str, Ulimit | int]:
         out: dict[str, Ulimit | int] = {}
         for name, limit in value.items():
-            if not name or not name.isalpha() or name != name.lower():
-                raise ValueError(f"{name!r} is not a ulimit name (nofile, nproc, memlock...)")
+            problem = engine_rules.ulimit_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
             if isinstance(limit, int):  # one number: soft and hard
                 limit = Ulimit(soft=limit, hard=limit)
             out[name] = limit
@@ -283,8 +287,9 @@ class ServiceSpec(Model):
     @classmethod
     def _sysctl_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not name or any(c.isspace() or c == "=" for c in name):
-                raise ValueError(f"{name!r} is not a sysctl name such as net.core.somaxconn")
+            problem = engine_rules.sysctl_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
     @field_validator("max_concurrent")
