@@ -18,6 +18,12 @@ The spec has the shape the docker CLI sends (``cli/command/service/opts.go``,
 says nothing. The engine is not hardened against the other shapes: dockerd 20.10's
 swarmkit dereferences a missing ``Placement`` when a service that had one is updated,
 and the whole manager daemon dies (see LAB.md).
+The fields of stack files (issue 12) go where the CLI puts them: ``TaskTemplate.LogDriver``;
+``ContainerSpec`` ``CapabilityAdd``/``CapabilityDrop``, ``Sysctls``, ``Ulimits``,
+``ReadOnly``, ``Groups``, ``TTY``, ``OpenStdin``, ``Isolation``, ``Privileges``; mount
+``VolumeOptions``/``BindOptions``/``TmpfsOptions``; ``Resources.Limits.Pids``,
+``Reservations.GenericResources``, ``Placement.Platforms``, attachment ``DriverOpts`` and
+``ReplicatedJob.MaxConcurrent`` (README, "ServiceSpec fields").
 Neighbours: `kinds.service` (the kind: plan, apply, health) uses both directions.
 """
 
