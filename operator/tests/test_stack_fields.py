@@ -10,6 +10,7 @@ import pytest
 from engine_helpers import net, svc
 from pydantic import ValidationError
 
+from swarm_operator.cli import output
 from swarm_operator.engine.live import build_state
 from swarm_operator.engine.plan import PlanOptions, plan
 from swarm_operator.kinds import registry
@@ -288,6 +289,11 @@ def test_a_missing_external_network_is_an_error_not_a_create() -> None:
     assert "docker network create" in str(action.blocked)
     assert p.unmet == (action,)
     assert not p.runnable
+    text = output.plan_text(p)
+    assert "? missing Network edge  (external network not in the Swarm)" in text
+    assert "BLOCKED: external: swarm-operator never creates it" in text
+    assert "No changes" not in text
+    assert "Not ready: Network edge must exist first" in text
 
 
 @pytest.mark.parametrize("managed", [False, True])
