@@ -294,6 +294,7 @@ def test_a_missing_external_network_is_an_error_not_a_create() -> None:
     assert "BLOCKED: external: swarm-operator never creates it" in text
     assert "No changes" not in text
     assert "Not ready: Network edge must exist first" in text
+    assert p.to_dict()["summary"]["unmet"] == 1
 
 
 @pytest.mark.parametrize("managed", [False, True])

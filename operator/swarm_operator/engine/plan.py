@@ -99,7 +99,12 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "refusals": list(self.refusals),
             "notes": list(self.notes),
-            "summary": {**counts, "blocked": len(self.blocked), "pending": len(self.pending)},
+            "summary": {
+                **counts,
+                "blocked": len(self.blocked),
+                "pending": len(self.pending),
+                "unmet": len(self.unmet),
+            },
         }
 
 
