@@ -29,6 +29,7 @@ FULL_NETWORK: dict[str, Any] = {
         "options": {"com.docker.network.driver.overlay.vxlanid_list": "4097"},
         "labels": {"tier": "backend"},
         "probe": {"enabled": False, "interval": "10s", "image": "10.77.0.1:5000/probe:1"},
+        "external": False,  # true allows nothing else (see test_engine_fields_pure)
     },
 }
 
@@ -47,7 +48,10 @@ FULL_SERVICE: dict[str, Any] = {
         "env": {"SERVICE": "order", "DEBUG": "1"},
         "mode": "replicated",  # a job mode may not have an updateConfig (the engine refuses)
         "replicas": 3,
-        "networks": [{"name": "app-net", "aliases": ["orders"]}, {"name": "other", "aliases": []}],
+        "networks": [
+            {"name": "app-net", "aliases": ["orders"], "driverOpts": {"com.example.opt": "1"}},
+            {"name": "other", "aliases": [], "driverOpts": {}},
+        ],
         "ports": [
             {"target": 8080, "published": 8081, "protocol": "udp", "mode": "host"},
             {"target": 9090, "published": None, "protocol": "sctp", "mode": "host"},
@@ -57,10 +61,24 @@ FULL_SERVICE: dict[str, Any] = {
             "constraints": ["node.role==worker", "node.labels.zone!=c"],
             "preferences": [{"spread": "node.labels.zone"}],
             "maxReplicasPerNode": 1,
+            "platforms": [{"architecture": "amd64", "os": "linux"}],
         },
         "resources": {
-            "limits": {"cpus": "1.5", "memory": "512M"},
-            "reservations": {"cpus": "0.25", "memory": "64M"},
+            "limits": {"cpus": "1.5", "memory": "512M", "pids": 100},
+            "reservations": {
+                "cpus": "0.25",
+                "memory": "64M",
+                "genericResources": [
+                    {
+                        "discreteResourceSpec": {"kind": "gpu", "value": 1},
+                        "namedResourceSpec": None,
+                    },
+                    {
+                        "discreteResourceSpec": None,
+                        "namedResourceSpec": {"kind": "ssd", "value": "a"},
+                    },
+                ],
+            },
         },
         "updateConfig": {
             "parallelism": 2,
@@ -94,9 +112,38 @@ FULL_SERVICE: dict[str, Any] = {
         "labels": {"com.example.owner": "shop"},
         "containerLabels": {"com.example.role": "order"},
         "mounts": [
-            {"type": "volume", "source": "orders", "target": "/data", "readOnly": False},
-            {"type": "bind", "source": "/etc/hosts", "target": "/x/hosts", "readOnly": True},
-            {"type": "tmpfs", "source": None, "target": "/tmp", "readOnly": False},
+            {
+                "type": "volume",
+                "source": "orders",
+                "target": "/data",
+                "readOnly": False,
+                "volumeOptions": {
+                    "noCopy": True,
+                    "labels": {"backup": "daily"},
+                    "driver": "local",
+                    "driverOptions": {"type": "tmpfs", "device": "tmpfs"},
+                },
+                "bind": None,
+                "tmpfs": None,
+            },
+            {
+                "type": "bind",
+                "source": "/etc/hosts",
+                "target": "/x/hosts",
+                "readOnly": True,
+                "volumeOptions": None,
+                "bind": {"propagation": "rslave"},
+                "tmpfs": None,
+            },
+            {
+                "type": "tmpfs",
+                "source": None,
+                "target": "/tmp",
+                "readOnly": False,
+                "volumeOptions": None,
+                "bind": None,
+                "tmpfs": {"size": "64M", "mode": "01777"},
+            },
         ],
         "user": "1000:1000",
         "workdir": "/www",
@@ -126,6 +173,27 @@ FULL_SERVICE: dict[str, Any] = {
                 "mode": "0444",
             }
         ],
+        "maxConcurrent": None,  # replicated-job only (see test_engine_fields_pure)
+        "logging": {"driver": "json-file", "options": {"max-size": "10m"}},
+        "capAdd": ["CAP_NET_ADMIN"],
+        "capDrop": ["CAP_MKNOD", "CAP_NET_RAW"],
+        "sysctls": {"net.core.somaxconn": "1024"},
+        "ulimits": {"nofile": {"soft": 1024, "hard": 2048}},
+        "readOnly": True,
+        "groups": ["audio"],
+        "tty": True,
+        "stdinOpen": True,
+        "isolation": "default",
+        "privileges": {
+            "credentialSpec": {"file": "spec.json", "registry": None, "config": None},
+            "seLinuxContext": {
+                "disable": False,
+                "user": "system_u",
+                "role": "system_r",
+                "type": "container_t",
+                "level": "s0",
+            },
+        },
     },
 }
 
@@ -165,12 +233,24 @@ FULL_CONFIG: dict[str, Any] = {
     },
 }
 
+FULL_VOLUME: dict[str, Any] = {
+    "apiVersion": "swarm-operator/v1alpha1",
+    "kind": "Volume",
+    "metadata": {"name": "uploads", "labels": {"app": "shop"}, "annotations": {"note": "x"}},
+    "spec": {
+        "driver": "local",
+        "driverOptions": {"type": "nfs", "o": "addr=10.77.0.1,rw", "device": ":/srv/uploads"},
+        "labels": {"backup": "weekly"},
+    },
+}
+
 FULL: dict[str, dict[str, Any]] = {
     "Network": FULL_NETWORK,
     "Service": FULL_SERVICE,
     "Node": FULL_NODE,
     "Secret": FULL_SECRET,
     "Config": FULL_CONFIG,
+    "Volume": FULL_VOLUME,
 }
 
 SAMPLE_FILES: dict[str, str] = {"secrets/db-password.txt": "sample-secret-content\n"}

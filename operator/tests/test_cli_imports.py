@@ -54,6 +54,7 @@ VALIDATE_MODULES = PARSER_MODULES | {
         "blob_blocks",
         "content",
         "fields",
+        "links",
         "loader",
         "locate",
         "models",

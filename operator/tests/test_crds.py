@@ -113,6 +113,7 @@ def test_write_all(tmp_path: Path) -> None:
         "node.json",
         "secret.json",
         "config.json",
+        "volume.json",
     ]
     for path in written:
         assert path.read_text() == (CRDS / path.name).read_text()

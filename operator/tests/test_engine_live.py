@@ -33,7 +33,7 @@ def test_every_field_network_reads_back_equal_to_its_manifest() -> None:
         ("args", ["sleep", "3600"]),
         ("env", {"A": "1", "B": "2"}),
         ("replicas", 2),
-        ("networks", [{"name": "plain-net", "aliases": []}]),
+        ("networks", [{"name": "plain-net", "aliases": [], "driverOpts": {}}]),
         ("labels", {}),
         ("init", False),
         ("stopGracePeriod", None),

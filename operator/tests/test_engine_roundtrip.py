@@ -1,7 +1,7 @@
 """Property: manifest -> Docker spec -> engine (simulated as observed) -> live model -> no diff.
 
 The simulated engine does what the real one was seen doing to a spec on create (see
-fixtures/engine/services.json): it adds ``ContainerSpec.Isolation`` and
+fixtures/engine/services.json): it adds ``ContainerSpec.Isolation`` (when unset) and
 ``TaskTemplate.Runtime``, stores networks by ID, and (the CLI, or a registry look-up)
 may pin a digest into the image.
 """
@@ -49,6 +49,74 @@ def update_configs(draw: st.DrawFn, rollback: bool = False) -> dict[str, Any] | 
     return {k: v for k, v in cfg.items() if v is not None}
 
 
+propagations = st.sampled_from(["private", "rprivate", "shared", "rshared", "slave", "rslave"])
+text_maps = st.dictionaries(names, st.text("ab1=, ", max_size=4), max_size=2)
+
+
+@st.composite
+def generic_resources(draw: st.DrawFn) -> dict[str, Any]:
+    if draw(st.booleans()):
+        return {"discreteResourceSpec": {"kind": draw(names), "value": draw(st.integers(0, 9))}}
+    return {"namedResourceSpec": {"kind": draw(names), "value": draw(names)}}
+
+
+@st.composite
+def volume_options(draw: st.DrawFn) -> dict[str, Any]:
+    driver = draw(maybe(st.sampled_from(["local", "glusterfs"])))
+    return {
+        "noCopy": draw(st.booleans()),
+        "labels": draw(label_maps),
+        "driver": driver,
+        "driverOptions": draw(text_maps) if driver else {},
+    }
+
+
+@st.composite
+def container_fields(draw: st.DrawFn) -> dict[str, Any]:
+    """The ContainerSpec and LogDriver fields of stack files (issue 12)."""
+    caps = st.lists(st.sampled_from(["NET_ADMIN", "CAP_SYS_TIME", "chown", "ALL"]), max_size=3)
+    ulimit = st.one_of(
+        st.integers(-1, 10**6),
+        st.integers(0, 1000).map(lambda n: {"soft": n, "hard": n + 10}),
+    )
+    selinux = st.fixed_dictionaries(
+        {
+            "disable": st.booleans(),
+            "user": maybe(st.just("system_u")),
+            "level": maybe(st.just("s0:c1")),
+        }
+    )
+    credential = st.sampled_from([{"file": "a.json"}, {"registry": "k"}, {"config": "cfgid"}])
+    privileges = st.fixed_dictionaries(
+        {"credentialSpec": maybe(credential), "seLinuxContext": maybe(selinux)}
+    )
+    return {
+        "logging": draw(
+            maybe(
+                st.fixed_dictionaries(
+                    {"driver": st.sampled_from(["json-file", "local"]), "options": text_maps}
+                )
+            )
+        ),
+        "capAdd": draw(caps),
+        "capDrop": draw(caps),
+        "sysctls": draw(
+            st.dictionaries(
+                st.sampled_from(["net.core.somaxconn", "net.ipv4.ip_forward"]),
+                st.sampled_from(["0", "1", "1024"]),
+                max_size=2,
+            )
+        ),
+        "ulimits": draw(st.dictionaries(st.sampled_from(["nofile", "nproc"]), ulimit)),
+        "readOnly": draw(st.booleans()),
+        "groups": draw(st.lists(st.sampled_from(["audio", "video", "1001"]), max_size=2)),
+        "tty": draw(st.booleans()),
+        "stdinOpen": draw(st.booleans()),
+        "isolation": draw(maybe(st.sampled_from(["default", "process"]))),
+        "privileges": draw(maybe(privileges)),
+    }
+
+
 @st.composite
 def service_manifests(draw: st.DrawFn) -> Service:
     mode = draw(st.sampled_from(["replicated", "global", "replicated-job", "global-job"]))
@@ -84,7 +152,13 @@ def service_manifests(draw: st.DrawFn) -> Service:
         "mode": mode,
         "networks": draw(
             st.lists(
-                st.fixed_dictionaries({"name": names, "aliases": st.lists(names, max_size=2)}),
+                st.fixed_dictionaries(
+                    {
+                        "name": names,
+                        "aliases": st.lists(names, max_size=2),
+                        "driverOpts": st.dictionaries(names, names, max_size=2),
+                    }
+                ),
                 max_size=3,
                 unique_by=lambda n: n["name"],
             )
@@ -107,6 +181,9 @@ def service_manifests(draw: st.DrawFn) -> Service:
     }
     if mode in ("replicated", "replicated-job"):
         spec["replicas"] = draw(maybe(st.integers(0, 9)))
+    if mode == "replicated-job":
+        spec["maxConcurrent"] = draw(maybe(st.integers(0, 9)))
+    spec.update(draw(container_fields()))
     if draw(st.booleans()):
         spec["restartPolicy"] = {
             k: v
@@ -140,13 +217,32 @@ def service_manifests(draw: st.DrawFn) -> Service:
             "maxReplicasPerNode": (
                 draw(maybe(st.integers(0, 4))) if mode.startswith("replicated") else None
             ),
+            "platforms": draw(
+                st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "architecture": st.sampled_from(["amd64", "arm64"]),
+                            "os": st.just("linux"),
+                        }
+                    ),
+                    max_size=2,
+                    unique_by=lambda p: p["architecture"],
+                )
+            ),
         }
     if draw(st.booleans()):
         mem = draw(maybe(st.integers(6 * 2**20, 2**34)))
         cpus = draw(maybe(st.integers(10**6, 8 * 10**9)))  # the engine's minimum: 0.001
         spec["resources"] = {
-            "limits": {"memory": mem, "cpus": None if cpus is None else cpus / 1e9},
-            "reservations": {"memory": None if mem is None else max(mem // 2, 4 * 2**20)},
+            "limits": {
+                "memory": mem,
+                "cpus": None if cpus is None else cpus / 1e9,
+                "pids": draw(maybe(st.integers(0, 4096))),
+            },
+            "reservations": {
+                "memory": None if mem is None else max(mem // 2, 4 * 2**20),
+                "genericResources": draw(st.lists(generic_resources(), max_size=2)),
+            },
         }
     if draw(st.booleans()):
         spec["healthcheck"] = {
@@ -156,12 +252,32 @@ def service_manifests(draw: st.DrawFn) -> Service:
         }
     if draw(st.booleans()):
         spec["mounts"] = [
-            {"type": "tmpfs", "target": "/tmp/a"},
+            {
+                "type": "tmpfs",
+                "target": "/tmp/a",
+                "tmpfs": draw(
+                    maybe(
+                        st.fixed_dictionaries(
+                            {
+                                "size": maybe(st.integers(1, 2**30)),
+                                "mode": maybe(st.sampled_from(["1777", "0700", 0o755])),
+                            }
+                        )
+                    )
+                ),
+            },
             {
                 "type": "volume",
                 "source": draw(names),
                 "target": "/data",
                 "readOnly": draw(st.booleans()),
+                "volumeOptions": draw(maybe(volume_options())),
+            },
+            {
+                "type": "bind",
+                "source": "/srv",
+                "target": "/srv",
+                "bind": draw(maybe(st.fixed_dictionaries({"propagation": propagations}))),
             },
         ]
     return Service.model_validate({"metadata": {"name": draw(names)}, "spec": spec})
@@ -172,7 +288,8 @@ def simulated_engine(
 ) -> dict[str, Any]:
     stored = copy.deepcopy(spec)
     task = stored["TaskTemplate"]
-    task["ContainerSpec"]["Isolation"] = "default"
+    # dockerd's convert.isolationToGRPC: unset is stored as "default", any other kept
+    task["ContainerSpec"].setdefault("Isolation", "default")
     task["Runtime"] = "container"
     for attachment in task.get("Networks", []):
         attachment["Target"] = network_ids[attachment["Target"]]

@@ -73,7 +73,14 @@ def test_every_kind_with_every_field(tmp_path: Path) -> None:
     write_samples(tmp_path)
     result = load_directory(tmp_path)
     assert result.ok, [str(e) for e in result.errors]
-    assert {k for k, _ in result.by_key()} == {"Network", "Service", "Node", "Secret", "Config"}
+    assert {k for k, _ in result.by_key()} == {
+        "Network",
+        "Service",
+        "Node",
+        "Secret",
+        "Config",
+        "Volume",
+    }
 
 
 def test_empty_files_and_documents_are_fine(tmp_path: Path) -> None:
@@ -402,12 +409,17 @@ def test_control_character_is_refused(tmp_path: Path) -> None:
             1,
             "apiVersion 'v1' is not supported: use 'swarm-operator/v1alpha1'",
         ),
-        (HEAD + "metadata: {name: h}\n", 1, 1, "missing kind: one of Network, Service, Node"),
+        (
+            HEAD + "metadata: {name: h}\n",
+            1,
+            1,
+            "missing kind: one of Network, Service, Node, Volume",
+        ),
         (
             HEAD + "kind: Servce\nmetadata: {name: h}\n",
             2,
             1,
-            "unknown kind 'Servce' (known: Network, Service, Node, Secret, Config); "
+            "unknown kind 'Servce' (known: Network, Service, Node, Secret, Config, Volume); "
             "did you mean 'Service'?",
         ),
         (HEAD + "kind: Deployment\n", 2, 1, "unknown kind 'Deployment' (known: Network"),

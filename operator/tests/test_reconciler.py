@@ -200,3 +200,17 @@ def test_an_env_value_never_leaves_the_process(rig: Rig) -> None:
     assert "spec.env.DB_PASSWORD: (changed)" in shown
     env = rig.swarm.service("web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert env == ["DB_PASSWORD=manifest-secret-1"]
+
+
+def test_a_missing_external_network_is_reported_never_created(tmp_path: Path) -> None:
+    (tmp_path / "edge.yaml").write_text(
+        "apiVersion: swarm-operator/v1alpha1\nkind: Network\nmetadata: {name: edge}\n"
+        "spec: {external: true}\n"
+    )
+    rig = Rig(tmp_path)
+    key = ("Network", "edge")
+    assert rig.reconciler.reconcile(key) == SUCCESS
+    assert rig.swarm.calls["create_network"] == 0
+    status = rig.status(key)
+    assert status["syncStatus"] == "out_of_sync"
+    assert "swarm-operator never creates it" in status["lastError"]

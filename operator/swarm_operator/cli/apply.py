@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(output.report_text(report, output.use_colour(sys.stdout)))
-    failed = not report.ok or bool(desired.errors) or bool(the_plan.refusals)
+    failed = (
+        not report.ok or bool(desired.errors) or bool(the_plan.refusals) or bool(the_plan.unmet)
+    )
     return EXIT_FAILED if failed else EXIT_OK
 
 

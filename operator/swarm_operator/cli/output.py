@@ -102,6 +102,9 @@ def plan_text(
             f"Incomplete: {len(errors)} manifest error(s); objects of files that failed to "
             "load are left as they are (never changed, never pruned)."
         )
+    elif the_plan.unmet:
+        names = ", ".join(f"{a.kind} {a.name}" for a in the_plan.unmet)
+        lines.append(f"Not ready: {names} must exist first (see BLOCKED above).")
     elif not the_plan.pending and not the_plan.refusals:
         lines.append("No changes: the Swarm matches the manifests.")
     lines.append(summary(the_plan))

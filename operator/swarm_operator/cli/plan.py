@@ -62,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         colour = output.use_colour(sys.stdout)
         print(output.plan_text(the_plan, desired.errors, colour, verbose=args.verbose))
-    if desired.errors or the_plan.refusals:
+    if desired.errors or the_plan.refusals or the_plan.unmet:
         return EXIT_FAILED
     return EXIT_PENDING if the_plan.pending else EXIT_OK

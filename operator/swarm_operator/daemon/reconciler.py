@@ -203,7 +203,8 @@ class Reconciler:
                 sync=sync,
                 health=health.state,
                 replicas=health.replicas,
-                error=error or (action.blocked if action.changes else None),
+                # a blocked ``missing`` (an external network) is an error too
+                error=error or action.blocked,
                 drift=() if sync == "synced" else report.drift,
                 source=report.source,
                 self_heal=report.self_heal,

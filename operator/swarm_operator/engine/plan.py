@@ -23,7 +23,8 @@ Verbs:
   unused old ones removed, keeping the one before); the services mounting it roll onto
   it by their own ``update`` (listed in ``disrupts``).
 - ``delete``: managed (labelled), no longer declared, and ``--prune`` given.
-- ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm.
+- ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm, or an
+  external network does not exist (that one is blocked: an error, `Plan.unmet`).
 An action that would be unsafe or was not allowed carries ``blocked`` (why) and is not
 carried out; the plan still shows it.
 """
@@ -84,6 +85,12 @@ class Plan:
         return tuple(a for a in self.actions if a.changes and a.blocked)
 
     @property
+    def unmet(self) -> tuple[Action, ...]:
+        """Blocked actions that change nothing: something declared must exist and does not
+        (an external network). plan and apply fail while there is one."""
+        return tuple(a for a in self.actions if not a.changes and a.blocked)
+
+    @property
     def runnable(self) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.changes and not a.blocked)
 
@@ -95,7 +102,12 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "refusals": list(self.refusals),
             "notes": list(self.notes),
-            "summary": {**counts, "blocked": len(self.blocked), "pending": len(self.pending)},
+            "summary": {
+                **counts,
+                "blocked": len(self.blocked),
+                "pending": len(self.pending),
+                "unmet": len(self.unmet),
+            },
         }
 
 

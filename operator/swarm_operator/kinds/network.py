@@ -5,7 +5,8 @@ manifest (`network_spec`) and its inverse (`network_from_docker`), which live ne
 the Swarm's user networks (not the routing mesh, not a probe's), who uses a network (the
 services attached), the plan rules (networks have no update call: a change is a
 ``replace``, which needs ``--allow-replace``; an unlabelled network that matches is used
-as is), the prune guard (a network still used is never deleted), and the writes: create,
+as is; an ``external`` one is only looked up: it must exist and is never written), the
+prune guard (a network still used is never deleted), and the writes: create,
 remove (waiting while endpoints go, then until the manager let go of the name) and
 replace (detach the services, remove, create, reattach to the new ID).
 
@@ -177,6 +178,8 @@ class NetworkKind(Kind):
 
     def plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
         m = cast(Network, manifest)
+        if m.spec.external:
+            return _plan_external(m, live)
         if live is None:
             return Action("create", m.kind, m.name, "not in the Swarm", creation_fields(m, ()), m)
         allow_replace = ctx.options.allow_replace or flag(m, ANNOTATION_ALLOW_REPLACE)
@@ -254,6 +257,30 @@ class NetworkKind(Kind):
             ctx.client.create_network(network_spec(m))
             return "created"
         return _replace(ctx, action, m)
+
+
+EXTERNAL_MISSING = (
+    "external: swarm-operator never creates it; create it first "
+    "(docker network create --driver overlay --scope swarm NAME)"
+)
+
+
+def _plan_external(m: Network, live: LiveObject | None) -> Action:
+    """``external: true``: made elsewhere. It must exist; it is never created, changed or
+    pruned (it is declared, so prune never looks at it). A missing one is an unmet
+    action (`Plan.unmet`): plan and apply fail and say so."""
+    if live is None:
+        return Action(
+            "missing", m.kind, m.name, "external network not in the Swarm", desired=m
+        ).block(EXTERNAL_MISSING.replace("NAME", m.name))
+    return Action(
+        "noop",
+        m.kind,
+        m.name,
+        "external: made elsewhere; never created, changed or pruned here",
+        desired=m,
+        live=live,
+    )
 
 
 def remove_network(ctx: ApplyContext, network_id: str, name: str) -> None:

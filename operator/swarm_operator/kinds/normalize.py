@@ -8,6 +8,10 @@ differences read in the manifest's own words (``spec.updateConfig.parallelism``)
 Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
 - unset update/rollback/restart blocks and unset fields in them = the engine's defaults;
 - ``init`` unset = false; ``stopGracePeriod`` unset = 10s; empty command/args = unset;
+- ``isolation`` ``default`` = unset; a replicated job's ``maxConcurrent`` unset = its
+  ``replicas``; a mount's empty ``volumeOptions``/``tmpfs`` block, an empty
+  ``privileges`` or SELinux context = unset; groups and
+  capabilities are sets;
 - empty placement/resources blocks = unset; ``maxReplicasPerNode`` 0 = unset;
 - list order that carries no meaning is sorted: ports, networks (and their aliases),
   mounts, placement constraints, DNS options; env, labels and hosts are maps already;
@@ -74,8 +78,19 @@ def _fill(block: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, A
 def _amounts(block: dict[str, Any] | None) -> dict[str, Any] | None:
     if not block:
         return None
-    out = {k: v for k, v in block.items() if v not in (None, "0", 0)}
+    out = {k: v for k, v in block.items() if v not in (None, "0", 0) and v != []}
     return out or None
+
+
+def _mount(m: dict[str, Any]) -> dict[str, Any]:
+    m = dict(m)
+    vo = m.get("volumeOptions")
+    if vo is not None and not any(vo.values()):  # every option unset: no block
+        m["volumeOptions"] = None
+    tmpfs = m.get("tmpfs")
+    if tmpfs is not None and all(v is None for v in tmpfs.values()):
+        m["tmpfs"] = None
+    return m
 
 
 def service(spec: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +113,9 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
         "constraints": sorted(placement.get("constraints") or []),
         "preferences": list(placement.get("preferences") or []),
         "maxReplicasPerNode": placement.get("maxReplicasPerNode") or None,
+        "platforms": list(placement.get("platforms") or []),
     }
-    empty = not placement["constraints"] and not placement["preferences"]
+    empty = not any(placement[k] for k in ("constraints", "preferences", "platforms"))
     s["placement"] = None if empty and placement["maxReplicasPerNode"] is None else placement
     res = s.get("resources") or {}
     res = {"limits": _amounts(res.get("limits")), "reservations": _amounts(res.get("reservations"))}
@@ -112,12 +128,34 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
         key=lambda p: (p["target"], p["protocol"], p.get("published") or 0, p["mode"]),
     )
     s["networks"] = sorted(
-        ({"name": n["name"], "aliases": sorted(n.get("aliases") or [])} for n in s["networks"]),
+        (
+            {
+                "name": n["name"],
+                "aliases": sorted(n.get("aliases") or []),
+                "driverOpts": dict(n.get("driverOpts") or {}),
+            }
+            for n in s["networks"]
+        ),
         key=lambda n: n["name"],
     )
-    s["mounts"] = sorted(s.get("mounts") or [], key=lambda m: m["target"])
+    s["mounts"] = sorted((_mount(m) for m in s.get("mounts") or []), key=lambda m: m["target"])
     for refs in ("secrets", "configs"):  # one file per target: a set, written sorted
         s[refs] = sorted(s.get(refs) or [], key=lambda r: str(r["target"]))
+    # issue 12's container fields: the engine's "default" isolation is unset; a
+    # replicated job runs all its tasks at once unless maxConcurrent says otherwise;
+    # supplementary groups and capabilities are sets
+    if s.get("isolation") == "default":
+        s["isolation"] = None
+    if s.get("mode") == "replicated-job" and s.get("maxConcurrent") is None:
+        s["maxConcurrent"] = s.get("replicas")
+    privileges = dict(s.get("privileges") or {})
+    selinux = privileges.get("seLinuxContext")
+    if selinux is not None and not any(selinux.values()):  # every label unset: no block
+        privileges["seLinuxContext"] = None
+    s["privileges"] = privileges if any(privileges.values()) else None
+    for key in ("groups", "capAdd", "capDrop"):
+        if key in s:
+            s[key] = sorted(s.get(key) or [])
     # resolv.conf options are a set to the resolver; nameservers and search are ordered
     s["dnsOptions"] = sorted(s.get("dnsOptions") or [])
     return s

@@ -14,7 +14,7 @@ here, or a kind listed twice, stops the import.
 
 from __future__ import annotations
 
-from swarm_operator.kinds import config, network, node, secret, service
+from swarm_operator.kinds import config, network, node, secret, service, volume
 from swarm_operator.kinds.base import Kind, UnknownKind
 from swarm_operator.manifests.models import Manifest, models_by_kind
 
@@ -23,6 +23,7 @@ KINDS: tuple[Kind, ...] = (
     network.KIND,
     secret.KIND,
     config.KIND,
+    volume.KIND,
     service.KIND,
 )
 """Every kind, in apply order."""

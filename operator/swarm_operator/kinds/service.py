@@ -46,7 +46,9 @@ from swarm_operator.manifests.models import (
     BlobManifest,
     Manifest,
     Service,
+    ServiceSpec,
 )
+from swarm_operator.manifests.service_blocks import Mount
 from swarm_operator.swarm import labels
 from swarm_operator.swarm.errors import NetworkGone, NotFound, Transient
 
@@ -60,6 +62,35 @@ BLOBS = ("Secret", "Config")
 RECENT_APPLY = 120.0
 """Seconds after the operator changed a service during which missing tasks are
 'progressing', not 'degraded'."""
+
+
+VOLUME_OPTIONS_WARNING = (
+    "warning: volume {names}: its driver or options change, but volumes already on the "
+    "nodes keep their old ones until removed (docker volume rm on each node, once no "
+    "task uses them)"
+)
+
+
+def _volume_driver(mount: Mount) -> tuple[str, dict[str, str]]:
+    options = mount.volume_options
+    if options is None or not options.driver:
+        return ("local", {})  # what a node's engine creates a named volume with
+    return (options.driver, dict(options.driver_options))
+
+
+def volume_driver_changes(desired: ServiceSpec, live: ServiceSpec) -> list[str]:
+    """The named volumes whose driver or driver options differ between the live and the
+    desired mounts (the same source on the same target): the change is written, but
+    a volume that already exists on a node is not recreated by Docker."""
+    before = {m.target: m for m in live.mounts if m.type == "volume" and m.source}
+    changed = []
+    for mount in desired.mounts:
+        old = before.get(mount.target)
+        if mount.type != "volume" or old is None or old.source != mount.source:
+            continue
+        if _volume_driver(mount) != _volume_driver(old):
+            changed.append(str(mount.source))
+    return sorted(changed)
 
 
 def live_service(
@@ -203,16 +234,22 @@ class ServiceKind(Kind):
                         f'"true"); every task of {m.name} is stopped and started again'
                     )
                 return action
+            volumes = volume_driver_changes(m.spec, cast(Service, live.manifest).spec)
+            warning = (
+                "; " + VOLUME_OPTIONS_WARNING.format(names=", ".join(volumes)) if volumes else ""
+            )
             if live.managed:
                 if not diffs:
                     return Action("noop", m.kind, m.name, "up to date", desired=m, live=live)
-                action = Action("update", m.kind, m.name, "live spec differs", diffs, m, live)
+                action = Action(
+                    "update", m.kind, m.name, "live spec differs" + warning, diffs, m, live
+                )
             else:
                 action = Action(
                     "adopt",
                     m.kind,
                     m.name,
-                    "a service with this name exists without the swarm-operator label",
+                    "a service with this name exists without the swarm-operator label" + warning,
                     diffs,
                     m,
                     live,

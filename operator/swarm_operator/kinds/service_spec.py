@@ -18,6 +18,12 @@ The spec has the shape the docker CLI sends (``cli/command/service/opts.go``,
 says nothing. The engine is not hardened against the other shapes: dockerd 20.10's
 swarmkit dereferences a missing ``Placement`` when a service that had one is updated,
 and the whole manager daemon dies (see LAB.md).
+The fields of stack files (issue 12) go where the CLI puts them: ``TaskTemplate.LogDriver``;
+``ContainerSpec`` ``CapabilityAdd``/``CapabilityDrop``, ``Sysctls``, ``Ulimits``,
+``ReadOnly``, ``Groups``, ``TTY``, ``OpenStdin``, ``Isolation``, ``Privileges``; mount
+``VolumeOptions``/``BindOptions``/``TmpfsOptions``; ``Resources.Limits.Pids``,
+``Reservations.GenericResources``, ``Placement.Platforms``, attachment ``DriverOpts`` and
+``ReplicatedJob.MaxConcurrent`` (README, "ServiceSpec fields").
 Neighbours: `kinds.service` (the kind: plan, apply, health) uses both directions.
 """
 
@@ -35,7 +41,14 @@ from swarm_operator.kinds.normalize import (
 from swarm_operator.manifests import units
 from swarm_operator.manifests.blob_blocks import SECRETS_DIR, full_target
 from swarm_operator.manifests.models import Service, ServiceSpec
-from swarm_operator.manifests.service_blocks import RestartPolicy, UpdateConfig
+from swarm_operator.manifests.service_blocks import (
+    GenericResource,
+    Mount,
+    Privileges,
+    RestartPolicy,
+    Ulimit,
+    UpdateConfig,
+)
 from swarm_operator.swarm import labels as swarm_labels
 
 JOB_MODES = ("replicated-job", "global-job")
@@ -79,8 +92,70 @@ def _mode(spec: ServiceSpec) -> dict[str, Any]:
         return {"Global": {}}
     if spec.mode == "replicated-job":
         total = spec.replicas if spec.replicas is not None else 1
-        return {"ReplicatedJob": {"MaxConcurrent": total, "TotalCompletions": total}}
+        concurrent = total if spec.max_concurrent is None else spec.max_concurrent
+        return {"ReplicatedJob": {"MaxConcurrent": concurrent, "TotalCompletions": total}}
     return {"GlobalJob": {}}
+
+
+def _mount(m: Mount) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "Type": m.type,
+        "Source": m.source,
+        "Target": m.target,
+        "ReadOnly": m.read_only or None,
+    }
+    if m.volume_options is not None:
+        vo = m.volume_options
+        driver = None
+        if vo.driver:
+            driver = drop_empty({"Name": vo.driver, "Options": dict(vo.driver_options)})
+        body["VolumeOptions"] = drop_empty(
+            {"NoCopy": vo.no_copy or None, "Labels": dict(vo.labels), "DriverConfig": driver}
+        )
+    if m.bind is not None:
+        body["BindOptions"] = {"Propagation": m.bind.propagation}
+    if m.tmpfs is not None:
+        body["TmpfsOptions"] = drop_empty({"SizeBytes": m.tmpfs.size, "Mode": m.tmpfs.mode})
+    return drop_empty(body)
+
+
+def _ulimits(ulimits: Mapping[str, Ulimit | int]) -> list[dict[str, Any]]:
+    out = []
+    for name, limit in sorted(ulimits.items()):
+        soft, hard = (limit, limit) if isinstance(limit, int) else (limit.soft, limit.hard)
+        out.append({"Name": name, "Soft": soft, "Hard": hard})
+    return out
+
+
+def _privileges(p: Privileges | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    cred = None
+    if p.credential_spec is not None:
+        c = p.credential_spec
+        cred = drop_empty({"File": c.file, "Registry": c.registry, "Config": c.config})
+    selinux = None
+    if p.se_linux_context is not None:
+        x = p.se_linux_context
+        selinux = drop_empty(
+            {
+                "Disable": x.disable or None,
+                "User": x.user,
+                "Role": x.role,
+                "Type": x.type,
+                "Level": x.level,
+            }
+        )
+    return drop_empty({"CredentialSpec": cred, "SELinuxContext": selinux}) or None
+
+
+def _generic(resource: GenericResource) -> dict[str, Any]:
+    if resource.discrete_resource_spec is not None:
+        d = resource.discrete_resource_spec
+        return {"DiscreteResourceSpec": {"Kind": d.kind, "Value": d.value}}
+    n = resource.named_resource_spec
+    assert n is not None
+    return {"NamedResourceSpec": {"Kind": n.kind, "Value": n.value}}
 
 
 def container_spec(spec: ServiceSpec) -> dict[str, Any]:
@@ -99,17 +174,7 @@ def container_spec(spec: ServiceSpec) -> dict[str, Any]:
     dns = drop_empty(
         {"Nameservers": spec.dns, "Search": spec.dns_search, "Options": spec.dns_options}
     )
-    mounts = [
-        drop_empty(
-            {
-                "Type": m.type,
-                "Source": m.source,
-                "Target": m.target,
-                "ReadOnly": m.read_only or None,
-            }
-        )
-        for m in sorted(spec.mounts, key=lambda m: m.target)
-    ]
+    mounts = [_mount(m) for m in sorted(spec.mounts, key=lambda m: m.target)]
     return drop_empty(
         {
             "Image": spec.image,
@@ -127,6 +192,16 @@ def container_spec(spec: ServiceSpec) -> dict[str, Any]:
             "Healthcheck": health or None,
             "DNSConfig": dns or None,
             "Hosts": [f"{ip} {name}" for name, ip in sorted(spec.hosts.items())],
+            "CapabilityAdd": list(spec.cap_add),
+            "CapabilityDrop": list(spec.cap_drop),
+            "Sysctls": dict(spec.sysctls),
+            "Ulimits": _ulimits(spec.ulimits),
+            "ReadOnly": spec.read_only or None,
+            "Groups": list(spec.groups),
+            "TTY": spec.tty or None,
+            "OpenStdin": spec.stdin_open or None,
+            "Isolation": spec.isolation,
+            "Privileges": _privileges(spec.privileges),
         }
     )
 
@@ -197,6 +272,7 @@ def service_spec(
                 "Constraints": sorted(p.constraints),
                 "Preferences": [{"Spread": {"SpreadDescriptor": s.spread}} for s in p.preferences],
                 "MaxReplicas": p.max_replicas_per_node or None,
+                "Platforms": [{"Architecture": x.architecture, "OS": x.os} for x in p.platforms],
             }
         )
     resources: dict[str, Any] = {"Limits": {}, "Reservations": {}}
@@ -209,8 +285,21 @@ def service_spec(
                 resources[key] = drop_empty(
                     {"NanoCPUs": amounts.cpus, "MemoryBytes": amounts.memory}
                 )
+        limits, reservations = spec.resources.limits, spec.resources.reservations
+        if limits is not None and limits.pids:
+            resources["Limits"]["Pids"] = limits.pids
+        if reservations is not None and reservations.generic_resources:
+            resources["Reservations"]["GenericResources"] = [
+                _generic(g) for g in reservations.generic_resources
+            ]
     networks = [
-        drop_empty({"Target": targets.get(n.name, n.name), "Aliases": sorted(n.aliases)})
+        drop_empty(
+            {
+                "Target": targets.get(n.name, n.name),
+                "Aliases": sorted(n.aliases),
+                "DriverOpts": dict(n.driver_opts),
+            }
+        )
         for n in sorted(spec.networks, key=lambda n: n.name)
     ]
     task: dict[str, Any] = {
@@ -221,6 +310,10 @@ def service_spec(
     }
     if networks:
         task["Networks"] = networks
+    if spec.logging is not None:
+        task["LogDriver"] = drop_empty(
+            {"Name": spec.logging.driver, "Options": dict(spec.logging.options)}
+        )
     task["ForceUpdate"] = force_update
     ports = [
         drop_empty(
@@ -315,6 +408,79 @@ def engine_references(
     return out
 
 
+def _mount_from_docker(m: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": m.get("Type", "volume"),
+        "source": m.get("Source") or None,
+        "target": m["Target"],
+        "read_only": bool(m.get("ReadOnly")),
+    }
+    vo = m.get("VolumeOptions")
+    if vo:
+        driver = vo.get("DriverConfig") or {}
+        out["volume_options"] = {
+            "no_copy": bool(vo.get("NoCopy")),
+            "labels": dict(vo.get("Labels") or {}),
+            "driver": driver.get("Name") or None,
+            "driver_options": dict(driver.get("Options") or {}),
+        }
+    bind = m.get("BindOptions")
+    if bind:
+        out["bind"] = {"propagation": bind.get("Propagation") or "rprivate"}
+    tmpfs = m.get("TmpfsOptions")
+    if tmpfs:
+        out["tmpfs"] = {"size": tmpfs.get("SizeBytes") or None, "mode": tmpfs.get("Mode")}
+    return out
+
+
+def _container_extras(c: Mapping[str, Any]) -> dict[str, Any]:
+    """The ContainerSpec fields of issue 12 in manifest form."""
+    privileges = None
+    p = c.get("Privileges") or {}
+    if p.get("CredentialSpec") or p.get("SELinuxContext"):
+        cred = p.get("CredentialSpec") or None
+        selinux = p.get("SELinuxContext") or None
+        privileges = {
+            "credential_spec": cred
+            and {
+                "file": cred.get("File"),
+                "registry": cred.get("Registry"),
+                "config": cred.get("Config"),
+            },
+            "se_linux_context": selinux
+            and {
+                "disable": bool(selinux.get("Disable")),
+                "user": some(selinux.get("User")),
+                "role": some(selinux.get("Role")),
+                "type": some(selinux.get("Type")),
+                "level": some(selinux.get("Level")),
+            },
+        }
+    return {
+        "cap_add": list(c.get("CapabilityAdd") or []),
+        "cap_drop": list(c.get("CapabilityDrop") or []),
+        "sysctls": dict(c.get("Sysctls") or {}),
+        "ulimits": {
+            str(u["Name"]): {"soft": int(u.get("Soft", 0)), "hard": int(u.get("Hard", 0))}
+            for u in c.get("Ulimits") or []
+        },
+        "read_only": bool(c.get("ReadOnly")),
+        "groups": list(c.get("Groups") or []),
+        "tty": bool(c.get("TTY")),
+        "stdin_open": bool(c.get("OpenStdin")),
+        "isolation": some(c.get("Isolation")),
+        "privileges": privileges,
+    }
+
+
+def _generic_from_docker(item: Mapping[str, Any]) -> dict[str, Any]:
+    if "DiscreteResourceSpec" in item:
+        d = item["DiscreteResourceSpec"] or {}
+        return {"discrete_resource_spec": {"kind": d.get("Kind"), "value": d.get("Value", 0)}}
+    n = item.get("NamedResourceSpec") or {}
+    return {"named_resource_spec": {"kind": n.get("Kind"), "value": n.get("Value")}}
+
+
 def service_from_docker(
     spec: Mapping[str, Any],
     network_ids: Mapping[str, str] | None = None,
@@ -330,6 +496,7 @@ def service_from_docker(
     c = task.get("ContainerSpec") or {}
     mode_block = spec.get("Mode") or {"Replicated": {"Replicas": 1}}
     replicas: int | None = None
+    max_concurrent: int | None = None
     if "Replicated" in mode_block:
         mode = "replicated"
         replicas = int((mode_block["Replicated"] or {}).get("Replicas", 0))
@@ -337,7 +504,10 @@ def service_from_docker(
         mode = "global"
     elif "ReplicatedJob" in mode_block:
         mode = "replicated-job"
-        replicas = int((mode_block["ReplicatedJob"] or {}).get("TotalCompletions", 1))
+        job = mode_block["ReplicatedJob"] or {}
+        replicas = int(job.get("TotalCompletions", 1))
+        if "MaxConcurrent" in job:
+            max_concurrent = int(job["MaxConcurrent"])
     elif "GlobalJob" in mode_block:
         mode = "global-job"
     else:
@@ -374,9 +544,13 @@ def service_from_docker(
                 if p.get("Spread")
             ],
             "max_replicas_per_node": place.get("MaxReplicas") or None,
+            "platforms": [
+                {"architecture": x.get("Architecture", ""), "os": x.get("OS", "")}
+                for x in place.get("Platforms") or []
+            ],
         }
     res = task.get("Resources") or {}
-    resources = None
+    resources: dict[str, Any] | None = None
     if res:
         resources = {
             key: (
@@ -392,6 +566,13 @@ def service_from_docker(
                 ("reservations", res.get("Reservations")),
             )
         }
+        limits, reservations = res.get("Limits") or {}, res.get("Reservations") or {}
+        if limits.get("Pids"):
+            resources["limits"]["pids"] = int(limits["Pids"])
+        if reservations.get("GenericResources"):
+            resources["reservations"]["generic_resources"] = [
+                _generic_from_docker(g) for g in reservations["GenericResources"]
+            ]
     restart = task.get("RestartPolicy")
     restart_policy = None
     if restart:
@@ -412,18 +593,18 @@ def service_from_docker(
         for p in endpoint.get("Ports") or []
     ]
     networks = [
-        {"name": ids.get(n["Target"], n["Target"]), "aliases": list(n.get("Aliases") or [])}
+        {
+            "name": ids.get(n["Target"], n["Target"]),
+            "aliases": list(n.get("Aliases") or []),
+            "driver_opts": dict(n.get("DriverOpts") or {}),
+        }
         for n in task.get("Networks") or spec.get("Networks") or []
     ]
-    mounts = [
-        {
-            "type": m.get("Type", "volume"),
-            "source": m.get("Source") or None,
-            "target": m["Target"],
-            "read_only": bool(m.get("ReadOnly")),
-        }
-        for m in c.get("Mounts") or []
-    ]
+    mounts = [_mount_from_docker(m) for m in c.get("Mounts") or []]
+    log = task.get("LogDriver") or {}
+    logging = None
+    if log.get("Name"):
+        logging = {"driver": log["Name"], "options": dict(log.get("Options") or {})}
     body: dict[str, Any] = {
         "image": _image(c, labels),
         "command": some(c.get("Command")),
@@ -454,5 +635,8 @@ def service_from_docker(
         "dns_options": list(dns.get("Options") or []),
         "hosts": hosts,
         **references_from_docker(c, reference_names),
+        "max_concurrent": max_concurrent,
+        "logging": logging,
+        **_container_extras(c),
     }
     return Service.model_validate({"metadata": {"name": spec.get("Name", "")}, "spec": body})

@@ -128,3 +128,114 @@ def constraint_problem(constraint: str) -> str | None:
         f"invalid constraint {constraint!r}: use KEY==VALUE or KEY!=VALUE, "
         "e.g. node.role==worker or node.labels.zone!=a"
     )
+
+
+# --------------------------------------------------------------------------- container
+# What the daemon accepts in a task's container (moby oci/caps, opts.ValidateSysctl,
+# go-units ulimit): a name outside these fails every task at start, not at create.
+
+CAPABILITIES = frozenset(
+    "CAP_" + name
+    for name in [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    ]
+)
+"""Linux capabilities (capability.h, up to CAP_CHECKPOINT_RESTORE), as the CLI writes them."""
+
+ULIMITS = frozenset(
+    [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ]
+)
+"""go-units ``ulimitNameMapping``: the names ``--ulimit`` and the daemon know."""
+
+NAMESPACED_SYSCTLS = frozenset(
+    [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ]
+)
+NAMESPACED_SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
+"""``opts.ValidateSysctl``: only namespaced kernel parameters may be set in a container."""
+
+
+def capability_problem(name: str) -> str | None:
+    """Why the daemon would refuse capability ``name`` (normalised: upper case, CAP_)."""
+    if name == "ALL" or name in CAPABILITIES:
+        return None
+    return f"unknown capability {name!r} (e.g. CAP_NET_ADMIN, NET_ADMIN or ALL)"
+
+
+def ulimit_problem(name: str) -> str | None:
+    if name in ULIMITS:
+        return None
+    return f"unknown ulimit {name!r} (known: {', '.join(sorted(ULIMITS))})"
+
+
+def sysctl_problem(name: str) -> str | None:
+    if name in NAMESPACED_SYSCTLS or name.startswith(NAMESPACED_SYSCTL_PREFIXES):
+        return None
+    return (
+        f"sysctl {name!r} is not namespaced, so a container may not set it "
+        "(allowed: net.*, fs.mqueue.*, kernel.msg*, kernel.sem, kernel.shm*)"
+    )

@@ -18,7 +18,8 @@ How a file is read:
    value it is about, and rewritten as a message (unknown fields get "did you mean"):
    `manifests.locate`.
 5. Across all files, a second object with the same kind and name is an error naming both
-   places.
+   places, and a service mount of a declared Volume gets that Volume's driver
+   (`manifests.links`).
 
 Nothing here raises for bad input: every problem becomes a `ManifestError` in the
 `LoadResult`, and loading goes on with the next document and the next file.
@@ -36,7 +37,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES, content
+from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES, content, links
 from swarm_operator.manifests.locate import child_of, did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, models_by_kind
 from swarm_operator.manifests.results import (
@@ -185,6 +186,8 @@ def _finish(
                         f"(with external: true if it is made outside swarm-operator)",
                     )
                 )
+    kept, link_errors = links.resolve(kept)  # e.g. mounts of declared Volumes
+    errors.extend(link_errors)
     suppressed, capped = counts or (0, 0)
     return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
 

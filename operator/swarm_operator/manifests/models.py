@@ -20,7 +20,8 @@ import hashlib
 import ipaddress
 import re
 import shlex
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import (
     Field,
@@ -47,14 +48,18 @@ from swarm_operator.manifests.fields import (
 )
 from swarm_operator.manifests.service_blocks import (
     Healthcheck,
+    Logging,
     Mount,
     NetworkAttachment,
     Placement,
     PortSpec,
+    Privileges,
     Resources,
     RestartPolicy,
     RollbackConfig,
+    Ulimit,
     UpdateConfig,
+    VolumeOptions,
 )
 
 API_VERSION = "swarm-operator/v1alpha1"
@@ -65,6 +70,8 @@ ANNOTATION_PREFIX = "swarm-operator/"
 ANNOTATION_RECONCILE = "swarm-operator/reconcile"  # "disabled": report drift, do not correct
 ANNOTATION_ADOPT = "swarm-operator/adopt"  # "true": take over an unlabelled live object
 ANNOTATION_ALLOW_REPLACE = "swarm-operator/allow-replace"  # "true": networks may be recreated
+VOLUME_KIND = "Volume"
+"""The kind a service mount's source may name (`Service.link`)."""
 OPERATOR_LABEL_PREFIX = "io.swarm-operator."
 """The labels the operator writes itself (`swarm.labels.PREFIX`, which the manifest
 language may not import: a test checks the two agree). A manifest may not set them."""
@@ -115,6 +122,28 @@ class NetworkSpec(Model):
     probe: ProbeSpec | None = Field(
         default=None, description="Reachability probing; on by default for overlay networks."
     )
+    external: bool = Field(
+        default=False,
+        description="Made elsewhere: must exist; never created, changed or pruned.",
+    )
+
+    @model_validator(mode="after")
+    def _external_says_nothing_else(self) -> NetworkSpec:
+        if not self.external:
+            return self
+        given = sorted(
+            name
+            for name, info in type(self).model_fields.items()
+            if name not in ("external", "probe")
+            and getattr(self, name) != info.get_default(call_default_factory=True)
+        )
+        if given:
+            fields = ", ".join(type(self).model_fields[n].alias or n for n in given)
+            raise ValueError(
+                f"an external network is made elsewhere and only looked up by name: "
+                f"remove {fields} (only probe may be set beside external)"
+            )
+        return self
 
     @field_validator("labels")
     @classmethod
@@ -216,6 +245,76 @@ class ServiceSpec(Model):
     configs: list[ConfigReference] = Field(
         default_factory=list, description="Configs mounted in the tasks: a name or {source, ...}."
     )
+    # The fields of compose that the engine keeps in TaskTemplate.ContainerSpec and
+    # TaskTemplate.LogDriver (issue 12); README "ServiceSpec fields" maps every one.
+    max_concurrent: Count | None = Field(
+        default=None, description="replicated-job: tasks run at once (default: all replicas)."
+    )
+    logging: Logging | None = Field(default=None, description="Log driver of the tasks.")
+    cap_add: list[str] = Field(default_factory=list, description="Capabilities to add.")
+    cap_drop: list[str] = Field(default_factory=list, description="Capabilities to drop.")
+    sysctls: StrMap = Field(default_factory=dict, description="Namespaced kernel parameters.")
+    ulimits: dict[str, Ulimit | int] = Field(
+        default_factory=dict, description="nofile: {soft, hard}, or one number for both."
+    )
+    read_only: bool = Field(default=False, description="Mount the root filesystem read-only.")
+    groups: list[str] = Field(default_factory=list, description="Extra groups of the user.")
+    tty: bool = Field(default=False, description="Allocate a pseudo-TTY.")
+    stdin_open: bool = Field(default=False, description="Keep stdin open.")
+    isolation: Literal["default", "process", "hyperv"] | None = Field(
+        default=None, description="Isolation technology (Windows); unset: the engine's default."
+    )
+    privileges: Privileges | None = Field(
+        default=None, description="Credential spec and SELinux context."
+    )
+
+    @field_validator("cap_add", "cap_drop")
+    @classmethod
+    def _capabilities(cls, value: list[str]) -> list[str]:
+        # as the docker CLI normalises them (opts.CapabilitiesMap): upper case, CAP_ prefix
+        out: list[str] = []
+        for cap in value:
+            name = cap.strip().upper()
+            if not name or any(c.isspace() for c in name):
+                raise ValueError(f"{cap!r} is not a capability name")
+            if name != "ALL" and not name.startswith("CAP_"):
+                name = "CAP_" + name
+            problem = engine_rules.capability_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+            if name not in out:
+                out.append(name)
+        return sorted(out)
+
+    @field_validator("ulimits")
+    @classmethod
+    def _ulimit_numbers(cls, value: dict[str, Ulimit | int]) -> dict[str, Ulimit | int]:
+        out: dict[str, Ulimit | int] = {}
+        for name, limit in value.items():
+            problem = engine_rules.ulimit_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+            if isinstance(limit, int):  # one number: soft and hard
+                limit = Ulimit(soft=limit, hard=limit)
+            out[name] = limit
+        return out
+
+    @field_validator("sysctls")
+    @classmethod
+    def _sysctl_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            problem = engine_rules.sysctl_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("max_concurrent")
+    @classmethod
+    def _max_concurrent_jobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        mode = info.data.get("mode")
+        if value is not None and mode != "replicated-job":
+            raise ValueError(f"maxConcurrent is only for mode replicated-job, not {mode!r}")
+        return value
 
     @field_validator("command", "args", mode="before")
     @classmethod
@@ -379,6 +478,22 @@ class NodeSpec(Model):
     exclusive_labels: bool = Field(default=False, description="Remove node labels not listed here.")
 
 
+# --------------------------------------------------------------------------- Volume
+
+
+class VolumeSpec(Model):
+    driver: str = Field(default="local", min_length=1, description="Volume driver.")
+    driver_options: StrMap = Field(
+        default_factory=dict, description="Options of the driver (local: type, o, device)."
+    )
+    labels: StrMap = Field(default_factory=dict, description="Labels of the volumes created.")
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_operator_labels(value)
+
+
 # --------------------------------------------------------------------------- envelopes
 
 _MODELS: dict[str, type[Manifest]] = {}
@@ -430,6 +545,11 @@ class Manifest(Model):
         `manifests.loader` checks that each is declared."""
         return []
 
+    def link(self, declared: Mapping[tuple[str, str], Manifest]) -> tuple[Manifest, list[str]]:
+        """This object with what other declared objects say filled in, and the problems
+        (`manifests.links`, once a directory is loaded). Most kinds link nothing."""
+        return self, []
+
 
 def models_by_kind() -> dict[str, type[Manifest]]:
     """Every kind's model, in the order the classes are defined."""
@@ -455,6 +575,40 @@ class Service(Manifest):
     DESCRIPTION = "A Swarm service that swarm-operator keeps as declared."
     kind: Literal["Service"] = "Service"
     spec: ServiceSpec
+
+    def link(self, declared: Mapping[tuple[str, str], Manifest]) -> tuple[Manifest, list[str]]:
+        """A mount of ``type: volume`` whose source names a declared `Volume` carries its
+        driver, driver options and labels (the mount's own labels win), as ``docker stack
+        deploy`` writes a stack's volumes. A named volume that no manifest declares is
+        left as it is: each node's engine creates a ``local`` volume of that name."""
+        mounts: list[Mount] = []
+        problems: list[str] = []
+        for index, mount in enumerate(self.spec.mounts):
+            found = declared.get((VOLUME_KIND, mount.source or ""))
+            if mount.type != "volume" or found is None:
+                mounts.append(mount)
+                continue
+            volume = cast("Volume", found).spec
+            own = mount.volume_options or VolumeOptions()
+            if own.driver or own.driver_options:
+                problems.append(
+                    f"spec.mounts[{index}].volumeOptions: volume {mount.source!r} is declared "
+                    "by a Volume manifest; set its driver and driverOptions there, not on the "
+                    "mount"
+                )
+                continue
+            options = own.model_copy(
+                update={
+                    "driver": volume.driver,
+                    "driver_options": dict(volume.driver_options),
+                    "labels": {**volume.labels, **own.labels},
+                }
+            )
+            mounts.append(mount.model_copy(update={"volume_options": options}))
+        if problems or mounts == list(self.spec.mounts):
+            return self, problems
+        spec = self.spec.model_copy(update={"mounts": mounts})
+        return self.model_copy(update={"spec": spec}), []
 
     @field_validator("metadata")
     @classmethod
@@ -551,3 +705,27 @@ class Config(BlobManifest):
     )
     kind: Literal["Config"] = "Config"
     spec: ConfigSpec
+
+
+class Volume(Manifest):
+    """A named volume: the driver and options that every service mount of it carries."""
+
+    DESCRIPTION = (
+        "A named volume: the driver and options every service mount of it carries; each "
+        "node creates it when a task first mounts it."
+    )
+    kind: Literal["Volume"] = "Volume"
+    spec: VolumeSpec = Field(
+        default_factory=VolumeSpec,
+        description="Not a Swarm object: the mounts of it carry these (Service.link).",
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", value.name):
+            raise ValueError(
+                f"{value.name!r} is not a valid volume name: at least two characters, letters, "
+                "digits, '_', '.' or '-', starting with a letter or digit"
+            )
+        return value

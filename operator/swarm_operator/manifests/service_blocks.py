@@ -9,18 +9,37 @@ mount's paths), as the engine checks them (`manifests.engine_rules`). Neighbours
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from swarm_operator.manifests import engine_rules, units
 from swarm_operator.manifests.engine_rules import INT64_MAX
-from swarm_operator.manifests.fields import ByteSize, Count, Cpus, Duration, Model, Port
+from swarm_operator.manifests.fields import (
+    ByteSize,
+    Count,
+    Cpus,
+    Duration,
+    Model,
+    Port,
+    StrMap,
+)
 
 
 class NetworkAttachment(Model):
     name: str = Field(min_length=1, description="Name of the network to attach to.")
     aliases: list[str] = Field(default_factory=list, description="Extra DNS names on it.")
+    driver_opts: StrMap = Field(
+        default_factory=dict, description="Driver options of this attachment (the endpoint)."
+    )
 
 
 class PortSpec(Model):
@@ -36,10 +55,18 @@ class SpreadPreference(Model):
     spread: str = Field(description="Node label to spread over, e.g. node.labels.zone.")
 
 
+class Platform(Model):
+    architecture: str = Field(min_length=1, description="e.g. amd64, arm64.")
+    os: str = Field(min_length=1, description="e.g. linux, windows.")
+
+
 class Placement(Model):
     constraints: list[str] = Field(default_factory=list, description="e.g. node.role==worker.")
     preferences: list[SpreadPreference] = Field(default_factory=list)
     max_replicas_per_node: Count | None = None
+    platforms: list[Platform] = Field(
+        default_factory=list, description="Only nodes of one of these platforms run a task."
+    )
 
     @field_validator("constraints")
     @classmethod
@@ -56,13 +83,54 @@ class ResourceAmounts(Model):
     memory: ByteSize | None = None
 
 
+class Limits(ResourceAmounts):
+    pids: int | None = Field(
+        default=None, ge=0, le=INT64_MAX, description="Most processes per task (0: unlimited)."
+    )
+
+
+class DiscreteResource(Model):
+    kind: str = Field(min_length=1, description="Kind of resource, e.g. gpu.")
+    value: int = Field(ge=0, le=INT64_MAX, description="How many a node must offer.")
+
+
+class NamedResource(Model):
+    kind: str = Field(min_length=1, description="Kind of resource, e.g. gpu.")
+    value: str = Field(min_length=1, description="The resource's name, e.g. a GPU's UUID.")
+
+
+class GenericResource(Model):
+    """One of the two forms compose (and the engine) know: a count or a named resource."""
+
+    discrete_resource_spec: DiscreteResource | None = Field(
+        default=None, description="A count: {kind: gpu, value: 2}."
+    )
+    named_resource_spec: NamedResource | None = Field(
+        default=None, description="A named resource: {kind: gpu, value: GPU-UUID}."
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> GenericResource:
+        if (self.discrete_resource_spec is None) == (self.named_resource_spec is None):
+            raise ValueError("give exactly one of discreteResourceSpec, namedResourceSpec")
+        return self
+
+
+class Reservations(ResourceAmounts):
+    generic_resources: list[GenericResource] = Field(
+        default_factory=list,
+        description="Resources a node advertises (dockerd node-generic-resources) and a task "
+        "reserves.",
+    )
+
+
 MIN_MEMORY_LIMIT = engine_rules.MIN_MEMORY_LIMIT
 """Docker refuses a container memory limit below 6 MiB."""
 
 
 class Resources(Model):
-    limits: ResourceAmounts | None = None
-    reservations: ResourceAmounts | None = None
+    limits: Limits | None = None
+    reservations: Reservations | None = None
 
     @field_validator("limits")
     @classmethod
@@ -161,11 +229,77 @@ class Healthcheck(Model):
         return value
 
 
+def _octal(value: Any) -> Any:
+    """A file mode as octal text (``"1777"``, ``"0o755"``) or a number (taken as is)."""
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("0o")
+        try:
+            return int(text, 8)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an octal file mode such as '0755'") from None
+    return value
+
+
+FileMode = Annotated[
+    int,
+    BeforeValidator(_octal),
+    Field(ge=0, le=0o7777),
+    PlainSerializer(lambda mode: f"0{mode:o}", return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(0o?)?[0-7]{1,4}$"},
+                {"type": "integer", "minimum": 0, "maximum": 4095},
+            ],
+            "description": "A file mode: octal text such as '1777', or a number.",
+        }
+    ),
+]
+"""A file mode: an integer inside, octal text (``"01777"``) outside."""
+
+
+class VolumeOptions(Model):
+    no_copy: bool = Field(
+        default=False, description="Do not copy the image's files into a new empty volume."
+    )
+    labels: StrMap = Field(default_factory=dict, description="Labels of the volume created.")
+    driver: str | None = Field(
+        default=None,
+        description="Volume driver for a volume no Volume manifest declares (a declared "
+        "Volume's driver is filled in from it).",
+    )
+    driver_options: StrMap = Field(default_factory=dict, description="Options of that driver.")
+
+    @model_validator(mode="after")
+    def _options_need_driver(self) -> VolumeOptions:
+        if self.driver_options and not self.driver:
+            raise ValueError("driverOptions need a driver (e.g. driver: local)")
+        return self
+
+
+class BindOptions(Model):
+    propagation: Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"] = Field(
+        description="Mount propagation of the bind mount."
+    )
+
+
+class TmpfsOptions(Model):
+    size: ByteSize | None = Field(default=None, description="Size of the tmpfs, e.g. 64M.")
+    mode: FileMode | None = Field(
+        default=None, description="Mode of its root: octal text such as '1777', or a number."
+    )
+
+
 class Mount(Model):
     type: Literal["volume", "bind", "tmpfs"] = "volume"
     source: str | None = Field(default=None, description="Volume name or host path.")
     target: str = Field(description="Path inside the container.")
     read_only: bool = False
+    volume_options: VolumeOptions | None = Field(
+        default=None, description="Options of a volume mount."
+    )
+    bind: BindOptions | None = Field(default=None, description="Options of a bind mount.")
+    tmpfs: TmpfsOptions | None = Field(default=None, description="Options of a tmpfs mount.")
 
     @model_validator(mode="after")
     def _source(self) -> Mount:
@@ -177,6 +311,65 @@ class Mount(Model):
             raise ValueError(f"mount target {self.target!r} must be an absolute path")
         if self.type == "bind" and self.source and not self.source.startswith("/"):
             raise ValueError(f"bind mount source {self.source!r} must be an absolute path")
+        for block, mount_type in (
+            ("volume_options", "volume"),
+            ("bind", "bind"),
+            ("tmpfs", "tmpfs"),
+        ):
+            if getattr(self, block) is not None and self.type != mount_type:
+                name = "volumeOptions" if block == "volume_options" else block
+                raise ValueError(f"{name} is only for a mount of type {mount_type}")
         if self.source == "":  # the engine stores no source: "" is unset
             object.__setattr__(self, "source", None)
         return self
+
+
+# --------------------------------------------------------------------------- container
+
+
+class Logging(Model):
+    driver: str = Field(min_length=1, description="Log driver, e.g. json-file, local, syslog.")
+    options: StrMap = Field(default_factory=dict, description="Options of the log driver.")
+
+
+class Ulimit(Model):
+    soft: int = Field(ge=-1, le=INT64_MAX, description="Soft limit (-1: unlimited).")
+    hard: int = Field(ge=-1, le=INT64_MAX, description="Hard limit (-1: unlimited).")
+
+    @model_validator(mode="after")
+    def _soft_within_hard(self) -> Ulimit:
+        if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
+            raise ValueError(f"soft limit {self.soft} is above the hard limit {self.hard}")
+        return self
+
+
+class CredentialSpec(Model):
+    """Windows gMSA credential spec: exactly one of the three places."""
+
+    file: str | None = Field(default=None, description="A file in the engine's CredentialSpecs.")
+    registry: str | None = Field(default=None, description="A value in the Windows registry.")
+    config: str | None = Field(default=None, description="A Swarm config's ID.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CredentialSpec:
+        given = [v for v in (self.file, self.registry, self.config) if v]
+        if len(given) != 1:
+            raise ValueError("give exactly one of file, registry, config")
+        return self
+
+
+class SELinuxContext(Model):
+    disable: bool = Field(default=False, description="Disable SELinux labelling.")
+    user: str | None = Field(default=None, description="SELinux user label.")
+    role: str | None = Field(default=None, description="SELinux role label.")
+    type: str | None = Field(default=None, description="SELinux type label.")
+    level: str | None = Field(default=None, description="SELinux level label, e.g. s0:c1.")
+
+
+class Privileges(Model):
+    credential_spec: CredentialSpec | None = Field(
+        default=None, description="Windows gMSA credential spec (compose credential_spec)."
+    )
+    se_linux_context: SELinuxContext | None = Field(
+        default=None, alias="seLinuxContext", description="SELinux labels of the container."
+    )

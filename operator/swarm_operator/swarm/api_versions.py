@@ -8,9 +8,17 @@ so the write is refused first, naming the manifest field and both versions:
     spec.healthcheck.startInterval needs Docker Engine API 1.44; this engine speaks 1.41
 
 The lab runs engines 20.10 (API 1.41) and 26.1 (API 1.45). Every field the manifest
-language renders today is accepted by API 1.41; the table lists the Engine API fields of
-services added since (Engine API version history), so the door refuses them on an older
-engine whoever builds the spec. Pure: no I/O.
+language renders today is accepted by API 1.41, the oldest the door talks to
+(`swarm.client.MIN_API_VERSION`); the table lists the Engine API fields of services added
+since (Engine API version history), so the door refuses them on an older engine whoever
+builds the spec. The stack-file fields of issue 12 are all 1.41 or older, so none is in
+the table: ``Sysctls``, ``Placement.MaxReplicas`` and the credential spec's ``Config``
+came with 1.40; ``CapabilityAdd``/``CapabilityDrop``, ``Ulimits``,
+``Resources.Limits.Pids`` and the job modes (``ReplicatedJob.MaxConcurrent``) with 1.41
+(swarmkit merged capabilities and ulimits in July 2020, in time for 20.10); ``LogDriver``,
+``ReadOnly``, ``Groups``, ``TTY``, ``OpenStdin``, ``Isolation``, the SELinux context,
+``Placement.Platforms``, ``GenericResources``, attachment ``DriverOpts`` and the mount
+options are older still. Pure: no I/O.
 """
 
 from __future__ import annotations
