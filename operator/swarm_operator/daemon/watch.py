@@ -109,34 +109,19 @@ class DesiredState:
     def apply(self, result: LoadResultLike, directory: Path | None = None) -> Change:
         """Take in a fresh load of the directory; return what changed."""
         errors = tuple((str(e.source), e.message) for e in result.errors)
-        failed = {e.source.file for e in result.errors}
-        # An error about the directory itself (missing, unreadable, mid-swap): every
-        # file's objects are held at their last good state.
-        whole = directory is not None and any(
-            os.path.realpath(f) == os.path.realpath(directory) for f in failed
-        )
         with self._lock:
             old = self._objects
-            new: dict[Key, Desired] = {}
-            if whole:
-                new = {k: Desired(d.manifest, d.file, held=True) for k, d in old.items()}
-            else:
-                for obj in result.objects:
-                    if obj.source.file not in failed:
-                        new.setdefault(obj.manifest.key, Desired(obj.manifest, obj.source.file))
-                for key, desired in old.items():
-                    if desired.file in failed and key not in new:
-                        new[key] = Desired(desired.manifest, desired.file, held=True)
-                for obj in result.objects:
-                    if obj.source.file in failed and obj.manifest.key not in new:
-                        # Never loaded cleanly before: declared, so never pruned, but held.
-                        new[obj.manifest.key] = Desired(obj.manifest, obj.source.file, held=True)
+            new = self._merge(old, result, directory)
             changed = frozenset(
                 key
                 for key, desired in new.items()
                 if key not in old
-                or old[key].manifest != desired.manifest
                 or old[key].held != desired.held
+                # the same object when its file was not parsed again (`loader.ParseCache`)
+                or (
+                    old[key].manifest is not desired.manifest
+                    and old[key].manifest != desired.manifest
+                )
             )
             removed = frozenset(old.keys() - new.keys())
             self._objects = new
@@ -146,6 +131,38 @@ class DesiredState:
             self._errors = errors
         held = frozenset(k for k, d in new.items() if d.held)
         return Change(changed=changed, removed=removed, held=held, errors=errors)
+
+    def would_remove(self, result: LoadResultLike, directory: Path | None = None) -> frozenset[Key]:
+        """The keys that `apply` of ``result`` would remove (nothing is changed)."""
+        with self._lock:
+            old = self._objects
+            return frozenset(old.keys() - self._merge(old, result, directory).keys())
+
+    @staticmethod
+    def _merge(
+        old: dict[Key, Desired], result: LoadResultLike, directory: Path | None
+    ) -> dict[Key, Desired]:
+        """The desired state after ``result``: a failed file's objects are held."""
+        failed = {e.source.file for e in result.errors}
+        # An error about the directory itself (missing, unreadable, mid-swap): every
+        # file's objects are held at their last good state.
+        whole = directory is not None and any(
+            os.path.realpath(f) == os.path.realpath(directory) for f in failed
+        )
+        if whole:
+            return {k: Desired(d.manifest, d.file, held=True) for k, d in old.items()}
+        new: dict[Key, Desired] = {}
+        for obj in result.objects:
+            if obj.source.file not in failed:
+                new.setdefault(obj.manifest.key, Desired(obj.manifest, obj.source.file))
+        for key, desired in old.items():
+            if desired.file in failed and key not in new:
+                new[key] = Desired(desired.manifest, desired.file, held=True)
+        for obj in result.objects:
+            if obj.source.file in failed and obj.manifest.key not in new:
+                # Never loaded cleanly before: declared, so never pruned, but held.
+                new[obj.manifest.key] = Desired(obj.manifest, obj.source.file, held=True)
+        return new
 
     def get(self, key: Key) -> Desired | None:
         with self._lock:

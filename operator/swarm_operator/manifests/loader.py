@@ -60,6 +60,7 @@ __all__ = [  # the results are re-exported: callers import them from here
     "LoadResult",
     "LoadedObject",
     "ManifestError",
+    "ParseCache",
     "SourceRef",
     "display_path",
     "load_directory",
@@ -77,14 +78,26 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 # --------------------------------------------------------------------------- entry points
 
 
-def load_directory(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadResult:
-    """Load every manifest file under ``path`` (recursively, in sorted order)."""
+def load_directory(
+    path: Path,
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    cache: ParseCache | None = None,
+) -> LoadResult:
+    """Load every manifest file under ``path`` (recursively, in sorted order).
+
+    With a ``cache`` (`ParseCache`, kept between calls by the daemon), every file is still
+    found and read, but a file whose bytes are those of its last parse is not parsed
+    again: the result is the same as without it, errors included.
+    """
     path = Path(path)
     errors: list[ManifestError] = []
     if not path.exists():
         return _fail(path, f"{path}: no such directory")
     if not path.is_dir():
         return _fail(path, f"{path}: not a directory")
+    if cache is not None:
+        cache.start()
     files: list[Path] = []
     for found in _walk(path, errors):
         files.append(found)
@@ -96,12 +109,14 @@ def load_directory(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) 
     gc.disable()
     try:
         for file in files:
-            file_objects, file_errors = _load_guarded(file, max_file_bytes, path)
+            file_objects, file_errors = _load_guarded(file, max_file_bytes, path, cache)
             objects.extend(file_objects)
             errors.extend(_cap(file, file_errors, counts))
     finally:
         if gc_was_enabled:
             gc.enable()
+    if cache is not None:
+        cache.keep_only(files)
     return _finish(objects, errors, files, counts)
 
 
@@ -118,12 +133,12 @@ def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Lo
 
 
 def _load_guarded(
-    path: Path, max_file_bytes: int, root: Path | None
+    path: Path, max_file_bytes: int, root: Path | None, cache: ParseCache | None = None
 ) -> tuple[list[LoadedObject], list[ManifestError]]:
     """`_load_one`, and whatever goes wrong inside it is this file's error, never a
     traceback that loses the other files' errors."""
     try:
-        return _load_one(path, max_file_bytes)
+        return _load_one(path, max_file_bytes, cache)
     except RecursionError:
         return [], [ManifestError(SourceRef(path, 1, 1), "YAML nesting is too deep")]
     except MemoryError:
@@ -176,6 +191,46 @@ def _finish(
         kept.append(obj)
     suppressed, capped = counts or (0, 0)
     return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
+
+
+class ParseCache:
+    """Each file's last parse, keyed by its path and its exact bytes (for `load_directory`).
+
+    The daemon keeps one between reloads: an edit among 2,000 files then re-parses and
+    re-validates one file, not 2,000. Only the parse is kept; finding the files, reading
+    them, the per-file error cap and the cross-file checks (duplicates) run on every load,
+    so a cached load gives what a fresh one would. Not thread-safe: one load at a time.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[bytes, tuple[LoadedObject, ...], tuple[ManifestError, ...]]]
+        self._files = {}
+        self.parsed = 0
+        """Files parsed (not found in the cache) by the last load."""
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def get(self, path: Path, data: bytes) -> tuple[list[LoadedObject], list[ManifestError]] | None:
+        known = self._files.get(path)
+        if known is None or known[0] != data:
+            return None
+        return list(known[1]), list(known[2])
+
+    def put(
+        self, path: Path, data: bytes, objects: list[LoadedObject], errors: list[ManifestError]
+    ) -> None:
+        self.parsed += 1
+        self._files[path] = (data, tuple(objects), tuple(errors))
+
+    def keep_only(self, files: list[Path]) -> None:
+        """Forget the files a load no longer found (removed, renamed, now ignored)."""
+        found = set(files)
+        for path in [p for p in self._files if p not in found]:
+            del self._files[path]
+
+    def start(self) -> None:
+        self.parsed = 0
 
 
 # --------------------------------------------------------------------------- finding files
@@ -268,24 +323,37 @@ def _os_message(exc: OSError) -> str:
 # --------------------------------------------------------------------------- one file
 
 
-def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list[ManifestError]]:
+def _load_one(
+    path: Path, max_file_bytes: int, cache: ParseCache | None = None
+) -> tuple[list[LoadedObject], list[ManifestError]]:
+    try:
+        data = _read_bounded(path, max_file_bytes)
+    except _Refused as exc:
+        return [], [ManifestError(SourceRef(path, exc.line, exc.line), str(exc))]
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            message = "reading would block (not a plain file?): refused"
+        else:
+            message = _os_message(exc)
+        return [], [ManifestError(SourceRef(path, 0, 0), message)]
+    if cache is not None:
+        known = cache.get(path, data)
+        if known is not None:
+            return known
+    objects, errors = _parse(path, data)
+    if cache is not None:
+        cache.put(path, data, objects, errors)
+    return objects, errors
+
+
+def _parse(path: Path, data: bytes) -> tuple[list[LoadedObject], list[ManifestError]]:
+    """One file's objects and errors from its bytes (nothing else: what a cache keys on)."""
     errors: list[ManifestError] = []
     objects: list[LoadedObject] = []
 
     def err(line: int, column: int, message: str) -> None:
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
-    try:
-        data = _read_bounded(path, max_file_bytes)
-    except _Refused as exc:
-        err(exc.line, exc.line, str(exc))
-        return objects, errors
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-            err(0, 0, "reading would block (not a plain file?): refused")
-        else:
-            err(0, 0, _os_message(exc))
-        return objects, errors
     utf16 = _utf16(data)
     if utf16:
         err(1, 1, f"not UTF-8 text (looks like {utf16}): save the file as UTF-8")
