@@ -234,7 +234,12 @@ class Daemon:
             )
             if self.git.directory != options.directory:
                 raise ValueError("with a git source the directory is the source's")
-        self.watcher = ManifestWatcher(options.directory, self.reload, on_error=self._watch_error)
+        self.watcher = ManifestWatcher(
+            options.directory,
+            self.reload,
+            on_error=self._watch_error,
+            on_early_change=self.reload_early,
+        )
         self.server: OperatorHTTPServer | None = None
         self.webhooks: WebhookServer | None = None
         self._probe_thread: threading.Thread | None = None
@@ -496,12 +501,28 @@ class Daemon:
         Every file is found and read again, but only those whose bytes changed are parsed
         and validated again (`loader.ParseCache`): the same result as a fresh load, at
         the cost of the files that changed (an edit among 2,000 files: one parse)."""
+        change = self._reload(early=False)
+        assert change is not None
+        return change
+
+    def reload_early(self) -> bool:
+        """The watcher's reload of one file saved (written and closed, or renamed into
+        place) and then calm for 50 ms, before the whole debounce: done unless it would
+        remove a declared key. A removal waits the whole quiet (it may be the first half
+        of a change to several files, e.g. an object moved to another file, and a removed
+        key is pruned). False: declined, the watcher reloads after the quiet."""
+        return self._reload(early=True) is not None
+
+    def _reload(self, early: bool) -> Change | None:
         directory = self.options.directory
         with self._reload_lock:
             result = load_directory(directory, cache=self._parses)
+            if early and self.desired.would_remove(result, directory):
+                log.debug("early reload declined: it would remove keys")
+                return None
             change = self.desired.apply(result, directory)
             parsed = self._parses.parsed
-        log.debug("manifests read", files=len(result.files), parsed=parsed)
+        log.debug("manifests read", files=len(result.files), parsed=parsed, early=early)
         if self.options.prune and len(change.removed) > self.options.max_prune:
             self._block_prune(len(change.removed))
         if self.git is not None:
