@@ -1,6 +1,7 @@
 """The daemon's incremental reload (`loader.ParseCache`) gives what a fresh load gives.
 
-A cached load re-reads every file but parses only those whose bytes changed. For random
+A cached load parses only the files whose bytes changed, and does not even read those
+whose stat shows them unchanged since a read well after their last change. For random
 sequences of file writes (same-size rewrites included), removals, renames and symlinks,
 the cached load is compared with a fresh `load_directory` after every step: objects,
 errors (their order and the per-file cap included), files and counts; and a
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -137,3 +139,30 @@ def test_a_held_key_stays_held_through_cached_loads(tmp_path: Path) -> None:
     assert held is not None and held.held
     assert held.manifest.spec.image == "10.77.0.1:5000/busybox:1"
     assert not desired.ok
+
+
+def test_a_file_unchanged_since_long_before_its_read_is_not_read_again(tmp_path: Path) -> None:
+    """The stat shortcut: with the read taken as long after the last change, an unchanged
+    file is not read; any change shows in its stat (ctime), a same-size rewrite too."""
+    later = ParseCache(clock=lambda: time.time_ns() + 10**10)  # reads "10 s later"
+    for name in ("web", "db"):
+        (tmp_path / f"{name}.yaml").write_text(service(name))
+    load_directory(tmp_path, cache=later)
+    assert later.parsed == 2
+    assert load_directory(tmp_path, cache=later) == load_directory(tmp_path)
+    assert later.unread == 2 and later.parsed == 0
+    time.sleep(0.05)  # past the file system's timestamp tick
+    (tmp_path / "web.yaml").write_text(service("web", "10.77.0.1:5000/busybox:2"))  # same size
+    result = load_directory(tmp_path, cache=later)
+    assert later.unread == 1 and later.parsed == 1
+    assert result == load_directory(tmp_path)
+    assert result.by_key()[("Service", "web")].manifest.spec.image.endswith(":2")
+
+
+def test_a_file_changed_just_before_its_read_is_read_again(tmp_path: Path) -> None:
+    """Within the margin of its read a file's stat is not trusted: the bytes decide."""
+    cache = ParseCache()
+    (tmp_path / "web.yaml").write_text(service("web"))
+    load_directory(tmp_path, cache=cache)
+    load_directory(tmp_path, cache=cache)
+    assert cache.unread == 0 and cache.parsed == 0  # read, same bytes, not parsed
