@@ -106,6 +106,7 @@ def test_which_events_are_one_saved_file() -> None:
     assert single_file("created", "/m/sub", "", True) is None
     assert single_file("moved", "/m/.git/HEAD.lock", "/m/.git/HEAD", False) is None
     assert single_file("closed", "/m/.#web.yaml", "", False) is None  # the loader skips it
+    assert single_file("closed", "/m/.gitx/web.yaml", "", False) == ("/m/.gitx/web.yaml", True)
 
 
 def test_relevant_events() -> None:

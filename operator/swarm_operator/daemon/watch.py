@@ -297,7 +297,8 @@ def single_file(
     complete: written and closed, or a temporary file renamed over it. None when the
     event may be part of a change to several files or a removal (a directory, git, a
     deleted file, a manifest renamed to another name or away)."""
-    if is_directory or f"{os.sep}.git" in src or f"{os.sep}.git" in dest:
+    git = f"{os.sep}.git{os.sep}"
+    if is_directory or any(git in p or p.endswith(f"{os.sep}.git") for p in (src, dest)):
         return None
     if event_type == "moved":
         if _manifest_name(src) or not _manifest_name(dest):
