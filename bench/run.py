@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--noop-repeats", type=int, default=3, help="timed no-op runs per N")
     p.add_argument("--rest-sizes", type=_int_list, default=[100, 500], help="N for (e)")
     p.add_argument("--rest-window", type=float, default=30.0, help="CPU window in (e), seconds")
+    p.add_argument(
+        "--rest-edits", type=int, default=5, help="manifest edits timed per N in (e) (median)"
+    )
     p.add_argument("--poll-ms", type=float, default=5.0, help="spec poll interval in (c), (d)")
     p.add_argument(
         "--git-poll-trials", type=int, default=3, help="trials of (f) by polling (1 min each)"
@@ -98,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--parts: unknown part(s) {''.join(sorted(bad))}")
     if args.trials < 1:
         p.error("--trials must be at least 1")
+    if args.rest_edits < 1:
+        p.error("--rest-edits must be at least 1")
     return args
 
 

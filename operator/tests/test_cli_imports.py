@@ -4,8 +4,9 @@ talk to a Swarm do, inside their ``run()``. Each case runs in a fresh interprete
 
 The import lists of ``--help`` (every command) and of ``validate`` are pinned: building
 the parser imports no third-party package at all and only the light modules below of
-our own, and `validate` adds only PyYAML, pydantic (and what pydantic itself needs) and
-the manifest modules. A new import there fails this test instead of slowing every CI run.
+our own, and `validate` builds only its own parser and imports only PyYAML, pydantic (and
+what pydantic itself needs) and the manifest modules. A new import there fails this test
+instead of slowing every CI run.
 """
 
 from __future__ import annotations
@@ -48,20 +49,33 @@ PARSER_MODULES = {
     "swarm_operator.swarm",
     "swarm_operator.swarm.errors",
 }
-VALIDATE_MODULES = PARSER_MODULES | {
-    f"swarm_operator.manifests.{m}"
-    for m in (
-        "blob_blocks",
-        "content",
-        "fields",
-        "links",
-        "loader",
-        "locate",
-        "models",
-        "results",
-        "service_blocks",
-        "yaml_tree",
-    )
+# `swarm-operator validate DIR` builds only its own command's parser: none of the other
+# command modules (nor what they import for their parsers) is imported.
+VALIDATE_MODULES = {
+    "swarm_operator",
+    "swarm_operator.cli",
+    "swarm_operator.cli.common",
+    "swarm_operator.cli.validate",
+    "swarm_operator.kinds",
+    "swarm_operator.manifests",
+    "swarm_operator.observe",
+    *(
+        f"swarm_operator.manifests.{m}"
+        for m in (
+            "blob_blocks",
+            "content",
+            "engine_rules",
+            "fields",
+            "links",
+            "loader",
+            "locate",
+            "models",
+            "results",
+            "service_blocks",
+            "units",
+            "yaml_tree",
+        )
+    ),
 }
 VALIDATE_THIRD_PARTY = {
     "yaml",
@@ -127,6 +141,24 @@ def test_validate_imports_only_yaml_pydantic_and_the_manifest_modules(tmp_path: 
     modules = all_imported_after(code)
     assert third_party(modules) == VALIDATE_THIRD_PARTY
     assert ours(modules) == VALIDATE_MODULES, ours(modules) ^ VALIDATE_MODULES
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "manifests/", "--output", "json", "--max-file-bytes", "10"],
+        ["plan", "m/", "--prune", "--max-prune", "3", "--host", "unix:///x.sock"],
+        ["apply", "m/", "--parallelism", "2", "--wait"],
+        ["run", "m/", "--workers", "2", "--metrics-addr", "127.0.0.1:9"],
+        ["lab", "status", "--index", "3"],
+    ],
+)
+def test_a_command_parses_the_same_with_only_its_own_parser(argv: list[str]) -> None:
+    from swarm_operator import cli
+
+    whole = vars(cli.build_parser().parse_args(argv))
+    alone = vars(cli.build_parser(argv[0]).parse_args(argv))
+    assert whole == alone
 
 
 def test_the_parser_knows_every_kind_without_the_models() -> None:

@@ -159,3 +159,21 @@ def test_removing_more_than_max_prune_files_blocks_every_prune(tmp_path: Path) -
     (tmp_path / "c.yaml").unlink()
     d.reload()
     assert d.prune_blocker is not None and "--max-prune 1" in d.prune_blocker
+
+
+def test_an_early_reload_is_declined_when_it_would_remove_a_key(setup) -> None:  # type: ignore[no-untyped-def]
+    """The watcher's early reload (one file saved) never removes a key: a removal waits
+    the whole debounce (it may be half of an object moved to another file)."""
+    d, _, manifests = setup
+    d.reload()
+    drain(d)
+    (manifests / "web.yaml").write_text(SERVICE.format(name="web", replicas=3))
+    assert d.reload_early()
+    assert drain(d) == [("Service", "web")]
+    (manifests / "db.yaml").write_text("# moved to another file, not written there yet\n")
+    assert not d.reload_early()
+    assert drain(d) == []
+    assert d.desired.get(("Service", "db")) is not None  # still declared
+    d.reload()  # after the whole quiet: taken
+    assert drain(d) == [("Service", "db")]
+    assert d.desired.get(("Service", "db")) is None

@@ -8,7 +8,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swarm_operator.daemon.watch import Debouncer, DesiredState, ManifestWatcher, relevant
+from swarm_operator.daemon.watch import (
+    Debouncer,
+    DesiredState,
+    ManifestWatcher,
+    relevant,
+    single_file,
+)
 from swarm_operator.manifests.models import Network, Service
 
 
@@ -46,6 +52,61 @@ def test_debouncer_fires_at_max_wait_during_an_endless_burst() -> None:
         if d.take():
             fired.append(clock.now)
     assert fired == [2.0]
+
+
+def test_one_file_saved_is_due_after_the_settled_quiet() -> None:
+    clock = FakeClock()
+    d = Debouncer(quiet=0.3, max_wait=2.0, clock=clock, settled_quiet=0.05)
+    d.touch("/m/web.yaml", settled=False)  # written, not closed yet: the whole quiet
+    clock.now = 0.1
+    assert not d.take()
+    d.touch("/m/web.yaml", settled=True)  # closed
+    clock.now = 0.14
+    assert not d.take()
+    clock.now = 0.16
+    assert d.take() and d.took_early
+    # a file renamed into place: the same
+    d.touch("/m/db.yaml", settled=True)
+    clock.now = 0.22
+    assert d.take() and d.took_early
+
+
+def test_anything_more_than_one_saved_file_waits_the_whole_quiet() -> None:
+    clock = FakeClock()
+    d = Debouncer(quiet=0.3, max_wait=2.0, clock=clock, settled_quiet=0.05)
+    for second in ("/m/b.yaml", None):  # another file; a removal, a directory, git
+        clock.now += 10
+        start = clock.now
+        d.touch("/m/a.yaml", settled=True)
+        d.touch(second, settled=True)
+        clock.now = start + 0.29
+        assert not d.take()
+        assert abs((d.wait_time() or 0) - 0.01) < 1e-9
+        clock.now = start + 0.3
+        assert d.take() and not d.took_early
+    # without a settled quiet (the default) a saved file waits the whole quiet too
+    plain = Debouncer(quiet=0.3, clock=clock)
+    start = clock.now
+    plain.touch("/m/a.yaml", settled=True)
+    clock.now = start + 0.2
+    assert not plain.take()
+    clock.now = start + 0.3
+    assert plain.take() and not plain.took_early
+
+
+def test_which_events_are_one_saved_file() -> None:
+    assert single_file("closed", "/m/web.yaml", "", False) == ("/m/web.yaml", True)
+    assert single_file("modified", "/m/web.yaml", "", False) == ("/m/web.yaml", False)
+    assert single_file("created", "/m/web.yaml", "", False) == ("/m/web.yaml", False)
+    assert single_file("moved", "/m/.web.yaml.tmp", "/m/web.yaml", False) == ("/m/web.yaml", True)
+    assert single_file("moved", "/m/4913", "/m/web.yml", False) == ("/m/web.yml", True)
+    assert single_file("moved", "/m/a.yaml", "/m/b.yaml", False) is None  # a rename
+    assert single_file("moved", "/m/a.yaml", "/m/a.yaml~", False) is None  # moved away
+    assert single_file("deleted", "/m/web.yaml", "", False) is None
+    assert single_file("created", "/m/sub", "", True) is None
+    assert single_file("moved", "/m/.git/HEAD.lock", "/m/.git/HEAD", False) is None
+    assert single_file("closed", "/m/.#web.yaml", "", False) is None  # the loader skips it
+    assert single_file("closed", "/m/.gitx/web.yaml", "", False) == ("/m/.gitx/web.yaml", True)
 
 
 def test_relevant_events() -> None:
@@ -207,6 +268,33 @@ def test_an_atomic_rename_save_is_seen(tmp_path: Path) -> None:
         tmp.write_text("a: 2\n")
         os.replace(tmp, tmp_path / "web.yaml")
         assert wait_for(lambda: calls.n >= 1)
+    finally:
+        w.stop()
+
+
+def test_a_saved_file_is_reloaded_early_and_a_declined_one_after_the_quiet(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "web.yaml").write_text("a: 1\n")
+    calls, early = Counter(), []
+    answer = [True]
+
+    def on_early() -> bool:
+        early.append(answer[0])
+        return answer[0]
+
+    w = ManifestWatcher(tmp_path, calls, quiet=1.0, on_early_change=on_early)
+    w.start()
+    try:
+        tmp = tmp_path / ".web.yaml.tmp"
+        tmp.write_text("a: 2\n")
+        os.replace(tmp, tmp_path / "web.yaml")  # an atomic save
+        assert wait_for(lambda: early == [True])
+        assert calls.n == 0
+        answer[0] = False  # declined (it would remove a key): the whole quiet, then on_change
+        (tmp_path / "web.yaml").write_text("a: 3\n")  # in place: modified, then closed
+        assert wait_for(lambda: calls.n == 1)
+        assert early == [True, False]
     finally:
         w.stop()
 

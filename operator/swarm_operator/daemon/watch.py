@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from swarm_operator.engine.plan import DesiredIndex
-from swarm_operator.manifests.loader import MANIFEST_SUFFIXES
+from swarm_operator.manifests.loader import MANIFEST_SUFFIXES, is_ignored
 from swarm_operator.manifests.models import Manifest
 
 Key = tuple[str, str]
@@ -109,34 +109,19 @@ class DesiredState:
     def apply(self, result: LoadResultLike, directory: Path | None = None) -> Change:
         """Take in a fresh load of the directory; return what changed."""
         errors = tuple((str(e.source), e.message) for e in result.errors)
-        failed = {e.source.file for e in result.errors}
-        # An error about the directory itself (missing, unreadable, mid-swap): every
-        # file's objects are held at their last good state.
-        whole = directory is not None and any(
-            os.path.realpath(f) == os.path.realpath(directory) for f in failed
-        )
         with self._lock:
             old = self._objects
-            new: dict[Key, Desired] = {}
-            if whole:
-                new = {k: Desired(d.manifest, d.file, held=True) for k, d in old.items()}
-            else:
-                for obj in result.objects:
-                    if obj.source.file not in failed:
-                        new.setdefault(obj.manifest.key, Desired(obj.manifest, obj.source.file))
-                for key, desired in old.items():
-                    if desired.file in failed and key not in new:
-                        new[key] = Desired(desired.manifest, desired.file, held=True)
-                for obj in result.objects:
-                    if obj.source.file in failed and obj.manifest.key not in new:
-                        # Never loaded cleanly before: declared, so never pruned, but held.
-                        new[obj.manifest.key] = Desired(obj.manifest, obj.source.file, held=True)
+            new = self._merge(old, result, directory)
             changed = frozenset(
                 key
                 for key, desired in new.items()
                 if key not in old
-                or old[key].manifest != desired.manifest
                 or old[key].held != desired.held
+                # the same object when its file was not parsed again (`loader.ParseCache`)
+                or (
+                    old[key].manifest is not desired.manifest
+                    and old[key].manifest != desired.manifest
+                )
             )
             # A service mounts a secret by version: when the secret changes, so does what
             # the service must mount (`Manifest.references`).
@@ -153,6 +138,38 @@ class DesiredState:
             self._errors = errors
         held = frozenset(k for k, d in new.items() if d.held)
         return Change(changed=changed, removed=removed, held=held, errors=errors)
+
+    def would_remove(self, result: LoadResultLike, directory: Path | None = None) -> frozenset[Key]:
+        """The keys that `apply` of ``result`` would remove (nothing is changed)."""
+        with self._lock:
+            old = self._objects
+            return frozenset(old.keys() - self._merge(old, result, directory).keys())
+
+    @staticmethod
+    def _merge(
+        old: dict[Key, Desired], result: LoadResultLike, directory: Path | None
+    ) -> dict[Key, Desired]:
+        """The desired state after ``result``: a failed file's objects are held."""
+        failed = {e.source.file for e in result.errors}
+        # An error about the directory itself (missing, unreadable, mid-swap): every
+        # file's objects are held at their last good state.
+        whole = directory is not None and any(
+            os.path.realpath(f) == os.path.realpath(directory) for f in failed
+        )
+        if whole:
+            return {k: Desired(d.manifest, d.file, held=True) for k, d in old.items()}
+        new: dict[Key, Desired] = {}
+        for obj in result.objects:
+            if obj.source.file not in failed:
+                new.setdefault(obj.manifest.key, Desired(obj.manifest, obj.source.file))
+        for key, desired in old.items():
+            if desired.file in failed and key not in new:
+                new[key] = Desired(desired.manifest, desired.file, held=True)
+        for obj in result.objects:
+            if obj.source.file in failed and obj.manifest.key not in new:
+                # Never loaded cleanly before: declared, so never pruned, but held.
+                new[obj.manifest.key] = Desired(obj.manifest, obj.source.file, held=True)
+        return new
 
     def get(self, key: Key) -> Desired | None:
         with self._lock:
@@ -191,22 +208,48 @@ class DesiredState:
 
 
 class Debouncer:
-    """Coalesces bursts of events: due after ``quiet`` s of calm, or ``max_wait`` s at most."""
+    """Coalesces bursts of events: due after ``quiet`` s of calm, or ``max_wait`` s at most.
 
-    def __init__(self, quiet: float = 0.3, max_wait: float = 2.0, clock: Clock = time.monotonic):
+    A burst that is one manifest file written and closed, or renamed into place (an
+    editor's save), and nothing else, is due after ``settled_quiet`` s of calm instead:
+    `touch` is told the file and whether the event left it complete. Anything else in
+    the burst (another file, a removal, a directory, git, a swap) makes it wait ``quiet``.
+    ``took_early`` says whether the change `take` just returned came before ``quiet``.
+    """
+
+    def __init__(
+        self,
+        quiet: float = 0.3,
+        max_wait: float = 2.0,
+        clock: Clock = time.monotonic,
+        settled_quiet: float | None = None,
+    ):
         self._quiet = quiet
+        self._settled_quiet = quiet if settled_quiet is None else min(settled_quiet, quiet)
         self._max_wait = max_wait
         self._clock = clock
         self._lock = threading.Lock()
         self._first: float | None = None
         self._last: float | None = None
+        self._path: str | None = None
+        self._single = False
+        self._settled = False
+        self.took_early = False
 
-    def touch(self) -> None:
+    def touch(self, path: str | None = None, settled: bool = False) -> None:
+        """An event; ``path``: the one manifest file it is about (None: anything else)."""
         now = self._clock()
         with self._lock:
             if self._first is None:
                 self._first = now
+                self._path, self._single = path, path is not None
+            elif path is None or path != self._path:
+                self._single = False
+            self._settled = settled
             self._last = now
+
+    def _calm(self) -> float:
+        return self._settled_quiet if self._single and self._settled else self._quiet
 
     def wait_time(self) -> float | None:
         """Seconds until due (0 if due now), None when nothing is pending."""
@@ -214,7 +257,7 @@ class Debouncer:
             if self._first is None or self._last is None:
                 return None
             now = self._clock()
-            due_at = min(self._last + self._quiet, self._first + self._max_wait)
+            due_at = min(self._last + self._calm(), self._first + self._max_wait)
             return max(due_at - now, 0.0)
 
     def take(self) -> bool:
@@ -223,7 +266,10 @@ class Debouncer:
             if self._first is None or self._last is None:
                 return False
             now = self._clock()
-            if now - self._last >= self._quiet or now - self._first >= self._max_wait:
+            calm, overdue = now - self._last >= self._quiet, now - self._first >= self._max_wait
+            early = now - self._last >= self._calm() and not calm and not overdue
+            if calm or overdue or early:
+                self.took_early = early
                 self._first = self._last = None
                 return True
             return False
@@ -258,6 +304,30 @@ def relevant(event_type: str, paths: Iterable[str], is_directory: bool) -> bool:
     return any(p.endswith(MANIFEST_SUFFIXES) for p in names)
 
 
+def single_file(
+    event_type: str, src: str, dest: str, is_directory: bool
+) -> tuple[str, bool] | None:
+    """The one manifest file a (relevant) event is about, and whether the event leaves it
+    complete: written and closed, or a temporary file renamed over it. None when the
+    event may be part of a change to several files or a removal (a directory, git, a
+    deleted file, a manifest renamed to another name or away)."""
+    git = f"{os.sep}.git{os.sep}"
+    if is_directory or any(git in p or p.endswith(f"{os.sep}.git") for p in (src, dest)):
+        return None
+    if event_type == "moved":
+        if _manifest_name(src) or not _manifest_name(dest):
+            return None
+        return dest, True
+    if event_type in ("created", "modified", "closed") and _manifest_name(src):
+        return src, event_type == "closed"
+    return None
+
+
+def _manifest_name(path: str) -> bool:
+    """A file the loader would read (by its name; what is in it does not matter here)."""
+    return path.endswith(MANIFEST_SUFFIXES) and not is_ignored(os.path.basename(path))
+
+
 class _Handler(FileSystemEventHandler):
     """watchdog's dispatch thread calls this: record the event, return at once."""
 
@@ -281,13 +351,18 @@ class ManifestWatcher:
         poll_interval: float = 1.0,
         on_error: Callable[[BaseException], None] | None = None,
         content_files: Callable[[], frozenset[str]] = frozenset,
+        on_early_change: Callable[[], bool] | None = None,
+        settled_quiet: float = 0.05,
     ) -> None:
         self.directory = Path(directory)
         self._content_files = content_files
         self._on_change = on_change
+        self._on_early_change = on_early_change
         self._on_error = on_error
         self._poll = poll_interval
-        self.debouncer = Debouncer(quiet, max_wait)
+        self.debouncer = Debouncer(
+            quiet, max_wait, settled_quiet=settled_quiet if on_early_change else None
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._observer: Any = None
@@ -297,12 +372,18 @@ class ManifestWatcher:
 
     # The watchdog handler: record and return.
     def dispatch(self, event: Any) -> None:
-        paths = [str(getattr(event, "src_path", "")), str(getattr(event, "dest_path", ""))]
-        if relevant(str(event.event_type), paths, bool(event.is_directory)) or (
-            str(event.event_type) in ("created", "modified", "moved", "closed", "deleted")
-            and any(os.path.realpath(p) in self._content_files() for p in paths if p)
+        src, dest = str(getattr(event, "src_path", "")), str(getattr(event, "dest_path", ""))
+        kind, is_directory = str(event.event_type), bool(event.is_directory)
+        if relevant(kind, [src, dest], is_directory):
+            one = single_file(kind, src, dest, is_directory)
+            if one is None:
+                self.debouncer.touch()
+            else:
+                self.debouncer.touch(*one)
+        elif kind in ("created", "modified", "moved", "closed", "deleted") and any(
+            os.path.realpath(p) in self._content_files() for p in (src, dest) if p
         ):
-            self.debouncer.touch()
+            self.debouncer.touch()  # a file a Secret or Config reads
             self._wake.set()
 
     def _arm(self) -> None:
@@ -356,7 +437,13 @@ class ManifestWatcher:
                         self._on_error(exc)
             if self.debouncer.take():
                 try:
-                    self._on_change()
+                    if self.debouncer.took_early and self._on_early_change is not None:
+                        if not self._on_early_change():
+                            # declined (it would remove a key): wait the whole quiet
+                            self.debouncer.touch()
+                            self._wake.set()
+                    else:
+                        self._on_change()
                 except Exception as exc:
                     if self._on_error is not None:
                         self._on_error(exc)

@@ -29,6 +29,16 @@ def _read(path: Path) -> bytes:
     return data
 
 
+def reads_file(manifest: Manifest) -> bool:
+    """Its content comes from a file of its own (a Secret's or Config's ``file``): the
+    manifest's bytes alone do not say what it is (see `loader.ParseCache`)."""
+    return (
+        isinstance(manifest, BlobManifest)
+        and not manifest.external
+        and getattr(manifest.spec, "file", None) is not None
+    )
+
+
 def attach(
     manifest: Manifest, manifest_file: Path, environ: Mapping[str, str] | None = None
 ) -> list[Problem]:

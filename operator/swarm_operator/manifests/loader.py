@@ -21,6 +21,12 @@ How a file is read:
    places, and a service mount of a declared Volume gets that Volume's driver
    (`manifests.links`).
 
+The daemon reloads with a `ParseCache`: steps 2 to 4 are skipped for a file whose bytes
+are those of its last parse (its objects and errors are taken again), and step 1 too for
+a file whose stat shows it unchanged since it was read (`ParseCache` says when that can
+be trusted); finding the files and step 5 always run, so the result is the one a fresh
+load gives.
+
 Nothing here raises for bad input: every problem becomes a `ManifestError` in the
 `LoadResult`, and loading goes on with the next document and the next file.
 """
@@ -31,7 +37,9 @@ import errno
 import gc
 import os
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -62,6 +70,7 @@ __all__ = [  # the results are re-exported: callers import them from here
     "LoadResult",
     "LoadedObject",
     "ManifestError",
+    "ParseCache",
     "SourceRef",
     "display_path",
     "load_directory",
@@ -79,16 +88,30 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 # --------------------------------------------------------------------------- entry points
 
 
-def load_directory(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadResult:
-    """Load every manifest file under ``path`` (recursively, in sorted order)."""
+def load_directory(
+    path: Path,
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    cache: ParseCache | None = None,
+) -> LoadResult:
+    """Load every manifest file under ``path`` (recursively, in sorted order).
+
+    With a ``cache`` (`ParseCache`, kept between calls by the daemon), every file is still
+    found and read, but a file whose bytes are those of its last parse is not parsed
+    again: the result is the same as without it, errors included.
+    """
     path = Path(path)
     errors: list[ManifestError] = []
     if not path.exists():
         return _fail(path, f"{path}: no such directory")
     if not path.is_dir():
         return _fail(path, f"{path}: not a directory")
+    stats: dict[Path, os.stat_result] | None = None
+    if cache is not None:
+        cache.start()
+        stats = {}
     files: list[Path] = []
-    for found in _walk(path, errors):
+    for found in _walk(path, errors, stats):
         files.append(found)
     objects: list[LoadedObject] = []
     counts = [0, 0]  # suppressed errors, capped files
@@ -98,12 +121,15 @@ def load_directory(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) 
     gc.disable()
     try:
         for file in files:
-            file_objects, file_errors = _load_guarded(file, max_file_bytes, path)
+            st = stats.get(file) if stats is not None else None
+            file_objects, file_errors = _load_guarded(file, max_file_bytes, path, cache, st)
             objects.extend(file_objects)
             errors.extend(_cap(file, file_errors, counts))
     finally:
         if gc_was_enabled:
             gc.enable()
+    if cache is not None:
+        cache.keep_only(files)
     return _finish(objects, errors, files, counts)
 
 
@@ -120,12 +146,16 @@ def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Lo
 
 
 def _load_guarded(
-    path: Path, max_file_bytes: int, root: Path | None
+    path: Path,
+    max_file_bytes: int,
+    root: Path | None,
+    cache: ParseCache | None = None,
+    st: os.stat_result | None = None,
 ) -> tuple[list[LoadedObject], list[ManifestError]]:
     """`_load_one`, and whatever goes wrong inside it is this file's error, never a
     traceback that loses the other files' errors."""
     try:
-        return _load_one(path, max_file_bytes)
+        return _load_one(path, max_file_bytes, cache, st)
     except RecursionError:
         return [], [ManifestError(SourceRef(path, 1, 1), "YAML nesting is too deep")]
     except MemoryError:
@@ -192,6 +222,113 @@ def _finish(
     return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
 
 
+_Signature = tuple[int, int, int, int, int]
+
+
+def _signature(st: os.stat_result) -> _Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class ParseCache:
+    """Each file's last parse, keyed by its path and its exact bytes (for `load_directory`).
+
+    The daemon keeps one between reloads: an edit among 2,000 files then re-parses and
+    re-validates one file, not 2,000. Only the parse is kept; finding the files, the
+    per-file error cap and the cross-file checks (duplicates) run on every load, so a
+    cached load gives what a fresh one would. Not thread-safe: one load at a time.
+
+    A file with errors, or one holding a Secret or Config that reads a file of its own, is
+    never kept: its meaning depends on more than its bytes.
+
+    A file is read again unless its stat (device, inode, size, mtime, ctime) is the one
+    recorded with its bytes and its ctime was at least ``racy_ns`` older than the load
+    that read them: the kernel sets ctime on every change (no tool can set it back), so
+    a later change shows, except within one timestamp tick of the read, which the margin
+    covers (git's "racy" entries, the same way). Otherwise the bytes decide.
+    """
+
+    def __init__(self, racy_ns: int = 2_000_000_000, clock: Callable[[], int] = time.time_ns):
+        self._files: dict[Path, _Cached] = {}
+        self._racy_ns = racy_ns
+        self._clock = clock
+        self._started = 0
+        self.parsed = 0
+        """Files parsed (not found in the cache) by the last load."""
+        self.unread = 0
+        """Files taken from the cache on their stat alone (not read) by the last load."""
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def start(self) -> None:
+        """A load begins (before any file is looked at)."""
+        self._started = self._clock()
+        self.parsed = self.unread = 0
+
+    def unchanged(
+        self, path: Path, st: os.stat_result
+    ) -> tuple[list[LoadedObject], list[ManifestError]] | None:
+        """The cached parse if ``st`` shows the file unchanged since it was read."""
+        known = self._files.get(path)
+        if known is None or not known.trusted or known.signature != _signature(st):
+            return None
+        self.unread += 1
+        return list(known.objects), list(known.errors)
+
+    def get(
+        self, path: Path, data: bytes, st: os.stat_result | None = None
+    ) -> tuple[list[LoadedObject], list[ManifestError]] | None:
+        """The cached parse if ``data`` are the bytes it was made from."""
+        known = self._files.get(path)
+        if known is None or known.data != data:
+            return None
+        self._files[path] = self._entry(data, st, known.objects, known.errors)
+        return list(known.objects), list(known.errors)
+
+    def put(
+        self,
+        path: Path,
+        data: bytes,
+        st: os.stat_result | None,
+        objects: list[LoadedObject],
+        errors: list[ManifestError],
+    ) -> None:
+        self.parsed += 1
+        if errors or any(content.reads_file(o.manifest) for o in objects):
+            # Not kept: what such a file means depends on more than its bytes (a secret's
+            # file, which may change or appear later; an error may be about one).
+            self._files.pop(path, None)
+            return
+        self._files[path] = self._entry(data, st, tuple(objects), tuple(errors))
+
+    def _entry(
+        self,
+        data: bytes,
+        st: os.stat_result | None,
+        objects: tuple[LoadedObject, ...],
+        errors: tuple[ManifestError, ...],
+    ) -> _Cached:
+        # ``st`` was taken before the bytes were read: a change after it shows in it.
+        trusted = st is not None and st.st_ctime_ns + self._racy_ns < self._started
+        signature = _signature(st) if st is not None else None
+        return _Cached(data, signature, trusted, objects, errors)
+
+    def keep_only(self, files: list[Path]) -> None:
+        """Forget the files a load no longer found (removed, renamed, now ignored)."""
+        found = set(files)
+        for path in [p for p in self._files if p not in found]:
+            del self._files[path]
+
+
+@dataclass(frozen=True)
+class _Cached:
+    data: bytes
+    signature: _Signature | None
+    trusted: bool
+    objects: tuple[LoadedObject, ...]
+    errors: tuple[ManifestError, ...]
+
+
 # --------------------------------------------------------------------------- finding files
 
 
@@ -210,7 +347,9 @@ def _inside(real: Path, root_real: Path) -> bool:
     return real == root_real or root_real in real.parents
 
 
-def _walk(root: Path, errors: list[ManifestError]) -> Iterator[Path]:
+def _walk(
+    root: Path, errors: list[ManifestError], stats: dict[Path, os.stat_result] | None = None
+) -> Iterator[Path]:
     """Manifest files under root, sorted; symlinked directories followed once, no loops.
 
     A symlink is followed only to a place inside the manifest directory (never to
@@ -268,6 +407,8 @@ def _walk(root: Path, errors: list[ManifestError]) -> Iterator[Path]:
             if (fst.st_dev, fst.st_ino) in seen_files:
                 continue  # the same file reached twice through a symlink
             seen_files.add((fst.st_dev, fst.st_ino))
+            if stats is not None:
+                stats[entry_path] = fst
             yield entry_path
         for sub in subdirs:
             yield from visit(sub)
@@ -282,24 +423,44 @@ def _os_message(exc: OSError) -> str:
 # --------------------------------------------------------------------------- one file
 
 
-def _load_one(path: Path, max_file_bytes: int) -> tuple[list[LoadedObject], list[ManifestError]]:
+def _load_one(
+    path: Path,
+    max_file_bytes: int,
+    cache: ParseCache | None = None,
+    st: os.stat_result | None = None,
+) -> tuple[list[LoadedObject], list[ManifestError]]:
+    if cache is not None and st is not None:
+        unchanged = cache.unchanged(path, st)
+        if unchanged is not None:
+            return unchanged
+    try:
+        data = _read_bounded(path, max_file_bytes)
+    except _Refused as exc:
+        return [], [ManifestError(SourceRef(path, exc.line, exc.line), str(exc))]
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            message = "reading would block (not a plain file?): refused"
+        else:
+            message = _os_message(exc)
+        return [], [ManifestError(SourceRef(path, 0, 0), message)]
+    if cache is not None:
+        known = cache.get(path, data, st)
+        if known is not None:
+            return known
+    objects, errors = _parse(path, data)
+    if cache is not None:
+        cache.put(path, data, st, objects, errors)
+    return objects, errors
+
+
+def _parse(path: Path, data: bytes) -> tuple[list[LoadedObject], list[ManifestError]]:
+    """One file's objects and errors from its bytes (nothing else: what a cache keys on)."""
     errors: list[ManifestError] = []
     objects: list[LoadedObject] = []
 
     def err(line: int, column: int, message: str) -> None:
         errors.append(ManifestError(SourceRef(path, line, column), message))
 
-    try:
-        data = _read_bounded(path, max_file_bytes)
-    except _Refused as exc:
-        err(exc.line, exc.line, str(exc))
-        return objects, errors
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-            err(0, 0, "reading would block (not a plain file?): refused")
-        else:
-            err(0, 0, _os_message(exc))
-        return objects, errors
     utf16 = _utf16(data)
     if utf16:
         err(1, 1, f"not UTF-8 text (looks like {utf16}): save the file as UTF-8")

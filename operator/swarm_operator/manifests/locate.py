@@ -9,7 +9,6 @@ choices, names, types). Neighbours: `manifests.loader` calls `locate` per error.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -118,6 +117,8 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     exact = squash.get(re.sub(r"[-_]", "", word).lower())
     if exact is not None and exact != word:
         return f"; did you mean {exact!r}?"
+    import difflib  # only when a name is wrong: a valid directory never needs it
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
