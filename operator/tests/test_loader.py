@@ -413,7 +413,7 @@ def test_control_character_is_refused(tmp_path: Path) -> None:
             HEAD + "metadata: {name: h}\n",
             1,
             1,
-            "missing kind: one of Network, Service, Node, Volume",
+            "missing kind: one of Network, Service, Node, Secret, Config, Volume",
         ),
         (
             HEAD + "kind: Servce\nmetadata: {name: h}\n",

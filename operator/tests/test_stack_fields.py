@@ -239,6 +239,21 @@ def test_a_declared_volume_is_not_given_a_driver_on_the_mount_too(tmp_path: Path
     assert ("Service", "db") not in result.by_key()
 
 
+def test_while_a_manifest_fails_an_undeclared_volume_holds_its_service(tmp_path: Path) -> None:
+    # The Volume's file does not load: the service must not be written without the
+    # driver it would have had (never change an object because a manifest was unreadable).
+    write(tmp_path / "v.yaml", VOLUME.replace("labels: {tier: db}", "labels: [oops"))
+    write(tmp_path / "db.yaml", DB)
+    result = load_directory(tmp_path)
+    assert ("Service", "db") not in result.by_key()
+    held = [str(e) for e in result.errors if e.source.file == tmp_path / "db.yaml"]
+    assert len(held) == 2, held  # pgdata and scratch: either may be in the broken file
+    assert all("a manifest failed to load" in e for e in held), held
+    assert tmp_path / "db.yaml" in result.failed_files  # so the daemon holds its keys
+    write(tmp_path / "v.yaml", VOLUME)
+    assert load_directory(tmp_path).ok
+
+
 def test_a_volume_is_no_swarm_object_and_never_pruned(tmp_path: Path) -> None:
     write(tmp_path / "v.yaml", VOLUME)
     manifests = [o.manifest for o in load_directory(tmp_path).objects]

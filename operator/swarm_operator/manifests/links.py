@@ -17,14 +17,18 @@ from swarm_operator.manifests.results import LoadedObject, ManifestError
 
 
 def resolve(
-    objects: Sequence[LoadedObject],
+    objects: Sequence[LoadedObject], incomplete: bool = False
 ) -> tuple[list[LoadedObject], list[ManifestError]]:
-    """``objects`` linked (`Manifest.link`), and the errors of those that could not be."""
+    """``objects`` linked (`Manifest.link`), and the errors of those that could not be.
+
+    ``incomplete``: some manifest failed to load, so an object it declares may be missing
+    from ``objects``; a link that would go by the absence of one fails instead (the
+    object is held, never changed because a manifest could not be read)."""
     declared = {o.manifest.key: o.manifest for o in objects}
     out: list[LoadedObject] = []
     errors: list[ManifestError] = []
     for obj in objects:
-        linked, problems = obj.manifest.link(declared)
+        linked, problems = obj.manifest.link(declared, incomplete)
         if problems:
             errors.extend(ManifestError(obj.source, p) for p in problems)
             continue

@@ -216,7 +216,8 @@ def _finish(
                         f"(with external: true if it is made outside swarm-operator)",
                     )
                 )
-    kept, link_errors = links.resolve(kept)  # e.g. mounts of declared Volumes
+    # e.g. mounts of declared Volumes; with a file failed, a Volume may be missing
+    kept, link_errors = links.resolve(kept, incomplete=bool(errors))
     errors.extend(link_errors)
     suppressed, capped = counts or (0, 0)
     return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)

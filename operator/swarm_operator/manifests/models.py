@@ -545,9 +545,12 @@ class Manifest(Model):
         `manifests.loader` checks that each is declared."""
         return []
 
-    def link(self, declared: Mapping[tuple[str, str], Manifest]) -> tuple[Manifest, list[str]]:
+    def link(
+        self, declared: Mapping[tuple[str, str], Manifest], incomplete: bool = False
+    ) -> tuple[Manifest, list[str]]:
         """This object with what other declared objects say filled in, and the problems
-        (`manifests.links`, once a directory is loaded). Most kinds link nothing."""
+        (`manifests.links`, once a directory is loaded; ``incomplete``: a manifest failed to
+        load, so ``declared`` may lack an object). Most kinds link nothing."""
         return self, []
 
 
@@ -576,15 +579,25 @@ class Service(Manifest):
     kind: Literal["Service"] = "Service"
     spec: ServiceSpec
 
-    def link(self, declared: Mapping[tuple[str, str], Manifest]) -> tuple[Manifest, list[str]]:
+    def link(
+        self, declared: Mapping[tuple[str, str], Manifest], incomplete: bool = False
+    ) -> tuple[Manifest, list[str]]:
         """A mount of ``type: volume`` whose source names a declared `Volume` carries its
         driver, driver options and labels (the mount's own labels win), as ``docker stack
         deploy`` writes a stack's volumes. A named volume that no manifest declares is
-        left as it is: each node's engine creates a ``local`` volume of that name."""
+        left as it is: each node's engine creates a ``local`` volume of that name; but not
+        while a manifest failed to load (``incomplete``): its Volume may be in it."""
         mounts: list[Mount] = []
         problems: list[str] = []
         for index, mount in enumerate(self.spec.mounts):
             found = declared.get((VOLUME_KIND, mount.source or ""))
+            if mount.type == "volume" and mount.source and found is None and incomplete:
+                problems.append(
+                    f"spec.mounts[{index}]: volume {mount.source!r} is declared by no manifest "
+                    "that loaded, and a manifest failed to load (it may declare it): left as "
+                    "it is until every manifest loads"
+                )
+                continue
             if mount.type != "volume" or found is None:
                 mounts.append(mount)
                 continue
