@@ -182,14 +182,21 @@ def test_operator_manifest_is_valid() -> None:
     assert [o.manifest.key for o in result.objects] == [("Service", "swarm-operator")]
 
 
-def test_stack_runs_on_managers_with_the_socket_and_manifests() -> None:
+def test_stack_runs_on_managers_with_the_socket_and_the_git_source() -> None:
+    """The stack as the lab runs it (operator/tests/lab/test_operator_service.py): each
+    command option is one the run parser takes, and no manifest directory is mounted."""
     stack = yaml.safe_load((DEPLOY / "stack.yml").read_text())
     svc = stack["services"]["operator"]
     assert "node.role == manager" in svc["deploy"]["placement"]["constraints"]
     targets = {v["target"]: v for v in svc["volumes"]}
+    assert set(targets) == {"/var/run/docker.sock"}
     assert targets["/var/run/docker.sock"]["source"] == "/var/run/docker.sock"
-    assert targets["/manifests"]["read_only"] is True
-    assert svc["command"][:2] == ["run", "/manifests"]
+    command = svc["command"]
+    assert command[0] == "run"
+    options = {arg.split("=", 1)[0] for arg in command[1:]}
+    assert options == {"--git", "--git-ref", "--git-path", "--git-interval", "--git-cache",
+                       "--metrics-addr", "--log-format"}  # fmt: skip
+    assert "${GIT_URL:?" in (DEPLOY / "stack.yml").read_text()
 
 
 def test_connectivity_panel_and_pair_alert_use_the_exported_labels() -> None:
