@@ -223,3 +223,30 @@ def test_connectivity_panel_and_pair_alert_use_the_exported_labels() -> None:
     assert "max by (network, source_node, target_node)" in rule["expr"]
     for label in labels:
         assert f"$labels.{label}" in rule["annotations"]["summary"]
+
+
+def test_the_git_unit_and_the_stack_give_options_the_daemon_accepts(tmp_path: Path) -> None:
+    """ExecStart of the git unit and the stack's command, parsed as `swarm-operator run`
+    parses them (the token read from the credential the unit names)."""
+    import shlex
+
+    from swarm_operator.cli import build_parser
+    from swarm_operator.cli.run import _git_options
+
+    (tmp_path / "git-token").write_text("t0ken\n")
+    text = (DEPLOY / "swarm-operator-git.service").read_text()
+    exec_start = re.search(r"^ExecStart=(.*?[^\\])$", text, re.M | re.S)
+    assert exec_start is not None
+    unit_argv = shlex.split(exec_start.group(1).replace("\\\n", " "))[1:]
+    unit_argv = [a.replace("${CREDENTIALS_DIRECTORY}", str(tmp_path)) for a in unit_argv]
+    stack = yaml.safe_load((DEPLOY / "stack.yml").read_text())
+    stack_argv = [
+        re.sub(r"\$\{(\w+):[-?][^}]*\}", lambda m: {"GIT_URL": "git://10.0.0.5/m.git"}.get(
+            m.group(1), "5s" if m.group(1) == "GIT_INTERVAL" else "main"), a)
+        for a in stack["services"]["operator"]["command"]
+    ]  # fmt: skip
+    for argv in (unit_argv, stack_argv):
+        args = build_parser().parse_args(argv)
+        options = _git_options(args)
+        assert options is not None and options.url.startswith(("https://", "git://")), argv
+    assert build_parser().parse_args(unit_argv).git_token_file == tmp_path / "git-token"

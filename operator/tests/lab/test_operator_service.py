@@ -48,6 +48,11 @@ def roles(lab: Lab, ask: str) -> dict[str, str | None]:
     }
 
 
+def all_ready(docker_cli: DockerCli) -> bool:
+    states = docker_cli("node", "ls", "--format", "{{.Status}}", check=False).stdout.split()
+    return states == ["Ready"] * 3
+
+
 def plan_is_clean(lab: Lab, ask: str, manifests: Path) -> bool:
     env = dict(os.environ, DOCKER_HOST=f"unix://{lab.host(ask).socket}")
     proc = subprocess.run([sys.executable, "-m", "swarm_operator", "plan", str(manifests)],
@@ -118,7 +123,8 @@ def test_the_operator_service_keeps_git_and_survives_the_loss_of_its_leaders_hos
     finally:
         if cut_host is not None:
             restore(lab, cut_host)
-            wait_nodes_ready(lab)
+            wait_for(f"{cut_host} to be back in the Swarm", lambda: all_ready(docker_cli),
+                     timeout=180)  # fmt: skip
         docker_cli("stack", "rm", "swarm-operator", check=False)
         wait_for("the operator's tasks to be gone", lambda: all(
             not docker(h, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}"
@@ -130,3 +136,4 @@ def test_the_operator_service_keeps_git_and_survives_the_loss_of_its_leaders_hos
             wait_for(f"{managers_left} manager(s) in the Raft", lambda n=managers_left: (
                 docker_cli("info", "--format", "{{.Swarm.Managers}}", check=False).stdout.strip()
                 == str(n)), timeout=120)  # fmt: skip
+        wait_nodes_ready(lab)
