@@ -106,6 +106,16 @@ demo-stop:
 		for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; rm -f $(DEMO_PID); \
 		echo "demo daemon stopped"; else echo "no demo daemon running"; fi
 
+# --- the operator's image (see README "The operator as a Swarm service"): a Debian root
+# file system made by mmdebstrap (cached in /var/cache/swarm-operator/rootfs), the project's
+# wheels installed offline; built on lab $(LAB_INDEX)'s manager, pushed to its registry.
+LAB_PACKAGES += mmdebstrap
+.PHONY: image
+
+image: deps install
+	@eval "$$($(BIN)/swarm-operator lab env --index $(LAB_INDEX))"; \
+		deploy/build-image.sh "$$($(PY) -c 'from swarm_operator.lab import load_lab; print(load_lab($(LAB_INDEX)).registry)')"
+
 # --- bench (see README "Benchmarks"): swarm-operator vs docker stack deploy vs the raw API ---
 # Brings lab $(LAB_INDEX) up (or repairs it) and runs bench/run.py; results in bench-results/.
 # e.g. make bench BENCH_ARGS="--sizes 10,50 --trials 20 --parts ab" ENGINE=20.10

@@ -182,14 +182,21 @@ def test_operator_manifest_is_valid() -> None:
     assert [o.manifest.key for o in result.objects] == [("Service", "swarm-operator")]
 
 
-def test_stack_runs_on_managers_with_the_socket_and_manifests() -> None:
+def test_stack_runs_on_managers_with_the_socket_and_the_git_source() -> None:
+    """The stack as the lab runs it (operator/tests/lab/test_operator_service.py): each
+    command option is one the run parser takes, and no manifest directory is mounted."""
     stack = yaml.safe_load((DEPLOY / "stack.yml").read_text())
     svc = stack["services"]["operator"]
     assert "node.role == manager" in svc["deploy"]["placement"]["constraints"]
     targets = {v["target"]: v for v in svc["volumes"]}
+    assert set(targets) == {"/var/run/docker.sock"}
     assert targets["/var/run/docker.sock"]["source"] == "/var/run/docker.sock"
-    assert targets["/manifests"]["read_only"] is True
-    assert svc["command"][:2] == ["run", "/manifests"]
+    command = svc["command"]
+    assert command[0] == "run"
+    options = {arg.split("=", 1)[0] for arg in command[1:]}
+    assert options == {"--git", "--git-ref", "--git-path", "--git-interval", "--git-cache",
+                       "--metrics-addr", "--log-format"}  # fmt: skip
+    assert "${GIT_URL:?" in (DEPLOY / "stack.yml").read_text()
 
 
 def test_connectivity_panel_and_pair_alert_use_the_exported_labels() -> None:
@@ -216,3 +223,30 @@ def test_connectivity_panel_and_pair_alert_use_the_exported_labels() -> None:
     assert "max by (network, source_node, target_node)" in rule["expr"]
     for label in labels:
         assert f"$labels.{label}" in rule["annotations"]["summary"]
+
+
+def test_the_git_unit_and_the_stack_give_options_the_daemon_accepts(tmp_path: Path) -> None:
+    """ExecStart of the git unit and the stack's command, parsed as `swarm-operator run`
+    parses them (the token read from the credential the unit names)."""
+    import shlex
+
+    from swarm_operator.cli import build_parser
+    from swarm_operator.cli.run import _git_options
+
+    (tmp_path / "git-token").write_text("t0ken\n")
+    text = (DEPLOY / "swarm-operator-git.service").read_text()
+    exec_start = re.search(r"^ExecStart=(.*?[^\\])$", text, re.M | re.S)
+    assert exec_start is not None
+    unit_argv = shlex.split(exec_start.group(1).replace("\\\n", " "))[1:]
+    unit_argv = [a.replace("${CREDENTIALS_DIRECTORY}", str(tmp_path)) for a in unit_argv]
+    stack = yaml.safe_load((DEPLOY / "stack.yml").read_text())
+    stack_argv = [
+        re.sub(r"\$\{(\w+):[-?][^}]*\}", lambda m: {"GIT_URL": "git://10.0.0.5/m.git"}.get(
+            m.group(1), "5s" if m.group(1) == "GIT_INTERVAL" else "main"), a)
+        for a in stack["services"]["operator"]["command"]
+    ]  # fmt: skip
+    for argv in (unit_argv, stack_argv):
+        args = build_parser().parse_args(argv)
+        options = _git_options(args)
+        assert options is not None and options.url.startswith(("https://", "git://")), argv
+    assert build_parser().parse_args(unit_argv).git_token_file == tmp_path / "git-token"

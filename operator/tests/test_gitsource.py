@@ -205,3 +205,39 @@ def test_the_git_path_stays_inside_the_repository(bad: str) -> None:
     with pytest.raises(ValueError):
         check_path(bad)
     assert check_path("./prod/") == "prod"
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["data-filter", "python-3.11.2"])
+def test_a_revision_is_extracted_safely_with_or_without_tar_filters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filters: bool
+) -> None:
+    """Debian 12's python3 (3.11.2, the operator's image) has no tarfile filters: there
+    the members are checked by hand, with the same outcome as the "data" filter."""
+    import io
+    import tarfile
+
+    from swarm_operator.daemon import gitsource
+
+    if not filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def archive(*members: tuple[str, str | None]) -> tarfile.TarFile:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:") as tar:
+            for name, link in members:
+                info = tarfile.TarInfo(name)
+                if link is None:
+                    info.size = 2
+                    tar.addfile(info, io.BytesIO(b"ok"))
+                else:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                    tar.addfile(info)
+        buf.seek(0)
+        return tarfile.open(fileobj=buf, mode="r:")
+
+    good = tmp_path / "good"
+    gitsource._extract(archive(("prod/a.yaml", None), ("prod/b.yaml", "a.yaml")), good)
+    assert (good / "prod/b.yaml").read_text() == "ok"
+    for n, bad in enumerate([("../evil", None), ("x", "/etc/passwd"), ("y", "../../outside")]):
+        with pytest.raises(tarfile.TarError):
+            gitsource._extract(archive(bad), tmp_path / f"bad{n}")

@@ -57,6 +57,30 @@ _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECA
 TARGET_REF = "refs/swarm-operator/target"
 
 
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Extract with the "data" filter (nothing outside ``into``, no devices, no absolute
+    or escaping links). Python 3.11 before 3.11.4 (Debian 12's 3.11.2, the operator's
+    image) has no filters: there every member is checked the same way by hand first."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+        return
+    root = os.path.realpath(into)
+    members = tar.getmembers()
+    for m in members:
+        target = os.path.realpath(os.path.join(root, m.name))
+        bad = not (m.isfile() or m.isdir() or m.issym()) or os.path.isabs(m.name)
+        if m.issym():
+            link = os.path.join(os.path.dirname(target), m.linkname)
+            bad = bad or os.path.isabs(m.linkname) or not _inside(root, link)
+        if bad or not _inside(root, target):
+            raise tarfile.TarError(f"refusing to extract {m.name!r} from the revision")
+    tar.extractall(into, members=members)  # every member checked above
+
+
+def _inside(root: str, path: str) -> bool:
+    return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+
 class GitError(Exception):
     """A git command failed (the message is already redacted)."""
 
@@ -310,7 +334,7 @@ class GitSource:
                           stdout=archive.fileno())  # fmt: skip
                 archive.seek(0)
                 with tarfile.open(fileobj=archive, mode="r:") as tar:
-                    tar.extractall(tmp, filter="data")
+                    _extract(tar, tmp)
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

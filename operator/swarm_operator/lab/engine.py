@@ -98,7 +98,7 @@ def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path, engine:
     `nsenter --net` (not `ip netns exec`, which remounts /sys and breaks cgroups), a
     private mount namespace with the host's own /run (daemons would otherwise share
     /run/docker and containerd's sockets) and /var/lib/docker, and a UTS namespace for the
-    node's hostname. Nothing is written outside the host's directory.
+    node's hostname. Nothing is written outside the host's directory (its /run included).
     """
     script = (
         f"hostname {hostname} && mount --make-rprivate / && "
@@ -107,7 +107,10 @@ def start_dockerd(netns: str, hostname: str, host_dir: Path, sock: Path, engine:
         # give each host its own (its data root, as in a default install).
         f"mkdir -p {DEFAULT_DATA_ROOT} && mount --bind {host_dir}/docker {DEFAULT_DATA_ROOT} && "
         f"export PATH={shlex.quote(engine.path)} && "
+        # Also on the default socket of its own /run, as on a real host: a service that
+        # bind-mounts /var/run/docker.sock (deploy/stack.yml) reaches its own node's engine.
         f"exec {shlex.quote(engine.dockerd)} --data-root {host_dir}/docker --host unix://{sock} "
+        "--host unix:///run/docker.sock "
         f"--pidfile /run/docker.pid --config-file {host_dir}/daemon.json"
     )
     if sock.exists():

@@ -66,20 +66,24 @@ class Upstream:
 
 
 class GitDaemon:
-    """``git daemon`` serving ``base`` on 127.0.0.1 (git://), stopped by its own pid."""
+    """``git daemon`` serving ``base`` on ``host`` (git://), stopped by its own pid.
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
+    127.0.0.1 by default; a lab's bridge address (``lab.gateway``) for clients inside the
+    lab hosts' containers, as the lab registry is reached."""
+
+    def __init__(self, base: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = port or free_port()
         self.proc = subprocess.Popen(
             ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}",
-             "--listen=127.0.0.1", f"--port={self.port}", str(base)],
+             f"--listen={host}", f"--port={self.port}", str(base)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection((host, self.port), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -87,7 +91,7 @@ class GitDaemon:
         raise RuntimeError("git daemon did not start")
 
     def url(self, name: str) -> str:
-        return f"git://127.0.0.1:{self.port}/{name}"
+        return f"git://{self.host}:{self.port}/{name}"
 
     def stop(self) -> None:
         self.proc.terminate()
