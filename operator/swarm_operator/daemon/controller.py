@@ -387,6 +387,7 @@ class Daemon:
             client = self._client_factory(
                 self.options.host,
                 observer=lambda name, seconds, ok: self.metrics.observe_api_call(name, seconds),
+                registry_auth=self.options.registry_auth,
             )
             swarm = client.require_manager()
             if swarm.get("Error"):
