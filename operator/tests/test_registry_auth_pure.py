@@ -131,3 +131,23 @@ def test_every_command_that_writes_services_takes_no_registry_auth(
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert "--no-registry-auth" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_daemon_connects_with_the_run_option(tmp_path: Path, enabled: bool) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from swarm_operator.daemon.controller import Daemon
+    from swarm_operator.daemon.options import DaemonOptions
+    from swarm_operator.swarm.errors import DockerUnavailable
+
+    asked: list[object] = []
+
+    def factory(host: str | None, **kwargs: object) -> SwarmClient:
+        asked.append(kwargs.get("registry_auth"))
+        raise DockerUnavailable("no engine in a unit test")
+
+    options = DaemonOptions(directory=tmp_path, registry_auth=enabled)
+    daemon = Daemon(options, CollectorRegistry(), client_factory=factory)
+    assert daemon._connect() is False
+    assert asked == [enabled]

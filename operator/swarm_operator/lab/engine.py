@@ -43,9 +43,14 @@ def docker_cli() -> str:
 
 
 def docker_run(
-    socket_path: str | Path, *args: str, timeout: float = 120.0, check: bool = False
+    socket_path: str | Path,
+    *args: str,
+    timeout: float = 120.0,
+    check: bool = False,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``docker ARGS`` against the daemon listening on ``socket_path``."""
+    """Run ``docker ARGS`` against the daemon listening on ``socket_path``; ``input`` is
+    its standard input (e.g. ``login --password-stdin``), else none."""
     env = dict(DAEMON_ENV)
     env["DOCKER_HOST"] = f"unix://{socket_path}"
     # The classic builder: a CLI from 23 on (Debian 13's docker-cli) would otherwise want
@@ -55,7 +60,8 @@ def docker_run(
     try:
         proc = subprocess.run(
             cmd,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else None,
+            input=input,
             capture_output=True,
             text=True,
             env=env,

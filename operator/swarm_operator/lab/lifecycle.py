@@ -66,10 +66,14 @@ def load_lab(index: int = 0) -> Lab | None:
 
 
 def docker(
-    host: LabHost, *args: str, timeout: float = 120.0, check: bool = False
+    host: LabHost,
+    *args: str,
+    timeout: float = 120.0,
+    check: bool = False,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI against one lab host (``DOCKER_HOST`` set to its socket)."""
-    return engine.docker_run(host.socket, *args, timeout=timeout, check=check)
+    return engine.docker_run(host.socket, *args, timeout=timeout, check=check, input=input)
 
 
 # --- up ----------------------------------------------------------------------------------
