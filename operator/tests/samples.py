@@ -108,6 +108,7 @@ FULL_SERVICE: dict[str, Any] = {
         "dnsSearch": ["lab.internal"],
         "dnsOptions": ["ndots:1"],
         "hosts": {"registry": "10.77.0.1"},
+        "imageUpdate": {"policy": "digest", "interval": "5m"},
     },
 }
 

@@ -137,10 +137,13 @@ def _apply(
 ) -> tuple[Plan, Report]:
     from swarm_operator.cli import output
     from swarm_operator.engine.converge import apply_plan
+    from swarm_operator.engine.images import follow_images
     from swarm_operator.engine.live import read_live
     from swarm_operator.engine.plan import Plan, plan
 
-    options = options_from_args(args, desired)
+    options, problems = follow_images(client, desired.manifests, options_from_args(args, desired))
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
     the_plan = plan(desired.manifests, read_live(client), options)
     if desired.held:
         held = tuple(

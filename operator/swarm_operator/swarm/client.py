@@ -308,6 +308,23 @@ class SwarmClient:
         )
         return dict(result or {})
 
+    def image_digest(self, image: str) -> str:
+        """The digest (``sha256:...``) that ``image``'s tag names in its registry now, asked
+        through the manager (``GET /distribution/{image}/json``, the call ``docker service
+        create`` resolves a tag with), with the same registry credentials as service
+        writes. `NotFound` if the registry has no such tag; an unreachable registry or
+        refused credentials is an `ApiError` naming it."""
+
+        def inspect() -> Any:
+            headers = self.registry_auth.header(image)
+            response = self._api._get(
+                self._api._url("/distribution/{0}/json", image), headers=headers
+            )
+            return self._api._result(response, json=True)
+
+        result = self._call("image_digest", inspect)
+        return str((result.get("Descriptor") or {}).get("digest") or "")
+
     def remove_service(self, service_id: str) -> None:
         self._call("remove_service", lambda: self._api.remove_service(service_id))
 
