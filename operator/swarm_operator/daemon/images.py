@@ -53,6 +53,9 @@ class Moved:
     digest: str
     """The digest the tag names now."""
 
+    def __str__(self) -> str:
+        return f"{self.image} now names {self.digest}; the service runs {self.running}"
+
 
 class ImageWatch:
     def __init__(
@@ -103,29 +106,31 @@ class ImageWatch:
                 self._answers[follow.image] = answer
         return {follow.image: answer.digest} if answer.digest else {}
 
-    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> None:
+    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> Moved | None:
         """What the reconcile read live: a notify follower that runs an older digest is
-        reported (``on_moved``); a digest follower's coming roll is kept for `rolled`."""
+        reported (``on_moved``, and returned for its status); a digest follower's coming
+        roll is kept for `rolled`."""
         follow = _follow(manifest)
         if manifest is None or follow is None or live is None:
-            return
+            return None
         with self._lock:
             answer = self._answers.get(follow.image)
         task = live.spec.get("TaskTemplate") or {}
         running = str((task.get("ContainerSpec") or {}).get("Image", "")).partition("@")[2]
         if answer is None or not answer.digest or not running:
-            return
+            return None
         moved = None
         if running != answer.digest:
             moved = Moved(manifest.key, follow.image, running, answer.digest)
         if follow.policy == "notify":
             self._on_moved(manifest.key, moved)
-            return
+            return moved
         with self._lock:
             if moved is None:
                 self._rolling.pop(manifest.key, None)
             else:
                 self._rolling[manifest.key] = moved
+        return None
 
     def rolled(self, key: Key) -> Moved | None:
         """The move a digest follower's last reconcile found (so its write was the roll

@@ -82,14 +82,16 @@ class Images(Protocol):
     """What the reconciler asks about followed images (`daemon.images.ImageWatch`)."""
 
     def digests(self, client: SwarmClient, manifest: Manifest | None) -> Mapping[str, str]: ...
-    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> None: ...
+    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> object | None:
+        """A report of a tag that moved (shown in the status as text), or None."""
+        ...
 
 
 class NoImages:
     def digests(self, client: SwarmClient, manifest: Manifest | None) -> Mapping[str, str]:
         return {}
 
-    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> None:
+    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> object | None:
         return None
 
 
@@ -184,7 +186,7 @@ class Reconciler:
             live = read_live(client, keys=[key])
             the_plan, action = self._plan(manifests, live, options, key)
         current = live.get(key)
-        self.images.observed(desired.manifest if desired else None, current)
+        moved = self.images.observed(desired.manifest if desired else None, current)
         if action is None:
             return self._untracked(key, started, the_plan, current, desired is None)
         error: str | None = None
@@ -229,6 +231,7 @@ class Reconciler:
                 source=report.source,
                 self_heal=report.self_heal,
                 applied=applied,
+                image_update=None if moved is None else str(moved),
             ),
         )
         if registry.of(kind).probed and error is None and current is not None and desired:

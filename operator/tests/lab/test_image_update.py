@@ -2,8 +2,8 @@
 (``imageUpdate``, interval 10s), run by `swarm-operator run`. Both are created pinned to
 the tag's digest; a new image is pushed under the same tag; the follower of policy
 ``digest`` rolls onto the new digest (its task runs it), the one of policy ``notify``
-keeps its digest and is only reported: the metric, one notification each, on a real
-receiver on loopback.
+keeps its digest and is only reported: in `/status`, by the metric, and by one
+notification each, on a real receiver on loopback.
 
 Not a ``test_engine_*`` file: it runs on the CI pass of the default engine only.
 """
@@ -99,6 +99,9 @@ def test_a_moved_tag_rolls_the_digest_follower_and_is_only_reported_for_notify(
         wait_for("the notify follower reported", lambda: metric in d.metrics())
         assert spec_image("imgupd-notify") == f"{image}@{old}"
         assert running("imgupd-notify") == {f"{image}@{old}"}
+        status = d.obj("Service", "imgupd-notify") or {}
+        assert status["imageUpdate"] == f"{image} now names {new}; the service runs {old}"
+        assert (d.obj("Service", "imgupd-digest") or {})["imageUpdate"] is None
         assert re.search(r'image_update_available\{service="imgupd-digest"\}', d.metrics()) is None
 
         def titled(prefix: str) -> list[str]:
