@@ -3,7 +3,7 @@ a Docker client configuration of this test only (the operator's side: no lab nod
 credentials), a private image pushed to it, and a service of that image constrained to the
 workers. `apply` sends the credentials, so the workers pull it and run it; with
 `--no-registry-auth` they cannot, and the tasks are rejected. The password and the token
-appear in no output of plan or apply.
+appear in no output of plan or apply, nor in any log record, debug ones included.
 
 Not a ``test_engine_*`` file: it runs on the CI pass of the default engine only.
 """
@@ -11,6 +11,7 @@ Not a ``test_engine_*`` file: it runs on the CI pass of the default engine only.
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,9 +99,10 @@ def test_without_registry_auth_a_worker_cannot_pull_the_private_image(
 
 
 def test_apply_sends_the_credentials_so_a_worker_runs_the_private_image(
-    engine: Engine, private: Private
+    engine: Engine, private: Private, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine.write("svc.yaml", SERVICE.replace("NAME", "reg-auth").replace("IMAGE", private.image))
+    caplog.set_level(logging.DEBUG)  # docker-py's, requests' and urllib3's debug lines too
     applied = engine.apply("--wait", "--timeout", "2m")
     assert applied.code == 0, applied.out + applied.err
     workers = {n["ID"] for n in engine.client.nodes() if n["Spec"]["Role"] == "worker"}
@@ -109,3 +111,6 @@ def test_apply_sends_the_credentials_so_a_worker_runs_the_private_image(
     replanned = engine.plan()
     assert replanned.code == 0, replanned.out
     _no_secret(private, applied, replanned)
+    assert f"Looking for auth entry for '{private.image.split('/')[0]}'" in caplog.text
+    for secret in private.secrets:
+        assert secret not in caplog.text
