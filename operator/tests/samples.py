@@ -194,6 +194,7 @@ FULL_SERVICE: dict[str, Any] = {
                 "level": "s0",
             },
         },
+        "imageUpdate": {"policy": "digest", "interval": "5m"},
     },
 }
 

@@ -26,6 +26,7 @@ from swarm_operator.cli.common import (
     EXIT_OK,
     Desired,
     add_plan_arguments,
+    add_registry_auth,
     connect,
     duration,
     load_desired,
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
         "changed (unless --partial).",
     )
     add_plan_arguments(parser)
+    add_registry_auth(parser)
     parser.add_argument(
         "--partial",
         action="store_true",
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  .. {line}", file=progress_stream, flush=True)
 
     try:
-        client = connect(args.host)
+        client = connect(args.host, registry_auth=args.registry_auth)
     except SwarmOperatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -137,10 +139,13 @@ def _apply(
 ) -> tuple[Plan, Report]:
     from swarm_operator.cli import output
     from swarm_operator.engine.converge import apply_plan
+    from swarm_operator.engine.images import follow_images
     from swarm_operator.engine.live import read_live
     from swarm_operator.engine.plan import Plan, plan
 
-    options = options_from_args(args, desired)
+    options, problems = follow_images(client, desired.manifests, options_from_args(args, desired))
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
     the_plan = plan(desired.manifests, read_live(client), options)
     if desired.held:
         held = tuple(

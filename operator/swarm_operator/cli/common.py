@@ -83,6 +83,19 @@ def add_host(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_registry_auth(parser: argparse.ArgumentParser) -> None:
+    """``--no-registry-auth``, for every command that writes services."""
+    parser.add_argument(
+        "--no-registry-auth",
+        dest="registry_auth",
+        action="store_false",
+        help="never send registry credentials with a service (default: those the Docker "
+        "client configuration, $DOCKER_CONFIG or ~/.docker/config.json, has for the image's "
+        "registry, as docker stack deploy --with-registry-auth, so that workers can pull "
+        "private images)",
+    )
+
+
 def add_output(parser: argparse.ArgumentParser, help_text: str = "output format") -> None:
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help=help_text)
 
@@ -157,10 +170,11 @@ def options_from_args(args: argparse.Namespace, desired: Desired) -> PlanOptions
     )
 
 
-def connect(host: str | None) -> SwarmClient:
-    """A client of the manager at ``host``. No call is made here: the first read of the
+def connect(host: str | None, registry_auth: bool = True) -> SwarmClient:
+    """A client of the manager at ``host`` (sending registry credentials with service
+    writes unless ``registry_auth`` is False). No call is made here: the first read of the
     command negotiates the API version, and a worker or an engine outside any Swarm
     answers it with `NotAManager` (Docker's "not a swarm manager")."""
     from swarm_operator.swarm.client import SwarmClient
 
-    return SwarmClient(host)
+    return SwarmClient(host, registry_auth=registry_auth)

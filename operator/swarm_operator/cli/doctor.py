@@ -19,7 +19,14 @@ import sys
 from types import FrameType
 from typing import Any
 
-from swarm_operator.cli.common import EXIT_OK, EXIT_USAGE, add_host, add_output, duration
+from swarm_operator.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_host,
+    add_output,
+    add_registry_auth,
+    duration,
+)
 from swarm_operator.probing import DEFAULT_PROBE_IMAGE, PROBE_IMAGE_ENV
 
 # The doctor itself (the models, the probe, docker) is imported in run(): `--help` stays light.
@@ -56,6 +63,7 @@ def register(subparsers: Any) -> None:
         "needs busybox-like sh, nslookup, ping, nc, httpd, ip, timeout",
     )
     add_host(parser)
+    add_registry_auth(parser)
     parser.set_defaults(func=run)
 
 
@@ -81,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        client = SwarmClient(args.host)
+        client = SwarmClient(args.host, registry_auth=args.registry_auth)
         report = run_doctor(client, options, progress)
     except UsageError as exc:
         print(f"doctor: {exc}", file=sys.stderr)

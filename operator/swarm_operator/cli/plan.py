@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from swarm_operator.cli import output
+    from swarm_operator.engine.images import follow_images
     from swarm_operator.engine.live import read_live
     from swarm_operator.engine.plan import plan
 
@@ -51,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = connect(args.host)
         try:
+            options, problems = follow_images(client, desired.manifests, options)
+            for problem in problems:
+                print(f"warning: {problem}", file=sys.stderr)
             the_plan = plan(desired.manifests, read_live(client), options)
         finally:
             client.close()

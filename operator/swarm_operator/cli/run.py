@@ -18,6 +18,7 @@ from swarm_operator.cli.common import (
     EXIT_USAGE,
     add_host,
     add_prune,
+    add_registry_auth,
     address,
     duration,
     positive_int,
@@ -167,6 +168,7 @@ def register(subparsers: Any) -> None:
     )
     add_prune(parser)
     add_host(parser)
+    add_registry_auth(parser)
     parser.add_argument(
         "--lease-duration",
         type=duration,
@@ -295,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration,
         probe=args.probe,
         probe_image=args.probe_image,
+        registry_auth=args.registry_auth,
     )
     try:
         daemon = Daemon(options)

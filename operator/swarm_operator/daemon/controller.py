@@ -52,6 +52,7 @@ from prometheus_client import CollectorRegistry
 
 from swarm_operator.daemon.events import EventSource
 from swarm_operator.daemon.gitsource import GitSource, GitState
+from swarm_operator.daemon.images import ImageWatch, Moved
 from swarm_operator.daemon.lease import Lease, SwarmLabelStore
 from swarm_operator.daemon.options import DaemonOptions
 from swarm_operator.daemon.probes import CurrentClient, ProbeHook
@@ -197,6 +198,9 @@ class Daemon:
             writable=self.writable,
             on_status=self.board.set_probes,
         )
+        self.images = ImageWatch(clock.monotonic, on_moved=self._image_moved)
+        self._image_told: dict[Key, str] = {}
+        """The digest each notify follower was last reported to have moved to."""
         self.reconciler = Reconciler(
             client=self.client,
             desired=self.desired,
@@ -208,6 +212,7 @@ class Daemon:
             prune_blocker=lambda: self._prune_blocker,
             probes=ProbeHook(self.probes, enabled=options.probe, default_image=options.probe_image),
             connection_lost=self._connection_failed,
+            images=self.images,
         )
         self.events = EventSource(
             self.client,
@@ -390,6 +395,8 @@ class Daemon:
             except SwarmOperatorError as exc:
                 self._connection_failed(exc)
                 continue
+            for key in self.images.due(self.desired.index()):
+                self._enqueue(key)  # its reconcile asks the registry (`daemon.images`)
             wait = min(next_resync, next_health, next_lease) - monotonic()
             self._resync_now.wait(max(min(wait, 1.0), 0.05))
 
@@ -398,6 +405,7 @@ class Daemon:
             client = self._client_factory(
                 self.options.host,
                 observer=lambda name, seconds, ok: self.metrics.observe_api_call(name, seconds),
+                registry_auth=self.options.registry_auth,
             )
             swarm = client.require_manager()
             if swarm.get("Error"):
@@ -675,11 +683,24 @@ class Daemon:
             self._degraded_since.pop((kind, name), None)
             if status.health_status == "healthy":
                 notifier.resolved(f"degraded:{what}")
+        rolled = self.images.rolled((kind, name)) if r.applied else None
+        if rolled is not None:
+            notifier.event(
+                f"image:{what}:{rolled.digest}",
+                f"image updated: {what}",
+                f"{rolled.image} moved: rolled from {rolled.running} to {rolled.digest}",
+                level="success",
+            )
         if r.applied:
             desired = self.desired.get((kind, name))
             manifest = desired.manifest if desired is not None else None
             before = self._applied.get((kind, name))
-            if manifest is not None and before is not None and before == manifest:
+            if (
+                rolled is None
+                and manifest is not None
+                and before is not None
+                and before == manifest
+            ):
                 notifier.event(
                     f"drift:{what}",
                     f"drift corrected: {what}",
@@ -688,6 +709,27 @@ class Daemon:
                 )
             if manifest is not None:
                 self._applied[(kind, name)] = manifest
+
+    def _image_moved(self, key: Key, moved: Moved | None) -> None:
+        """A service of imageUpdate policy notify runs an older digest than its tag names
+        (``moved``), or no longer does (None): metric, log, one notification per digest."""
+        _kind, name = key
+        self.metrics.image_update_available.labels(name).set(1 if moved else 0)
+        if moved is None:
+            self._image_told.pop(key, None)
+            return
+        if self._image_told.get(key) == moved.digest:
+            return  # said once for this digest
+        self._image_told[key] = moved.digest
+        log.info("image tag moved", image=moved.image, running=moved.running, digest=moved.digest)
+        if self.notifier is not None:
+            self.notifier.event(
+                f"image:{name}:{moved.digest}",
+                f"image update available: Service/{name}",
+                f"{moved.image} now names {moved.digest}; the service runs {moved.running} "
+                "(imageUpdate policy notify: not rolled)",
+                level="info",
+            )
 
     def _watch_error(self, exc: BaseException) -> None:
         log.error("manifest reload failed", error=repr(exc))

@@ -60,6 +60,9 @@ class DaemonOptions:
     """A problem or event of the same key is sent at most once per this many seconds."""
     webhook_secret: bytes = b""
     """The webhooks' shared secret, read from ``--webhook-secret-file``."""
+    registry_auth: bool = True
+    """Send the Docker client configuration's credentials for an image's registry with
+    every service write (``--no-registry-auth``: never); see `swarm.client`."""
 
     def reconcile_options(self) -> ReconcileOptions:
         return ReconcileOptions(

@@ -27,7 +27,7 @@ Kind-specific steps (health, probing) are asked of `kinds.registry`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -78,6 +78,23 @@ class Probes(Protocol):
     def remove_now(self, name: str) -> None: ...
 
 
+class Images(Protocol):
+    """What the reconciler asks about followed images (`daemon.images.ImageWatch`)."""
+
+    def digests(self, client: SwarmClient, manifest: Manifest | None) -> Mapping[str, str]: ...
+    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> object | None:
+        """A report of a tag that moved (shown in the status as text), or None."""
+        ...
+
+
+class NoImages:
+    def digests(self, client: SwarmClient, manifest: Manifest | None) -> Mapping[str, str]:
+        return {}
+
+    def observed(self, manifest: Manifest | None, live: LiveObject | None) -> object | None:
+        return None
+
+
 class NoProbes:
     def want(self, name: str, manifest: Manifest | None) -> None:
         return None
@@ -104,6 +121,7 @@ class Reconciler:
         prune_blocker: Callable[[], str | None] = lambda: None,
         probes: Probes | None = None,
         connection_lost: Callable[[BaseException], None] = _ignore,
+        images: Images | None = None,
     ) -> None:
         self.client = client
         self.desired = desired
@@ -115,6 +133,7 @@ class Reconciler:
         self.prune_blocker = prune_blocker
         self.probes: Probes = probes or NoProbes()
         self.connection_lost = connection_lost
+        self.images: Images = images or NoImages()
 
     # ------------------------------------------------------------------ entry
 
@@ -155,6 +174,9 @@ class Reconciler:
             return SUCCESS
         manifests = self.desired.index()
         options = self._plan_options()
+        digests = self.images.digests(client, desired.manifest if desired else None)
+        if digests:
+            options = replace(options, image_digests=digests)
         snapshot = self._take_snapshot(key)
         live = snapshot.live if snapshot is not None else read_live(client, keys=[key])
         the_plan, action = self._plan(manifests, live, options, key)
@@ -164,6 +186,7 @@ class Reconciler:
             live = read_live(client, keys=[key])
             the_plan, action = self._plan(manifests, live, options, key)
         current = live.get(key)
+        moved = self.images.observed(desired.manifest if desired else None, current)
         if action is None:
             return self._untracked(key, started, the_plan, current, desired is None)
         error: str | None = None
@@ -209,6 +232,7 @@ class Reconciler:
                 source=report.source,
                 self_heal=report.self_heal,
                 applied=applied,
+                image_update=None if moved is None else str(moved),
             ),
         )
         if registry.of(kind).probed and error is None and current is not None and desired:

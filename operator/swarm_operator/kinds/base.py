@@ -132,6 +132,17 @@ class Action:
 
 
 @dataclass(frozen=True)
+class FollowedImage:
+    """An image tag an object follows in its registry (`Kind.followed_image`)."""
+
+    image: str
+    policy: Literal["digest", "notify"]
+    """digest: a moved tag plans an update onto its new digest; notify: only reported."""
+    interval: float
+    """Seconds between the daemon's questions to the registry."""
+
+
+@dataclass(frozen=True)
 class PlanOptions:
     """What the user allowed; defaults are the safe choice."""
 
@@ -146,6 +157,10 @@ class PlanOptions:
     prune_blockers: tuple[str, ...] = ()
     """Reasons, found while loading the manifests, that make pruning unsafe (a file
     failed to load, the directory is missing or unreadable). Any one refuses prune."""
+    image_digests: Mapping[str, str] = field(default_factory=dict)
+    """The digest each followed image (of a service with ``imageUpdate``) names in its
+    registry now, resolved before planning (`engine.images`): a service of policy
+    ``digest`` whose pinned digest differs plans an update onto the new one."""
 
 
 @dataclass
@@ -300,6 +315,11 @@ class Kind(ABC):
     @abstractmethod
     def plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
         """The action for one declared object."""
+
+    def followed_image(self, manifest: Manifest) -> FollowedImage | None:
+        """The image tag whose registry digest this object follows (a service's
+        ``imageUpdate``), resolved before planning (`engine.images`); None: none."""
+        return None
 
     def prune_guard(
         self, obj: LiveObject, deleted: Collection[Key], ctx: PlanContext

@@ -28,6 +28,7 @@ from swarm_operator.kinds.base import (
     JSON,
     Action,
     ApplyContext,
+    FollowedImage,
     Health,
     Kind,
     LiveObject,
@@ -50,7 +51,7 @@ from swarm_operator.manifests.models import (
 )
 from swarm_operator.manifests.service_blocks import Mount
 from swarm_operator.swarm import labels
-from swarm_operator.swarm.errors import NetworkGone, NotFound, Transient
+from swarm_operator.swarm.errors import ApiError, NetworkGone, NotFound, Transient
 
 if TYPE_CHECKING:
     from swarm_operator.swarm.client import SwarmClient
@@ -181,11 +182,20 @@ class ServiceKind(Kind):
             )
         }
 
-    def comparable(self, desired: Manifest, live: Manifest) -> tuple[JSON, JSON]:
-        return normalize.service_pair(
-            desired.spec.model_dump(mode="json", by_alias=True),
-            live.spec.model_dump(mode="json", by_alias=True),
+    def followed_image(self, manifest: Manifest) -> FollowedImage | None:
+        follow = cast(Service, manifest).spec.image_update
+        if follow is None:
+            return None
+        return FollowedImage(
+            cast(Service, manifest).spec.image, follow.policy, follow.interval / 1e9
         )
+
+    def comparable(self, desired: Manifest, live: Manifest) -> tuple[JSON, JSON]:
+        d = desired.spec.model_dump(mode="json", by_alias=True)
+        lv = live.spec.model_dump(mode="json", by_alias=True)
+        for spec in (d, lv):  # the operator's own setting: never in the Swarm
+            spec.pop("imageUpdate", None)
+        return normalize.service_pair(d, lv)
 
     def plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
         m = cast(Service, manifest)
@@ -214,7 +224,9 @@ class ServiceKind(Kind):
         if live.manifest is None:
             action = unreadable(m, live)
         else:
-            diffs = self.differences(m, live.manifest)
+            diffs = self.differences(m, live.manifest) + image_moved(
+                m, live, ctx.options.image_digests
+            )
             live_mode = cast(Service, live.manifest).spec.mode
             if live.managed and live_mode != m.spec.mode:
                 action = Action(
@@ -287,22 +299,30 @@ class ServiceKind(Kind):
                 raise Transient(f"{', '.join(absent)} not in the Swarm yet; trying again")
             mounts["reference_ids"] = ids
         if action.verb == "create":
-            ctx.client.create_service(service_spec(m, network_targets=targets, **mounts))
+            ctx.client.create_service(
+                service_spec(m, network_targets=targets, image=resolved_image(m, ctx), **mounts)
+            )
             return "created"
         if action.verb == "replace":  # a mode change: the engine has no update for it
             assert action.live is not None
             ctx.client.remove_service(action.live.id)
-            ctx.client.create_service(service_spec(m, network_targets=targets, **mounts))
+            ctx.client.create_service(
+                service_spec(m, network_targets=targets, image=resolved_image(m, ctx), **mounts)
+            )
             return "replaced (mode changed)"
         live = action.live
         assert live is not None
         task = live.spec.get("TaskTemplate") or {}
-        live_image = str((task.get("ContainerSpec") or {}).get("Image", ""))
+        live_image = _live_image(live)
         pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
+        image = live_image if pinned else None
+        follow = m.spec.image_update
+        if follow is not None and (follow.policy == "digest" or not pinned):
+            image = resolved_image(m, ctx) or image
         spec = service_spec(
             m,
             network_targets=targets,
-            image=live_image if pinned else None,
+            image=image,
             force_update=int(task.get("ForceUpdate") or 0),
             **mounts,
         )
@@ -361,6 +381,41 @@ KIND = ServiceKind()
 
 
 # --------------------------------------------------------------------------- progress
+
+
+def _live_image(live: LiveObject) -> str:
+    task = live.spec.get("TaskTemplate") or {}
+    return str((task.get("ContainerSpec") or {}).get("Image", ""))
+
+
+def image_moved(m: Service, live: LiveObject, digests: Mapping[str, str]) -> tuple[Difference, ...]:
+    """``spec.image: IMG@OLD -> IMG@NEW`` when ``m`` follows its tag (``imageUpdate``
+    policy digest), the live service runs that tag, and the registry's digest for it
+    (``digests``, resolved before planning) is another than the one pinned; else ()."""
+    follow = m.spec.image_update
+    digest = digests.get(m.spec.image)
+    live_image = _live_image(live)
+    if follow is None or follow.policy != "digest" or not digest:
+        return ()
+    if not normalize.image_pins(live_image, m.spec.image):
+        return ()  # another tag: the comparison of spec.image already says so
+    if live_image.partition("@")[2] == digest:
+        return ()
+    return (Difference("spec.image", live_image, f"{m.spec.image}@{digest}"),)
+
+
+def resolved_image(m: Service, ctx: ApplyContext) -> str | None:
+    """``m``'s image pinned to the digest its tag names now, as ``docker service create``
+    pins it, for a service with ``imageUpdate``; None for the others (their nodes resolve
+    the tag), and when the registry cannot say (a progress line tells why)."""
+    if m.spec.image_update is None:
+        return None
+    try:
+        digest = ctx.client.image_digest(m.spec.image)
+    except ApiError as exc:
+        ctx.progress(f"{m.name}: {m.spec.image} not resolved to a digest ({exc.explanation})")
+        return None
+    return f"{m.spec.image}@{digest}" if digest else None
 
 
 def parse_time(text: str) -> float:

@@ -19,7 +19,15 @@ from swarm_operator.lab.layout import INDEX_ENV, LabConfigError, Layout, index_f
 
 if TYPE_CHECKING:
     from swarm_operator.lab.faults import block, cut, restore, start_host, stop_host, unblock
-    from swarm_operator.lab.lifecycle import docker, lab_down, lab_up, load_lab, wait_nodes_ready
+    from swarm_operator.lab.lifecycle import (
+        docker,
+        lab_down,
+        lab_up,
+        load_lab,
+        start_private_registry,
+        stop_private_registry,
+        wait_nodes_ready,
+    )
     from swarm_operator.lab.state import Lab, LabHost
     from swarm_operator.lab.status import HostStatus, lab_status
     from swarm_operator.lab.system import LabError
@@ -28,7 +36,18 @@ if TYPE_CHECKING:
 # (`lab.layout`, which the command line's parser reads) cost no subprocess machinery.
 _LAZY = {
     **dict.fromkeys(("block", "cut", "restore", "start_host", "stop_host", "unblock"), "faults"),
-    **dict.fromkeys(("docker", "lab_down", "lab_up", "load_lab", "wait_nodes_ready"), "lifecycle"),
+    **dict.fromkeys(
+        (
+            "docker",
+            "lab_down",
+            "lab_up",
+            "load_lab",
+            "start_private_registry",
+            "stop_private_registry",
+            "wait_nodes_ready",
+        ),
+        "lifecycle",
+    ),
     "Lab": "state",
     "LabHost": "state",
     "HostStatus": "status",
@@ -62,7 +81,9 @@ __all__ = [
     "load_lab",
     "restore",
     "start_host",
+    "start_private_registry",
     "stop_host",
+    "stop_private_registry",
     "unblock",
     "wait_nodes_ready",
 ]

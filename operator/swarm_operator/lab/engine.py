@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,14 @@ def docker_cli() -> str:
 
 
 def docker_run(
-    socket_path: str | Path, *args: str, timeout: float = 120.0, check: bool = False
+    socket_path: str | Path,
+    *args: str,
+    timeout: float = 120.0,
+    check: bool = False,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``docker ARGS`` against the daemon listening on ``socket_path``."""
+    """Run ``docker ARGS`` against the daemon listening on ``socket_path``; ``input`` is
+    its standard input (e.g. ``login --password-stdin``), else none."""
     env = dict(DAEMON_ENV)
     env["DOCKER_HOST"] = f"unix://{socket_path}"
     # The classic builder: a CLI from 23 on (Debian 13's docker-cli) would otherwise want
@@ -54,7 +60,8 @@ def docker_run(
     try:
         proc = subprocess.run(
             cmd,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else None,
+            input=input,
             capture_output=True,
             text=True,
             env=env,
@@ -71,13 +78,11 @@ def docker_run(
 # --- dockerd -----------------------------------------------------------------------------
 
 
-def write_daemon_config(host_dir: Path, registry: str, engine: str = "20.10") -> Path:
-    """A per-host daemon.json; given with --config-file so /etc/docker is never read."""
-    (host_dir / "run").mkdir(parents=True, exist_ok=True)
-    (host_dir / "docker").mkdir(parents=True, exist_ok=True)
-    path = host_dir / "daemon.json"
+def daemon_config(host_dir: Path, registries: Sequence[str], engine: str = "20.10") -> str:
+    """The text of a lab host's daemon.json: ``registries`` (HOST:PORT) are insecure, that
+    is plain HTTP, the lab's registries having no TLS."""
     config: dict[str, object] = {
-        "insecure-registries": [registry],
+        "insecure-registries": list(registries),
         "log-level": "warn",
     }
     if engine == "20.10":
@@ -85,7 +90,18 @@ def write_daemon_config(host_dir: Path, registry: str, engine: str = "20.10") ->
         # would give every lab daemon the same ID and leave a file outside the lab.
         # (Engines from 25 on keep their ID in the data root and refuse this option.)
         config["deprecated-key-path"] = str(host_dir / "key.json")
-    path.write_text(json.dumps(config, indent=2) + "\n")
+    return json.dumps(config, indent=2) + "\n"
+
+
+def write_daemon_config(
+    host_dir: Path, registries: str | Sequence[str], engine: str = "20.10"
+) -> Path:
+    """A per-host daemon.json; given with --config-file so /etc/docker is never read."""
+    (host_dir / "run").mkdir(parents=True, exist_ok=True)
+    (host_dir / "docker").mkdir(parents=True, exist_ok=True)
+    path = host_dir / "daemon.json"
+    listed = [registries] if isinstance(registries, str) else registries
+    path.write_text(daemon_config(host_dir, listed, engine))
     return path
 
 
@@ -215,22 +231,30 @@ def log_tail(path: Path, lines: int = 15) -> str:
 # --- registry ----------------------------------------------------------------------------
 
 
-def write_registry_config(registry_dir: Path, addr: str) -> Path:
+def write_registry_config(registry_dir: Path, addr: str, htpasswd: Path | None = None) -> Path:
+    """The registry's config.yml; with ``htpasswd`` (bcrypt lines, the only kind the
+    registry takes) every request needs basic authentication. No TLS: the daemons list
+    the lab's registries as insecure, and send basic auth over plain HTTP to those."""
     (registry_dir / "data").mkdir(parents=True, exist_ok=True)
     path = registry_dir / "config.yml"
+    auth = (
+        f"auth:\n  htpasswd:\n    realm: swarm-operator-lab\n    path: {htpasswd}\n"
+        if htpasswd is not None
+        else ""
+    )
     path.write_text(
         "version: 0.1\n"
         "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
         "storage:\n"
         f"  filesystem:\n    rootdirectory: {registry_dir / 'data'}\n"
         "  delete:\n    enabled: true\n"
-        f"http:\n  addr: {addr}\n"
+        f"http:\n  addr: {addr}\n" + auth
     )
     return path
 
 
-def start_registry(registry_dir: Path, addr: str) -> int:
-    config = write_registry_config(registry_dir, addr)
+def start_registry(registry_dir: Path, addr: str, htpasswd: Path | None = None) -> int:
+    config = write_registry_config(registry_dir, addr, htpasswd)
     return spawn_detached(["docker-registry", "serve", str(config)], registry_dir / "registry.log")
 
 

@@ -2,7 +2,8 @@
 
 Owns the lab's addressing contract, shared with the team brief, README and example
 manifests: bridge ``br-lab`` (K=0) or ``br-labK``, subnet ``10.77.K.0/24``, bridge
-address ``10.77.K.1`` (also the registry, port 5000), hosts ``10.77.K.11``.. named
+address ``10.77.K.1`` (also the registry, port 5000, and a private registry with basic
+authentication, port 5001, run only while a test needs it), hosts ``10.77.K.11``.. named
 ``host1``.., network namespaces ``soK-h1``.., data under ``/var/lib/swarm-operator/lab-K``.
 Nothing here touches the machine; `lifecycle` and `system` use it.
 """
@@ -18,6 +19,7 @@ MAX_INDEX = 99
 MAX_HOSTS = 40
 DATA_ROOT = Path("/var/lib/swarm-operator")
 REGISTRY_PORT = 5000
+PRIVATE_REGISTRY_PORT = 5001
 IMAGE_PATH = "swarm-operator/busybox:1"
 # Linux interface names are at most 15 bytes; unix socket paths at most 107.
 IFNAMSIZ = 15
@@ -80,6 +82,12 @@ class Layout:
         return f"{self.gateway}:{REGISTRY_PORT}"
 
     @property
+    def private_registry(self) -> str:
+        """HOST:PORT of the registry with htpasswd authentication (`engine.start_registry`
+        with an htpasswd file); every lab daemon lists it as insecure, like ``registry``."""
+        return f"{self.gateway}:{PRIVATE_REGISTRY_PORT}"
+
+    @property
     def image(self) -> str:
         return f"{self.registry}/{IMAGE_PATH}"
 
@@ -94,6 +102,10 @@ class Layout:
     @property
     def registry_dir(self) -> Path:
         return self.data_dir / "registry"
+
+    @property
+    def private_registry_dir(self) -> Path:
+        return self.data_dir / "registry-private"
 
     @property
     def netns_prefix(self) -> str:

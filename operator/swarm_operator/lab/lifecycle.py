@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -65,10 +66,14 @@ def load_lab(index: int = 0) -> Lab | None:
 
 
 def docker(
-    host: LabHost, *args: str, timeout: float = 120.0, check: bool = False
+    host: LabHost,
+    *args: str,
+    timeout: float = 120.0,
+    check: bool = False,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI against one lab host (``DOCKER_HOST`` set to its socket)."""
-    return engine.docker_run(host.socket, *args, timeout=timeout, check=check)
+    return engine.docker_run(host.socket, *args, timeout=timeout, check=check, input=input)
 
 
 # --- up ----------------------------------------------------------------------------------
@@ -235,10 +240,17 @@ def _ensure_registry(lab: Lab, actions: list[str], clock: _Clock) -> None:
         time.sleep(0.05)
 
 
+def _registries(lab: Lab) -> list[str]:
+    """What every daemon of the lab lists as insecure: the lab's registry and the private
+    one (`start_private_registry`), whether that runs or not."""
+    return [lab.registry, lab.layout.private_registry]
+
+
 def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
     started = []
     for host in lab.hosts:
         if host.pid and ProcId(host.pid, host.start).alive():
+            _refresh_daemon_config(lab, host, actions, clock)
             continue
         log = lab.layout.host_dir(host.number) / "dockerd.log"
         if host.pid and engine.rotate_log(log):
@@ -267,11 +279,28 @@ def start_dockerd(lab: Lab, host: LabHost) -> None:
     # reaps the zombie.
     for pidfile in ("docker.pid", "docker/containerd/containerd.pid"):
         (host_dir / "run" / pidfile).unlink(missing_ok=True)
-    engine.write_daemon_config(host_dir, lab.registry, lab.engine)
+    engine.write_daemon_config(host_dir, _registries(lab), lab.engine)
     binaries = engines.resolve(lab.engine)
     pid = engine.start_dockerd(host.netns, host.name, host_dir, Path(host.socket), binaries)
     host.pid, host.start, host.mnt_ns = pid, system.start_time(pid) or 0, 0
     save(lab)
+
+
+def _refresh_daemon_config(lab: Lab, host: LabHost, actions: list[str], clock: _Clock) -> None:
+    """A running daemon whose daemon.json is older than this code's (a lab kept up across
+    an upgrade) gets the new one, and SIGHUP: dockerd reloads its insecure registries."""
+    host_dir = lab.layout.host_dir(host.number)
+    path = host_dir / "daemon.json"
+    wanted = engine.daemon_config(host_dir, _registries(lab), lab.engine)
+    try:
+        if path.read_text() == wanted:
+            return
+    except OSError:
+        pass
+    path.write_text(wanted)
+    system.signal_pids([host.pid], signal.SIGHUP)
+    clock.say(f"{host.name}: daemon.json updated, dockerd reloaded it")
+    actions.append(f"{host.name} daemon.json")
 
 
 def wait_daemon(lab: Lab, host: LabHost, timeout: float = DAEMON_START_TIMEOUT) -> None:
@@ -442,6 +471,7 @@ def _down(index: int, clock: _Clock) -> None:
     if lab and lab.registry_pid and ProcId(lab.registry_pid, lab.registry_start).alive():
         system.kill_all([lab.registry_pid])
         system.reap(lab.registry_pid)
+    _stop_private_registry(layout)
     clock.say(f"stopped {len(hosts)} dockerd(s) and the registry of lab {index}")
     for host in hosts:
         system.delete_netns(host.netns)
@@ -454,3 +484,53 @@ def _down(index: int, clock: _Clock) -> None:
     if layout.data_dir.exists():
         raise LabError(f"could not remove {layout.data_dir}")
     clock.say(f"lab {index} is down: namespaces, links, bridge, firewall rule and data removed")
+
+
+# --- the private registry ----------------------------------------------------------------
+# A second registry on the bridge address, with basic authentication (htpasswd), for the
+# tests of private images: started and stopped by the test that needs it, its pid kept in
+# its directory, so `lab down` (or the next start) also ends one a crashed test left.
+
+
+def start_private_registry(lab: Lab, htpasswd: str, timeout: float = 20.0) -> str:
+    """Run lab ``lab``'s private registry with these htpasswd lines (``user:$2b$...``,
+    bcrypt: the only hash the registry takes), replacing one still running; its HOST:PORT.
+    Every lab daemon lists it as insecure (plain HTTP), as it does the lab's registry."""
+    layout = lab.layout
+    directory = layout.private_registry_dir
+    with locked(lab.index):
+        _stop_private_registry(layout)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "htpasswd").write_text(htpasswd.rstrip("\n") + "\n")
+        pid = engine.start_registry(directory, layout.private_registry, directory / "htpasswd")
+        proc = ProcId(pid, system.start_time(pid) or 0)
+        (directory / "pid").write_text(f"{proc.pid} {proc.start}\n")
+    deadline = time.monotonic() + timeout
+    # It answers 401 (authentication required) once it serves.
+    while engine.registry_get(f"http://{layout.private_registry}/v2/", timeout=1.0) != 401:
+        system.reap(pid)
+        if not proc.alive() or time.monotonic() > deadline:
+            log = engine.log_tail(directory / "registry.log")
+            raise LabError(
+                f"the private registry on {layout.private_registry} did not come up:\n{log}"
+            )
+        time.sleep(0.05)
+    return layout.private_registry
+
+
+def stop_private_registry(lab: Lab) -> None:
+    """End lab ``lab``'s private registry, if it runs; its images go with its directory."""
+    with locked(lab.index):
+        _stop_private_registry(lab.layout)
+        shutil.rmtree(lab.layout.private_registry_dir, ignore_errors=True)
+
+
+def _stop_private_registry(layout: Layout) -> None:
+    try:
+        pid, start = map(int, (layout.private_registry_dir / "pid").read_text().split())
+    except (OSError, ValueError):
+        return
+    if ProcId(pid, start).alive():
+        system.kill_all([pid])
+        system.reap(pid)
+    (layout.private_registry_dir / "pid").unlink(missing_ok=True)

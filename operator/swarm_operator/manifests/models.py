@@ -208,6 +208,29 @@ class NetworkSpec(Model):
 
 
 ServiceMode = Literal["replicated", "global", "replicated-job", "global-job"]
+MIN_IMAGE_UPDATE_INTERVAL = 10_000_000_000
+"""10 s: a registry is not asked about one tag more often than this."""
+
+
+class ImageUpdate(Model):
+    """Follow the digest of the service's image tag in its registry. The operator's own
+    setting, not a Docker field: nothing of it is written to the Swarm."""
+
+    policy: Literal["digest", "notify"] = Field(
+        description="digest: roll the service onto the tag's new digest when the tag moves; "
+        "notify: only report that it moved."
+    )
+    interval: Duration = Field(
+        default=300_000_000_000,
+        description="How often the daemon asks the registry (default 5m, at least 10s).",
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _not_too_often(cls, value: int) -> int:
+        if value < MIN_IMAGE_UPDATE_INTERVAL:
+            raise ValueError("interval must be at least 10s")
+        return value
 
 
 class ServiceSpec(Model):
@@ -314,6 +337,20 @@ class ServiceSpec(Model):
         mode = info.data.get("mode")
         if value is not None and mode != "replicated-job":
             raise ValueError(f"maxConcurrent is only for mode replicated-job, not {mode!r}")
+        return value
+
+    image_update: ImageUpdate | None = Field(
+        default=None, description="Follow the image tag's digest in its registry."
+    )
+
+    @field_validator("image_update")
+    @classmethod
+    def _a_tag_to_follow(
+        cls, value: ImageUpdate | None, info: ValidationInfo
+    ) -> ImageUpdate | None:
+        image = str(info.data.get("image") or "")
+        if value is not None and "@" in image:
+            raise ValueError("imageUpdate needs an image by tag: one pinned by digest never moves")
         return value
 
     @field_validator("command", "args", mode="before")

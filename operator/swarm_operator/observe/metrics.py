@@ -109,6 +109,13 @@ class Metrics:
         )
 
         # Services and nodes as seen live.
+        self.image_update_available = Gauge(
+            f"{p}_image_update_available",
+            "1 while a service of imageUpdate policy notify runs another digest than the one "
+            "its tag names in the registry now.",
+            ["service"],
+            registry=registry,
+        )
         self.service_replicas_desired = Gauge(
             f"{p}_service_replicas_desired",
             "Replicas a managed service should run (tasks wanted, for global services).",

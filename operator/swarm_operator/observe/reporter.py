@@ -46,6 +46,8 @@ class ObjectReport:
     """The operator changed the object in this reconcile."""
     keep_details: bool = False
     """Only the result, the error and the time are new (a reconcile that failed early)."""
+    image_update: str | None = None
+    """A followed tag of policy notify names another digest than the one running."""
 
 
 class Reporter:
@@ -74,6 +76,7 @@ class Reporter:
                 source=r.source,
                 drift=r.drift,
                 self_heal=r.self_heal,
+                image_update=r.image_update,
             )
         if r.sync is not None:
             changes["sync_status"] = r.sync

@@ -38,6 +38,7 @@ class ObjectStatus:
     drift: tuple[str, ...] = ()  # short descriptions of what differs (no values of secrets)
     held: bool = False  # its manifest failed to load: left alone
     stalled: bool = False  # the engine rejected its spec: retried when it changes or at resync
+    image_update: str | None = None  # imageUpdate notify: the tag names a newer digest
 
     def to_json(self) -> dict[str, Any]:
         """This object as ``/status`` shows it: camelCase, times in RFC 3339."""

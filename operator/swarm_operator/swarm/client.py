@@ -13,6 +13,17 @@ negotiates with ``GET /version`` first. So a no-op plan is three calls (services
 nodes), and a worker or an engine outside any Swarm answers the first list with Docker's
 "not a swarm manager" (`NotAManager`).
 
+Registry credentials: every service create and update carries the ``X-Registry-Auth``
+header for its image's registry when the Docker client configuration has credentials for
+it (``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``: ``auths`` entries,
+``credsStore`` and ``credHelpers``, resolved by docker-py's `docker.auth`), as
+``docker stack deploy --with-registry-auth`` does: the managers keep them with the service
+and hand them to the nodes that pull its image. ``registry_auth=False``
+(``--no-registry-auth``) never sends any; an update without them keeps those the service
+already has (the engine's ``registryAuthFrom=spec``). The configuration is read again at
+most every ``AUTH_TTL`` seconds, so a ``docker login`` reaches a running daemon. The
+header is built here and goes nowhere else: no log line, error, plan or status names it.
+
 Every docker-py/requests exception is translated into the tree of `swarm.errors`
 (classified there, by `errors.classify`). Every call
 is reported to an optional ``observer(call_name, seconds, ok)`` hook, which the metrics
@@ -30,6 +41,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import docker
+import docker.auth
 import docker.errors
 import docker.utils
 import requests.exceptions
@@ -39,6 +51,7 @@ from swarm_operator.swarm.errors import (
     DockerUnavailable,
     EngineTooOld,
     NotAManager,
+    RegistryAuthError,
     SwarmOperatorError,
     classify,
 )
@@ -54,6 +67,8 @@ _NEGOTIATING = frozenset({"version", "info", "services", "networks", "nodes", "s
 """Calls that run before the version is known: `_read`'s, and the version probe itself."""
 MIN_API_VERSION = "1.41"
 """The oldest Engine API the operator speaks (Docker 20.10); the start before negotiation."""
+AUTH_TTL = 30.0
+"""Seconds a registry's credentials, once read from the client configuration, are reused."""
 
 
 def _translate(exc: Exception) -> SwarmOperatorError:
@@ -69,6 +84,48 @@ def _translate(exc: Exception) -> SwarmOperatorError:
     return SwarmOperatorError(str(exc))
 
 
+class RegistryAuth:
+    """The ``X-Registry-Auth`` header of each registry, from the Docker client
+    configuration, kept ``AUTH_TTL`` seconds; shared by a client and its clones."""
+
+    def __init__(self, enabled: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        self.enabled = enabled
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    def header(self, image: str) -> dict[str, str]:
+        """``{"X-Registry-Auth": ...}`` for ``image``'s registry, or ``{}`` when sending is
+        off or the configuration has no credentials for that registry."""
+        if not self.enabled or not image:
+            return {}
+        try:
+            registry, _repo = docker.auth.resolve_repository_name(image)
+        except docker.errors.DockerException:
+            return {}  # not a reference docker-py can split: the engine will say why
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(registry)
+            if cached is not None and cached[0] > now:
+                encoded = cached[1]
+            else:
+                encoded = self._read(registry)
+                self._cache[registry] = (now + AUTH_TTL, encoded)
+        return {"X-Registry-Auth": encoded} if encoded else {}
+
+    @staticmethod
+    def _read(registry: str) -> str | None:
+        try:
+            config = docker.auth.load_config()
+            found = docker.auth.resolve_authconfig(config, registry)
+        except docker.errors.DockerException as exc:  # a credential helper failed
+            raise RegistryAuthError(
+                f"cannot read the credentials for registry {registry} from the Docker "
+                f"client configuration: {exc} (--no-registry-auth sends none)"
+            ) from None
+        return str(docker.auth.encode_header(found), "ascii") if found else None
+
+
 class SwarmClient:
     """Low-level Swarm calls with our error types, a call counter and a timing hook."""
 
@@ -78,9 +135,15 @@ class SwarmClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         observer: Observer | None = None,
+        registry_auth: bool | RegistryAuth = True,
     ) -> None:
         self.host = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.observer = observer
+        self.registry_auth = (
+            registry_auth
+            if isinstance(registry_auth, RegistryAuth)
+            else RegistryAuth(registry_auth)
+        )
         self.timeout = timeout
         self.calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
@@ -105,7 +168,12 @@ class SwarmClient:
         It speaks the API version already negotiated (no call to learn it again) and
         counts its calls in this client's ``calls``."""
         self._negotiate()
-        other = SwarmClient(self.host, timeout=self.timeout, observer=self.observer)
+        other = SwarmClient(
+            self.host,
+            timeout=self.timeout,
+            observer=self.observer,
+            registry_auth=self.registry_auth,
+        )
         other._adopt(str(self._api.api_version))
         other.calls = self.calls
         other._calls_lock = self._calls_lock
@@ -205,41 +273,57 @@ class SwarmClient:
     def inspect_service(self, service: str) -> JSON:
         return self._call("inspect_service", lambda: self._api.inspect_service(service))
 
+    def _image_auth(self, spec: JSON) -> dict[str, str]:
+        image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
+        return self.registry_auth.header(image)
+
+    def _post_spec(
+        self, spec: JSON, path: str, *args: str, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """POST a whole ``ServiceSpec`` with the image's registry credentials, if any.
+        (docker-py's own create and update would read the client configuration
+        themselves, once, and could not be told not to send it.)"""
+        headers = self._image_auth(spec)
+        response = self._api._post_json(
+            self._api._url(path, *args), data=spec, params=dict(params or {}), headers=headers
+        )
+        return self._api._result(response, json=True)
+
     def create_service(self, spec: JSON) -> str:
         """Create a service from a full ``ServiceSpec`` dict; return its ID."""
         self._require_fields(spec)
-        result = self._call(
-            "create_service",
-            lambda: self._api.create_service(
-                spec["TaskTemplate"],
-                name=spec.get("Name"),
-                labels=spec.get("Labels"),
-                mode=spec.get("Mode"),
-                update_config=spec.get("UpdateConfig"),
-                endpoint_spec=spec.get("EndpointSpec"),
-                rollback_config=spec.get("RollbackConfig"),
-            ),
-        )
+        result = self._call("create_service", lambda: self._post_spec(spec, "/services/create"))
         return str(result["ID"])
 
     def update_service(self, service_id: str, version: int, spec: JSON) -> JSON:
         """Replace the service's spec with ``spec`` if it is still at ``version``."""
         self._require_fields(spec)
+        body = {**spec, "Labels": spec.get("Labels") or {}}
+        body["EndpointSpec"] = spec.get("EndpointSpec") or {}
         result = self._call(
             "update_service",
-            lambda: self._api.update_service(
-                service_id,
-                version,
-                task_template=spec["TaskTemplate"],
-                name=spec.get("Name"),
-                labels=spec.get("Labels") or {},
-                mode=spec.get("Mode"),
-                update_config=spec.get("UpdateConfig"),
-                endpoint_spec=spec.get("EndpointSpec") or {},
-                rollback_config=spec.get("RollbackConfig"),
+            lambda: self._post_spec(
+                body, "/services/{0}/update", service_id, params={"version": version}
             ),
         )
         return dict(result or {})
+
+    def image_digest(self, image: str) -> str:
+        """The digest (``sha256:...``) that ``image``'s tag names in its registry now, asked
+        through the manager (``GET /distribution/{image}/json``, the call ``docker service
+        create`` resolves a tag with), with the same registry credentials as service
+        writes. `NotFound` if the registry has no such tag; an unreachable registry or
+        refused credentials is an `ApiError` naming it."""
+
+        def inspect() -> Any:
+            headers = self.registry_auth.header(image)
+            response = self._api._get(
+                self._api._url("/distribution/{0}/json", image), headers=headers
+            )
+            return self._api._result(response, json=True)
+
+        result = self._call("image_digest", inspect)
+        return str((result.get("Descriptor") or {}).get("digest") or "")
 
     def remove_service(self, service_id: str) -> None:
         self._call("remove_service", lambda: self._api.remove_service(service_id))

@@ -12,6 +12,8 @@ the daemon decide how to react (retry, re-plan, stall, give up) by type alone.
     │                            in a Swarm at all): terminal until someone fixes it
     ├── EngineTooOld             a spec uses a field the engine's API version does not
     │                            accept (`swarm.api_versions`); refused before writing
+    ├── RegistryAuthError        the credentials for an image's registry could not be
+    │                            read (a credential helper failed); nothing was written
     └── ApiError                 the engine refused a request; carries Docker's text
         ├── Transient            Raft did not commit in time, a member promoted a moment
         │                        ago is not in the Raft group yet: re-read, try again
@@ -48,6 +50,11 @@ class NotAManager(SwarmOperatorError):
 
 class EngineTooOld(SwarmOperatorError):
     """The spec needs a newer Engine API than the engine negotiated; nothing was written."""
+
+
+class RegistryAuthError(SwarmOperatorError):
+    """The Docker client configuration names a credential helper for the image's registry
+    and it failed: the write is not sent (without credentials, workers could not pull)."""
 
 
 class ApiError(SwarmOperatorError):

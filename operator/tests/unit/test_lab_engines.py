@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,27 @@ def test_daemon_config_per_engine(tmp_path: Path) -> None:
     assert "deprecated-key-path" in old
     assert "deprecated-key-path" not in new  # dockerd 26 refuses the option
     assert "10.77.0.1:5000" in new
+
+
+def test_both_lab_registries_are_insecure_and_only_the_private_one_asks_for_a_login(
+    tmp_path: Path,
+) -> None:
+    from swarm_operator.lab.engine import write_registry_config
+    from swarm_operator.lab.layout import Layout
+
+    layout = Layout(7)
+    path = write_daemon_config(tmp_path / "h", [layout.registry, layout.private_registry])
+    assert json.loads(path.read_text())["insecure-registries"] == [
+        "10.77.7.1:5000",
+        "10.77.7.1:5001",
+    ]
+    plain = write_registry_config(tmp_path / "r", layout.registry).read_text()
+    private = write_registry_config(tmp_path / "p", layout.private_registry, tmp_path / "pw")
+    assert "auth:" not in plain
+    assert (
+        f"htpasswd:\n    realm: swarm-operator-lab\n    path: {tmp_path / 'pw'}\n"
+        in private.read_text()
+    )
 
 
 PANIC_LOG = """\
