@@ -74,6 +74,8 @@ def action_lines(action: Action, colour: bool, verbose: bool = False) -> list[st
         lines.append(f"    {d}")
     if action.disrupts:
         lines.append(f"    disrupts services: {', '.join(action.disrupts)}")
+    for path in action.kept:
+        lines.append(f"    kept: {path} (not expressed by the manifest language)")
     if action.blocked:
         lines.append("    " + _paint(f"BLOCKED: {action.blocked}", "blocked", colour))
     return lines

@@ -92,6 +92,9 @@ class Action:
     """Why this action will not be carried out (a guard, or a permission not given)."""
     disrupts: tuple[str, ...] = ()
     """Network replace/adopt: the services detached and reattached."""
+    kept: tuple[str, ...] = ()
+    """Live fields the manifest language does not express, written back unchanged by
+    this update (a service's log driver, secrets, ...; `kinds.service_fields`)."""
 
     @property
     def key(self) -> Key:
@@ -113,6 +116,7 @@ class Action:
             "differences": [d.to_dict() for d in self.differences],
             "blocked": self.blocked,
             "disrupts": list(self.disrupts),
+            "kept": list(self.kept),
         }
 
 

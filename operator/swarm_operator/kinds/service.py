@@ -7,10 +7,14 @@ change of mode is a ``replace``, remove and create, since the engine refuses it 
 "service mode change is not allowed"; it needs ``--allow-replace``), the
 writes (a create or update names its networks by ID, listed once per plan run and again
 once if a network went away meanwhile; an update keeps the engine's digest pin and its
-``ForceUpdate`` counter), where a service stands from its tasks (`service_progress`), its
-health for the daemon, and its sensitive paths: env values are never shown.
+``ForceUpdate`` counter, and every field of the live spec the manifest language does not
+express: `kinds.service_fields` merges the render into the live spec, and the plan of an
+update, adoption or replace lists those fields as kept), where a service stands from its
+tasks (`service_progress`), its health for the daemon, and its sensitive paths: env values
+are never shown.
 
-Neighbours: `kinds.base` (the interface), `kinds.service_spec`, `kinds.normalize`; the
+Neighbours: `kinds.base` (the interface), `kinds.service_spec`, `kinds.service_fields`,
+`kinds.normalize`; the
 engine reaches it through `kinds.registry`.
 """
 
@@ -18,11 +22,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from swarm_operator.kinds import normalize
+from swarm_operator.kinds import normalize, service_fields
 from swarm_operator.kinds.base import (
     BLOCK_NOT_ADOPTED,
     JSON,
@@ -48,9 +52,47 @@ if TYPE_CHECKING:
 
 NETWORK = "Network"
 """The kind a service attaches to: its spec names networks by ID."""
+KEEPING_VERBS = frozenset({"update", "adopt", "replace"})
+"""Verbs that write over a live service, keeping what the language does not express."""
 RECENT_APPLY = 120.0
 """Seconds after the operator changed a service during which missing tasks are
 'progressing', not 'degraded'."""
+
+
+def update_body(m: Service, live: Mapping[str, Any], targets: Mapping[str, str]) -> JSON:
+    """What an update of the live spec ``live`` to ``m`` writes: the render's managed
+    fields, every other live field kept (`service_fields.merge`), the engine's digest pin
+    kept when it pins the requested image, and the live ``ForceUpdate`` counter."""
+    task = live.get("TaskTemplate") or {}
+    live_image = str((task.get("ContainerSpec") or {}).get("Image", ""))
+    pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
+    rendered = service_spec(
+        m,
+        network_targets=targets,
+        image=live_image if pinned else None,
+        force_update=int(task.get("ForceUpdate") or 0),
+    )
+    return service_fields.merge(live, rendered)
+
+
+def live_targets(live: LiveObject) -> dict[str, str]:
+    """Network name -> the ID the live spec names it by, from the live object itself."""
+    if not isinstance(live.manifest, Service):
+        return {}
+    task = live.spec.get("TaskTemplate") or {}
+    attached = task.get("Networks") or live.spec.get("Networks") or []
+    return {
+        n.name: str(a.get("Target"))
+        for n, a in zip(live.manifest.spec.networks, attached, strict=False)
+    }
+
+
+def _keeping(action: Action) -> Action:
+    """The action with the unmanaged live fields its write keeps (for the plan to list)."""
+    if action.live is None or not isinstance(action.desired, Service):
+        return action
+    body = update_body(action.desired, action.live.spec, live_targets(action.live))
+    return replace(action, kept=service_fields.kept(body))
 
 
 def live_service(raw: Mapping[str, Any], network_ids: Mapping[str, str]) -> LiveObject:
@@ -107,6 +149,10 @@ class ServiceKind(Kind):
         )
 
     def plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
+        action = self._plan(manifest, live, ctx)
+        return _keeping(action) if action.verb in KEEPING_VERBS else action
+
+    def _plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
         m = cast(Service, manifest)
         if live is None:
             fields = creation_fields(m, self.sensitive, {"image": m.spec.image})
@@ -172,23 +218,14 @@ class ServiceKind(Kind):
         if action.verb == "create":
             ctx.client.create_service(service_spec(m, network_targets=targets))
             return "created"
-        if action.verb == "replace":  # a mode change: the engine has no update for it
-            assert action.live is not None
-            ctx.client.remove_service(action.live.id)
-            ctx.client.create_service(service_spec(m, network_targets=targets))
-            return "replaced (mode changed)"
         live = action.live
         assert live is not None
-        task = live.spec.get("TaskTemplate") or {}
-        live_image = str((task.get("ContainerSpec") or {}).get("Image", ""))
-        pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
-        spec = service_spec(
-            m,
-            network_targets=targets,
-            image=live_image if pinned else None,
-            force_update=int(task.get("ForceUpdate") or 0),
-        )
-        ctx.client.update_service(live.id, live.version, spec)
+        if action.verb == "replace":  # a mode change: the engine has no update for it
+            body = service_fields.merge(live.spec, service_spec(m, network_targets=targets))
+            ctx.client.remove_service(live.id)
+            ctx.client.create_service(body)
+            return "replaced (mode changed)"
+        ctx.client.update_service(live.id, live.version, update_body(m, live.spec, targets))
         return "adopted and updated" if action.verb == "adopt" else "updated"
 
     # ------------------------------------------------------------------ health
