@@ -195,7 +195,7 @@ def kept(body: Mapping[str, Any]) -> tuple[str, ...]:
 
 def is_managed(path: tuple[str, ...], table: Table = MANAGED) -> bool:
     """``path`` (keys; a keyed list's element keys follow the list's key directly) lies
-    under a managed path of the table."""
+    under a managed path of the table, or is a block of it (written when rendered)."""
     if not path:
         return False
     rule = table.get(path[0], _ABSENT)
@@ -204,5 +204,5 @@ def is_managed(path: tuple[str, ...], table: Table = MANAGED) -> bool:
     if isinstance(rule, Keyed):
         return len(path) == 1 or path[1] in rule.fields
     if isinstance(rule, Mapping):
-        return is_managed(path[1:], rule)
+        return len(path) == 1 or is_managed(path[1:], rule)
     return False
