@@ -137,7 +137,19 @@ CLI_MADE: dict[str, Any] = {
         "Runtime": "container",
     },
     "Mode": {"Replicated": {"Replicas": 1}},
-    "EndpointSpec": {"Mode": "vip"},
+    "EndpointSpec": {
+        "Mode": "vip",
+        "Ports": [
+            {
+                "Protocol": "tcp",
+                "TargetPort": 80,
+                "PublishedPort": 8080,
+                "PublishMode": "ingress",
+                "Name": "web",
+            },
+            {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 53, "Name": "dns"},
+        ],
+    },
 }
 
 ADOPTING = Service.model_validate(
@@ -148,6 +160,7 @@ ADOPTING = Service.model_validate(
             "args": ["sleep", "3600"],
             "replicas": 3,
             "networks": [{"name": "net1"}],
+            "ports": [{"target": 80, "published": 8080, "mode": "ingress"}],
             "mounts": [
                 {"type": "tmpfs", "target": "/cache"},
                 {"type": "bind", "source": "/srv", "target": "/v"},
@@ -181,7 +194,12 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
         {"Type": "bind", "Source": "/srv", "Target": "/v"},
     ]
     assert task["Networks"] == [{"Target": "netid1", "DriverOpts": {"a": "b"}}]
+    assert body["EndpointSpec"] == {  # the same port keeps its name; the dropped one goes
+        "Mode": "vip",
+        "Ports": [CLI_MADE["EndpointSpec"]["Ports"][0]],
+    }
     assert service_fields.kept(body) == (
+        "EndpointSpec.Ports[80,tcp,8080,ingress].Name",
         "TaskTemplate.ContainerSpec.CapabilityAdd",
         "TaskTemplate.ContainerSpec.Healthcheck.StartInterval",
         "TaskTemplate.ContainerSpec.Mounts[/cache,tmpfs].TmpfsOptions",
@@ -376,3 +394,31 @@ def test_a_plan_without_changes_lists_nothing_kept() -> None:
     live = build_state({"Service": [raw], "Network": [{"Name": "net1", "Id": "netid1"}]})
     (action,) = plan([ADOPTING], live, PlanOptions(adopt=True)).actions
     assert action.verb == "adopt" and action.kept == ()
+
+
+# --------------------------------------------------------------------------- other kinds
+
+
+def test_a_node_update_keeps_the_node_spec_fields_it_does_not_set() -> None:
+    """Nodes were merged already (the engine replaces a node's whole spec): a node's
+    name, and any field a newer engine adds, stay as they are live."""
+    from swarm_operator.kinds.node import node_spec
+    from swarm_operator.manifests.models import Node
+
+    live = {
+        "Name": "given-by-hand",
+        "Role": "worker",
+        "Availability": "active",
+        "Labels": {"zone": "a", "other": "x"},
+        "XFuture": {"a": 1},
+    }
+    node = Node.model_validate(
+        {"metadata": {"name": "host2"}, "spec": {"availability": "drain", "labels": {"zone": "b"}}}
+    )
+    assert node_spec(node, live) == {
+        "Name": "given-by-hand",
+        "Role": "worker",
+        "Availability": "drain",
+        "Labels": {"zone": "b", "other": "x"},
+        "XFuture": {"a": 1},
+    }

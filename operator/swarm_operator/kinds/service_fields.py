@@ -12,12 +12,13 @@ express). `kept` names the unmanaged fields an update writes back, for the plan.
 The table is a tree: a key maps to ``None`` (managed as a whole: the rendered value
 replaces the live one), to a sub-table (only the keys it lists are managed; the others
 are kept), or to a `Keyed` rule for a list whose elements are partly managed.
-Rule for such lists (``ContainerSpec.Mounts``, ``TaskTemplate.Networks``): the elements
-and their managed keys are the render's; an element is matched to the live element with
-the same identity (a mount: its ``Target`` and ``Type``; a network attachment: its
-``Target``, the network ID), and that live element's unmanaged keys (a mount's
-``TmpfsOptions``, an attachment's ``DriverOpts``) are kept. A live element the render
-does not have is removed with all its keys: its identity is managed, and the plan shows
+Rule for such lists (``ContainerSpec.Mounts``, ``TaskTemplate.Networks``,
+``EndpointSpec.Ports``): the elements and their managed keys are the render's; an element
+is matched to the live element with the same identity (a mount: its ``Target`` and
+``Type``; a network attachment: its ``Target``, the network ID; a port: all four fields
+the language has), and that live element's unmanaged keys (a mount's ``TmpfsOptions``, an
+attachment's ``DriverOpts``, a port's ``Name``) are kept. A live element the render does
+not have is removed with all its keys: its identity is managed, and the plan shows
 it removed. Every other list is managed as a whole.
 
 A field the language gains must be added here too: ``tests/test_service_fields.py``
@@ -45,6 +46,7 @@ class Keyed:
 Table = Mapping[str, Union["Table", Keyed, None]]
 
 _AMOUNTS: Table = {"NanoCPUs": None, "MemoryBytes": None}
+_PORT = ("TargetPort", "Protocol", "PublishedPort", "PublishMode")
 
 MANAGED: Table = {
     "Name": None,
@@ -52,7 +54,11 @@ MANAGED: Table = {
     "Mode": None,
     "UpdateConfig": None,
     "RollbackConfig": None,
-    "EndpointSpec": None,
+    "EndpointSpec": {
+        "Mode": None,
+        # A published port is all identity: an unmanaged key (the API's port Name) stays.
+        "Ports": Keyed(_PORT, frozenset(_PORT)),
+    },
     # The deprecated service-level attachments: expressed by TaskTemplate.Networks (the
     # reader takes either), never written, so an update moves them there.
     "Networks": None,
