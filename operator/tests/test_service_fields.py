@@ -422,3 +422,25 @@ def test_a_node_update_keeps_the_node_spec_fields_it_does_not_set() -> None:
         "Labels": {"zone": "b", "other": "x"},
         "XFuture": {"a": 1},
     }
+
+
+def test_an_unreadable_live_service_lists_its_managed_changes_in_the_engines_words() -> None:
+    spec = copy.deepcopy(CLI_MADE)
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    container["Mounts"].append({"Type": "npipe", "Source": r"\\.\pipe\x", "Target": "/p"})
+    container["Env"] = ["TOKEN=hunter2"]
+    raw = {"ID": "svc1", "Version": {"Index": 7}, "Spec": spec}
+    live = build_state({"Service": [raw], "Network": [{"Name": "net1", "Id": "netid1"}]})
+    the_plan = plan([ADOPTING], live, PlanOptions(adopt=True))
+    (action,) = the_plan.actions
+    assert action.verb == "adopt" and action.live is not None
+    assert action.live.manifest is None  # the language has no npipe mount
+    assert "the fields the language manages are written from the manifest" in action.reason
+    paths = {d.path for d in action.differences}
+    assert "spec.TaskTemplate.ContainerSpec.Mounts" in paths
+    assert "spec.Mode.Replicated.Replicas" in paths
+    (env,) = [d for d in action.differences if d.path == "spec.TaskTemplate.ContainerSpec.Env"]
+    assert env.sensitive
+    assert "TaskTemplate.ContainerSpec.Secrets" in action.kept
+    shown = plan_text(the_plan) + json.dumps(the_plan.to_dict())
+    assert "hunter2" not in shown

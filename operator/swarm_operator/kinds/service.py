@@ -42,6 +42,7 @@ from swarm_operator.kinds.base import (
     may_adopt,
 )
 from swarm_operator.kinds.common import convert, creation_fields, unreadable, version_of
+from swarm_operator.kinds.diff import differences_of
 from swarm_operator.kinds.service_spec import service_from_docker, service_spec
 from swarm_operator.manifests.models import ANNOTATION_ALLOW_REPLACE, Manifest, Service
 from swarm_operator.swarm import labels
@@ -87,11 +88,26 @@ def live_targets(live: LiveObject) -> dict[str, str]:
     }
 
 
+ENGINE_SENSITIVE = ("spec.TaskTemplate.ContainerSpec.Env",)
+"""`ServiceKind.sensitive` in the engine's words (differences of an unreadable service)."""
+
+
 def _keeping(action: Action) -> Action:
-    """The action with the unmanaged live fields its write keeps (for the plan to list)."""
+    """The action with the unmanaged live fields its write keeps (for the plan to list).
+
+    A live service the language cannot read has no differences in the manifest's words:
+    its managed fields that change are listed in the engine's (``spec.TaskTemplate...``),
+    so an adoption never changes a field its plan did not show."""
     if action.live is None or not isinstance(action.desired, Service):
         return action
     body = update_body(action.desired, action.live.spec, live_targets(action.live))
+    if action.live.manifest is None:
+        changed = differences_of(
+            service_fields.managed_part(action.live.spec),
+            service_fields.managed_part(body),
+            ENGINE_SENSITIVE,
+        )
+        action = replace(action, differences=changed)
     return replace(action, kept=service_fields.kept(body))
 
 
@@ -158,7 +174,11 @@ class ServiceKind(Kind):
             fields = creation_fields(m, self.sensitive, {"image": m.spec.image})
             return Action("create", m.kind, m.name, "not in the Swarm", fields, m)
         if live.manifest is None:
-            action = unreadable(m, live)
+            action = replace(
+                unreadable(m, live),
+                reason=f"{live.read_error}; the fields the language manages are written "
+                "from the manifest",
+            )
         else:
             diffs = self.differences(m, live.manifest)
             live_mode = cast(Service, live.manifest).spec.mode

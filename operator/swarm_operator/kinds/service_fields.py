@@ -199,6 +199,25 @@ def kept(body: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+def managed_part(spec: Mapping[str, Any], table: Table = MANAGED) -> dict[str, Any]:
+    """``spec`` with only its managed paths (keyed list elements with their managed keys)."""
+    out: dict[str, Any] = {}
+    for key, rule in table.items():
+        if key not in spec:
+            continue
+        value = spec[key]
+        if rule is None:
+            out[key] = value
+        elif isinstance(rule, Keyed):
+            out[key] = [
+                {k: v for k, v in e.items() if k in rule.fields} if isinstance(e, Mapping) else e
+                for e in (value if isinstance(value, list) else [value])
+            ]
+        elif isinstance(value, Mapping):
+            out[key] = managed_part(value, rule)
+    return out
+
+
 def is_managed(path: tuple[str, ...], table: Table = MANAGED) -> bool:
     """``path`` (keys; a keyed list's element keys follow the list's key directly) lies
     under a managed path of the table, or is a block of it (written when rendered)."""
