@@ -23,6 +23,8 @@ Verbs:
 - ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm.
 An action that would be unsafe or was not allowed carries ``blocked`` (why) and is not
 carried out; the plan still shows it.
+An update, adoption or replace of a service carries ``kept``: the live fields the manifest
+language does not express, which its write keeps as they are (`kinds.service_fields`).
 """
 
 from __future__ import annotations
