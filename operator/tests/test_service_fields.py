@@ -444,3 +444,42 @@ def test_an_unreadable_live_service_lists_its_managed_changes_in_the_engines_wor
     assert "TaskTemplate.ContainerSpec.Secrets" in action.kept
     shown = plan_text(the_plan) + json.dumps(the_plan.to_dict())
     assert "hunter2" not in shown
+
+
+def test_a_network_replace_lists_what_the_recreate_drops() -> None:
+    """Networks have no update: a replace recreates one from its manifest alone, so the
+    plan lists the live fields the language cannot carry over (and none for the rest)."""
+    from swarm_operator.manifests.models import Network
+
+    raw = {
+        "Name": "app-net",
+        "Id": "netid1",
+        "Scope": "swarm",
+        "Driver": "overlay",
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "IPAM": {
+            "Driver": "default",
+            "Options": {"com.example.pool": "x"},
+            "Config": [{"Subnet": "10.50.0.0/24"}, {"Subnet": "10.51.0.0/24"}],
+        },
+        "Labels": {"io.swarm-operator.managed-by": "swarm-operator"},
+        "Options": {"com.docker.network.driver.overlay.vxlanid_list": "4100"},
+    }
+    declared = Network.model_validate(
+        {"metadata": {"name": "app-net"}, "spec": {"subnet": "10.50.0.0/24", "labels": {"a": "b"}}}
+    )
+    the_plan = plan([declared], build_state({"Network": [raw]}), PlanOptions(allow_replace=True))
+    (action,) = the_plan.actions
+    assert action.verb == "replace" and not action.blocked
+    assert action.dropped == ("IPAM.Options", "IPAM.Config[1]")
+    assert "    dropped: IPAM.Config[1] (not expressed by the manifest language" in plan_text(
+        the_plan
+    )
+    assert the_plan.to_dict()["actions"][0]["dropped"] == ["IPAM.Options", "IPAM.Config[1]"]
+    plain = {
+        **raw,
+        "IPAM": {"Driver": "default", "Options": None, "Config": raw["IPAM"]["Config"][:1]},
+    }
+    (again,) = plan([declared], build_state({"Network": [plain]}), PlanOptions()).actions
+    assert again.verb == "replace" and again.dropped == ()

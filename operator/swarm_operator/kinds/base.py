@@ -95,6 +95,9 @@ class Action:
     kept: tuple[str, ...] = ()
     """Live fields the manifest language does not express, written back unchanged by
     this update (a service's log driver, secrets, ...; `kinds.service_fields`)."""
+    dropped: tuple[str, ...] = ()
+    """Live fields the manifest language does not express that this action loses (a
+    network is recreated from its manifest alone: its IPAM options, a second pool)."""
 
     @property
     def key(self) -> Key:
@@ -117,6 +120,7 @@ class Action:
             "blocked": self.blocked,
             "disrupts": list(self.disrupts),
             "kept": list(self.kept),
+            "dropped": list(self.dropped),
         }
 
 
