@@ -21,8 +21,8 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,17 +36,10 @@ import workload
 from apply_bench import Context
 from daemon_bench import TARGET, _has_label, _http_ok, _poll_until, _wait_quiet, free_port
 from enginehttp import Engine
+from swarm_operator.lab.gitserver import GitDaemon, Upstream
 
 SERVICES = 3
 SECRET = "bench-hook-secret"
-GIT_ENV = {
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 PEERS_GIT = [
     ("Flux", "60 s", "interval of `flux bootstrap` (1 min); webhook receivers optional"),
     ("Argo CD", "180 s", "timeout.reconciliation (3 min); webhook optional"),
@@ -55,58 +48,26 @@ PEERS_GIT = [
 ]
 
 
-def _git(*args: str, cwd: Path | None = None) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=dict(os.environ, **GIT_ENV), check=True,
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
-
-
 class _Repo:
+    """The benchmark's repository: `Upstream` (``root/repo.git``, bare, and a clone to
+    push from), made afresh and filled with the bench's service manifests."""
+
     def __init__(self, root: Path, image: str) -> None:
         self.image = image
-        self.bare = root / "repo.git"
-        self.work = root / "work"
-        for path in (self.bare, self.work):
-            if path.exists():
-                subprocess.run(["rm", "-rf", str(path)], check=True)
-        _git("init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
-        _git("init", "--quiet", "--initial-branch=main", str(self.work))
+        for old in (root / "repo.git", root / "work"):
+            if old.exists():
+                shutil.rmtree(old)
+        self.upstream = Upstream(root)
         self.push("start")
 
     def push(self, value: str) -> None:
-        files = workload.operator_manifests(SERVICES, self.image, replicas=0, network=False)
+        files: dict[str, str | None] = dict(
+            workload.operator_manifests(SERVICES, self.image, replicas=0, network=False)
+        )
         files[f"{TARGET:03d}-service.yaml"] = workload.service_manifest(
             TARGET, self.image, replicas=0, network=False, labels={"bench.git": value}
         )
-        for name, text in files.items():
-            (self.work / name).write_text(text)
-        _git("add", "-A", cwd=self.work)
-        _git("commit", "--quiet", "-m", value, cwd=self.work)
-        _git("push", "--quiet", str(self.bare), "HEAD:refs/heads/main", cwd=self.work)
-
-
-class _GitDaemon:
-    def __init__(self, base: Path) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}",
-             "--listen=127.0.0.1", f"--port={self.port}", str(base)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("git daemon did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.upstream.commit(files, value)
 
 
 def _hook(port: int) -> None:
@@ -192,10 +153,10 @@ def run(
     poll = args.poll_ms / 1000.0
     block: dict[str, Any] = {"summary": {}, "poll_ms": args.poll_ms, "peers": PEERS_GIT}
     results["gitops"] = block
-    server = _GitDaemon(root)
+    server = GitDaemon(root)
     try:
-        url = f"git://127.0.0.1:{server.port}/repo.git"
         repo = _Repo(root, ctx.lab.image)
+        url = server.url("repo.git")
         hook_port = free_port()
         proc, _port, log = _run_daemon(
             ctx, url, ["--git-interval", "1h", "--webhook-addr", f"127.0.0.1:{hook_port}",

@@ -105,6 +105,7 @@ class _Snapshot:
     networks: dict[str, set[str]]  # host -> network ids
     containers: dict[str, set[str]]  # host -> container ids
     nodes: dict[str, dict[str, object]]  # node id -> Spec
+    blobs: dict[str, set[str]]  # "secret" / "config" -> ids
 
 
 def _ids(host: LabHost, *args: str) -> set[str]:
@@ -138,6 +139,7 @@ def _snapshot(the_lab: Lab) -> _Snapshot:
         networks={h.name: _networks(h) for h in the_lab.hosts},
         containers={h.name: _ids(h, "ps", "-a") for h in the_lab.hosts},
         nodes=nodes,
+        blobs={what: _ids(the_lab.manager, what, "ls") for what in ("secret", "config")},
     )
 
 
@@ -203,6 +205,10 @@ def swarm_cleanup(lab: Lab) -> Iterator[None]:
     new_services = _ids(manager, "service", "ls") - before.services
     if new_services:
         attempt("service rm", lambda: docker(manager, "service", "rm", *sorted(new_services)))
+    for what, ids in before.blobs.items():  # free once the services using them are gone
+        new_blobs = _ids(manager, what, "ls") - ids
+        if new_blobs:
+            attempt(f"{what} rm", lambda w=what, n=new_blobs: docker(manager, w, "rm", *sorted(n)))
     for host in lab.hosts:
         leftover = _ids(host, "ps", "-a") - before.containers.get(host.name, set())
         if leftover:

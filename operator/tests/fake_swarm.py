@@ -30,6 +30,8 @@ class CountingSwarm:
         self.calls: Counter[str] = Counter()
         self._services: dict[str, dict[str, Any]] = {}
         self._networks: dict[str, dict[str, Any]] = {}
+        self._blobs: dict[str, dict[str, Any]] = {}
+        """Secrets and configs (metadata only, as the engine lists them)."""
         self._nodes = fixture("nodes")
         self._serial = 0
         self.fail_next_create: str | None = None
@@ -55,6 +57,48 @@ class CountingSwarm:
     def networks(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self.calls["networks"] += 1
         return list(self._networks.values())
+
+    def secrets(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.calls["secrets"] += 1
+        return [b for b in self._blobs.values() if b["kind"] == "secret"]
+
+    def configs(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.calls["configs"] += 1
+        return [b for b in self._blobs.values() if b["kind"] == "config"]
+
+    def _create_blob(self, kind: str, name: str, labels: Mapping[str, str]) -> str:
+        self.calls[f"create_{kind}"] += 1
+        self._serial += 1
+        bid = self._id(kind[0])
+        self._blobs[bid] = {
+            "kind": kind,
+            "ID": bid,
+            "Version": {"Index": self._serial},
+            "Spec": {"Name": name, "Labels": dict(labels)},
+        }
+        return bid
+
+    def create_secret(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
+        return self._create_blob("secret", name, labels)
+
+    def create_config(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
+        return self._create_blob("config", name, labels)
+
+    def relabel_secret(self, secret_id: str, labels: Mapping[str, str]) -> None:
+        self.calls["relabel_secret"] += 1
+        self._blobs[secret_id]["Spec"]["Labels"] = dict(labels)
+
+    def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> None:
+        self.calls["relabel_config"] += 1
+        self._blobs[config_id]["Spec"]["Labels"] = dict(labels)
+
+    def remove_secret(self, secret_id: str) -> None:
+        self.calls["remove_secret"] += 1
+        del self._blobs[secret_id]
+
+    def remove_config(self, config_id: str) -> None:
+        self.calls["remove_config"] += 1
+        del self._blobs[config_id]
 
     def nodes(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self.calls["nodes"] += 1

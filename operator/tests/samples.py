@@ -108,6 +108,24 @@ FULL_SERVICE: dict[str, Any] = {
         "dnsSearch": ["lab.internal"],
         "dnsOptions": ["ndots:1"],
         "hosts": {"registry": "10.77.0.1"},
+        "secrets": [
+            {
+                "source": "db-password",
+                "target": "/run/secrets/db-password",
+                "uid": "0",
+                "gid": "0",
+                "mode": "0440",
+            }
+        ],
+        "configs": [
+            {
+                "source": "caddyfile",
+                "target": "/etc/caddy/Caddyfile",
+                "uid": "1000",
+                "gid": "1000",
+                "mode": "0444",
+            }
+        ],
     },
 }
 
@@ -123,8 +141,47 @@ FULL_NODE: dict[str, Any] = {
     },
 }
 
+FULL_SECRET: dict[str, Any] = {
+    "apiVersion": "swarm-operator/v1alpha1",
+    "kind": "Secret",
+    "metadata": {"name": "db-password", "labels": {"app": "shop"}, "annotations": {"n": "x"}},
+    "spec": {
+        "file": "secrets/db-password.txt",  # one of file, env, external (SAMPLE_FILES)
+        "env": None,
+        "external": False,
+        "labels": {"team": "shop"},
+    },
+}
+
+FULL_CONFIG: dict[str, Any] = {
+    "apiVersion": "swarm-operator/v1alpha1",
+    "kind": "Config",
+    "metadata": {"name": "caddyfile", "labels": {"app": "shop"}, "annotations": {"n": "x"}},
+    "spec": {
+        "file": None,
+        "data": ":8080 {\n  respond ok\n}\n",  # one of file, data, external
+        "external": False,
+        "labels": {"team": "shop"},
+    },
+}
+
 FULL: dict[str, dict[str, Any]] = {
     "Network": FULL_NETWORK,
     "Service": FULL_SERVICE,
     "Node": FULL_NODE,
+    "Secret": FULL_SECRET,
+    "Config": FULL_CONFIG,
 }
+
+SAMPLE_FILES: dict[str, str] = {"secrets/db-password.txt": "sample-secret-content\n"}
+"""Files the samples read, relative to the manifest file (FULL_SECRET's content)."""
+REFERENCED: dict[str, list[str]] = {"Service": ["Secret", "Config"]}
+"""Kinds a sample names, to be declared beside it (a service's secrets and configs)."""
+
+
+def write_samples(directory: Any) -> None:
+    """The files the samples read, under ``directory``."""
+    for relative, text in SAMPLE_FILES.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)

@@ -59,7 +59,7 @@ def test_a_cold_apply_lists_networks_once_not_once_per_service() -> None:
     assert targets == {net_id}
 
 
-def test_a_no_op_plan_and_apply_make_three_calls_whatever_n() -> None:
+def test_a_no_op_plan_and_apply_make_one_list_call_per_kind_whatever_n() -> None:
     for n in (5, 200):
         swarm = CountingSwarm()
         manifests = workload(n)
@@ -69,8 +69,10 @@ def test_a_no_op_plan_and_apply_make_three_calls_whatever_n() -> None:
         assert not [a for a in the_plan.actions if a.changes]
         report = apply_plan(swarm, manifests, PlanOptions(), the_plan)  # type: ignore[arg-type]
         assert report.ok and not report.results
-        assert swarm.calls == Counter({"services": 1, "networks": 1, "nodes": 1})
-        assert sum(swarm.calls.values()) <= 3
+        assert swarm.calls == Counter(
+            {"services": 1, "networks": 1, "nodes": 1, "secrets": 1, "configs": 1}
+        )
+        assert sum(swarm.calls.values()) <= 5
 
 
 def test_a_network_replaced_under_the_run_is_listed_again_once() -> None:
@@ -160,7 +162,9 @@ def test_a_resync_pass_reads_the_swarm_once_whatever_n(tmp_path: Path) -> None:
         swarm.calls.clear()
         d.resync(swarm)  # type: ignore[arg-type]
         assert len(work_off(d)) == n + 1
-        assert swarm.calls == Counter({"services": 1, "networks": 1, "nodes": 1, "tasks": 1})
+        assert swarm.calls == Counter(
+            {"services": 1, "networks": 1, "nodes": 1, "secrets": 1, "configs": 1, "tasks": 1}
+        )
         statuses = [d.board.get(*key) for key in d.desired.declared()]
         assert len(statuses) == n + 1
         assert all(s is not None and s.sync_status == "synced" for s in statuses), statuses
@@ -189,11 +193,12 @@ def test_drift_seen_in_the_snapshot_is_read_again_before_acting(tmp_path: Path) 
     d.resync(swarm)  # type: ignore[arg-type]
     calls_of_the_read = sum(swarm.calls.values())
     work_off(d)
-    # One fresh read of s002 (services by name, and the networks its spec names by ID)
-    # before deciding, and its health read fresh too (inspect, tasks); this instance holds
-    # no lease, so it only reports the drift. The other keys use the pass's snapshot.
+    # One fresh read of s002 (services by name, and the networks, secrets and configs its
+    # spec names by ID) before deciding, and its health read fresh too (inspect, tasks);
+    # this instance holds no lease, so it only reports the drift. The other keys use the
+    # pass's snapshot.
     assert swarm.calls["services"] == 2
-    assert sum(swarm.calls.values()) - calls_of_the_read == 4
+    assert sum(swarm.calls.values()) - calls_of_the_read == 6
     status = d.board.get("Service", "s002")
     assert status is not None and status.sync_status == "out_of_sync"
     assert labels.MANAGED_BY in drifted["Spec"]["Labels"]

@@ -31,7 +31,7 @@ PARSER_MODULES = {
     "swarm_operator.cli",
     *(
         f"swarm_operator.cli.{c}"
-        for c in ("apply", "common", "doctor", "lab", "plan", "run", "sync")
+        for c in ("apply", "common", "convert", "doctor", "export", "lab", "plan", "run", "sync")
     ),
     "swarm_operator.cli.validate",
     "swarm_operator.engine",
@@ -50,7 +50,17 @@ PARSER_MODULES = {
 }
 VALIDATE_MODULES = PARSER_MODULES | {
     f"swarm_operator.manifests.{m}"
-    for m in ("fields", "loader", "locate", "models", "results", "service_blocks", "yaml_tree")
+    for m in (
+        "blob_blocks",
+        "content",
+        "fields",
+        "loader",
+        "locate",
+        "models",
+        "results",
+        "service_blocks",
+        "yaml_tree",
+    )
 }
 VALIDATE_THIRD_PARTY = {
     "yaml",
@@ -99,7 +109,10 @@ HELP = (
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], *([c, "--help"] for c in ("validate", "plan", "apply", "run", "doctor", "lab"))],
+    [
+        ["--help"],
+        *([c, "--help"] for c in ("validate", "convert", "plan", "apply", "run", "doctor", "lab")),
+    ],
 )
 def test_help_imports_no_third_party_package_and_only_light_modules(argv: list[str]) -> None:
     modules = all_imported_after(HELP.format(argv=argv))

@@ -107,7 +107,13 @@ def test_schema_refuses_what_the_loader_refuses(kind: str, patch: dict[str, Any]
 
 def test_write_all(tmp_path: Path) -> None:
     written = schema.write_all(tmp_path / "out")
-    assert [p.name for p in written] == ["network.json", "service.json", "node.json"]
+    assert [p.name for p in written] == [
+        "network.json",
+        "service.json",
+        "node.json",
+        "secret.json",
+        "config.json",
+    ]
     for path in written:
         assert path.read_text() == (CRDS / path.name).read_text()
 

@@ -95,6 +95,21 @@ def test_old_failures_are_history() -> None:
     assert p.converged and not p.errors
 
 
+def test_tasks_of_slots_taken_away_are_not_failures() -> None:
+    # A hand-made scale 3 -> 5 put back at once: the two new tasks are stopped while they
+    # start, and may end "failed"; their slots are gone (DesiredState "remove").
+    tasks = [
+        task("failed", "remove", "task: non-zero exit (137)"),
+        task("rejected", "remove", "cannot start: container is marked for removal"),
+        *[task("running") for _ in range(3)],
+    ]
+    p = service_progress(service(3), tasks, SINCE, True)
+    assert p.converged and p.failed is None and not p.errors
+    # The same failures on slots still wanted are a crash loop.
+    crashing = [{**t, "DesiredState": "shutdown"} for t in tasks[:2]] + tasks[2:]
+    assert service_progress(service(3), crashing, SINCE, True).failed == "tasks keep failing"
+
+
 def test_no_suitable_node_fails_after_grace() -> None:
     tasks = [task("pending", err="no suitable node (scheduling constraints not satisfied)")]
     assert service_progress(service(1), tasks, SINCE, True).failed is None

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitserver import GitDaemon, GitHTTPServer, Upstream
 
 from swarm_operator.daemon.gitsource import (
     GitOptions,
@@ -24,6 +23,7 @@ from swarm_operator.daemon.gitsource import (
     git_env,
     redact,
 )
+from swarm_operator.lab.gitserver import GitDaemon, GitHTTPServer, Upstream
 
 NETWORK = (
     "apiVersion: swarm-operator/v1alpha1\nkind: Network\n"
@@ -114,7 +114,7 @@ def test_an_unreachable_remote_keeps_the_revision_in_force(
 
 def test_a_tag_and_a_commit_can_be_tracked(upstream: Upstream, tmp_path: Path) -> None:
     first = upstream.commit({"net.yaml": NETWORK.format(name="a")})
-    from gitserver import git
+    from swarm_operator.lab.gitserver import git
 
     git("tag", "v1", cwd=upstream.work)
     git("push", "--quiet", str(upstream.bare), "v1", cwd=upstream.work)

@@ -33,12 +33,12 @@ def test_every_model_has_exactly_one_kind_in_apply_order() -> None:
 
 def test_an_unknown_kind_is_an_error_never_a_fall_through() -> None:
     with pytest.raises(UnknownKind):
-        registry.of("Secret")
+        registry.of("Widget")
     with pytest.raises(UnknownKind):
-        build_state({"Secret": []})
+        build_state({"Widget": []})
     assert build_state({}).of("Service") == {}
     with pytest.raises(UnknownKind):
-        build_state({}).of("Secret")
+        build_state({}).of("Widget")
     assert registry.by_event_type("container") is None
 
     class Stray(Manifest):  # a model whose kind has no module in the registry

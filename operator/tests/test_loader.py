@@ -10,7 +10,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samples import FULL
+from samples import FULL, write_samples
 
 from swarm_operator.manifests import yaml_tree
 from swarm_operator.manifests.loader import (
@@ -70,9 +70,10 @@ def test_valid_directory(tmp_path: Path) -> None:
 def test_every_kind_with_every_field(tmp_path: Path) -> None:
     docs = [yaml.safe_dump(FULL[kind], sort_keys=False) for kind in FULL]
     write(tmp_path / "all.yaml", "---\n".join(docs))
+    write_samples(tmp_path)
     result = load_directory(tmp_path)
     assert result.ok, [str(e) for e in result.errors]
-    assert {k for k, _ in result.by_key()} == {"Network", "Service", "Node"}
+    assert {k for k, _ in result.by_key()} == {"Network", "Service", "Node", "Secret", "Config"}
 
 
 def test_empty_files_and_documents_are_fine(tmp_path: Path) -> None:
@@ -406,7 +407,8 @@ def test_control_character_is_refused(tmp_path: Path) -> None:
             HEAD + "kind: Servce\nmetadata: {name: h}\n",
             2,
             1,
-            "unknown kind 'Servce' (known: Network, Service, Node); did you mean 'Service'?",
+            "unknown kind 'Servce' (known: Network, Service, Node, Secret, Config); "
+            "did you mean 'Service'?",
         ),
         (HEAD + "kind: Deployment\n", 2, 1, "unknown kind 'Deployment' (known: Network"),
         (HEAD + "kind: Node\n", 1, 1, "missing required field 'metadata'"),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
-from samples import FULL
+from samples import FULL, REFERENCED, write_samples
 
 from swarm_operator.manifests import service_blocks
 from swarm_operator.manifests.loader import load_file
@@ -72,14 +72,16 @@ def test_samples_set_every_field(kind: str) -> None:
 @pytest.mark.parametrize("kind", tuple(models_by_kind()))
 def test_every_field_round_trips_through_yaml(kind: str, tmp_path: Path) -> None:
     first = tmp_path / "first.yaml"
-    first.write_text(yaml.safe_dump(FULL[kind], sort_keys=False))
+    beside = [FULL[k] for k in REFERENCED.get(kind, [])]
+    first.write_text(yaml.safe_dump_all([FULL[kind], *beside], sort_keys=False))
+    write_samples(tmp_path)
     loaded = load_file(first)
     assert loaded.ok, loaded.errors
     manifest = loaded.objects[0].manifest
     dumped = manifest.model_dump(mode="json", by_alias=True)
     assert dumped == FULL[kind]
     again = tmp_path / "again.yaml"
-    again.write_text(yaml.safe_dump(dumped))
+    again.write_text(yaml.safe_dump_all([dumped, *beside]))
     reloaded = load_file(again)
     assert reloaded.ok, reloaded.errors
     assert reloaded.objects[0].manifest == manifest

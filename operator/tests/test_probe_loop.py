@@ -189,6 +189,35 @@ def test_no_zeros_while_warming_up_but_zeros_after_the_grace(rig: Rig) -> None:
     assert rig.series() == 9 and rig.value("host1", "host2") == 0.0
 
 
+def test_warming_up_lasts_until_every_node_has_finished_a_round(rig: Rig) -> None:
+    # On a fresh overlay host1's task reports first; host2's and host3's have no round
+    # yet: their pairs are no-probe, which is exported as unreachable once warm.
+    first = full_matrix()
+    partial = Matrix(
+        "net",
+        NODES,
+        {
+            (s, d): p if s == "host1" else Pair(s, d, "no-probe")
+            for (s, d), p in first.pairs.items()
+        },
+        first.running,
+        rounds={"host1": ("inc", 1)},
+    )
+
+    def factory(network: str, settings: ProbeSettings) -> FakeRunner:
+        r = FakeRunner(network, settings, matrices=[partial, full_matrix()])
+        rig.runners.append(r)
+        return r
+
+    rig.probes.factory = factory
+    rig.probes.want("net", ON)
+    rig.probes.tick()
+    assert rig.series() == 0  # one node of three has reported: still warming up
+    rig.clock.now += 2.0
+    rig.probes.tick()
+    assert rig.series() == 9 and rig.value("host2", "host3") == 1.0
+
+
 def test_docker_errors_back_off_doubling_to_a_cap_then_recover(rig: Rig) -> None:
     rig.probes.max_backoff = 10.0
     rig.probes.want("net", ON)

@@ -175,7 +175,7 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
     body = merge(CLI_MADE, rendered)
     task, container = body["TaskTemplate"], body["TaskTemplate"]["ContainerSpec"]
     live_task, live_container = CLI_MADE["TaskTemplate"], CLI_MADE["TaskTemplate"]["ContainerSpec"]
-    for key in ("Secrets", "Sysctls", "CapabilityAdd", "Ulimits", "Isolation"):
+    for key in ("Sysctls", "CapabilityAdd", "Ulimits", "Isolation"):
         assert container[key] == live_container[key]
     assert task["LogDriver"] == live_task["LogDriver"]
     assert task["Runtime"] == "container"
@@ -184,6 +184,7 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
     # Managed: the render's, and what the manifest no longer sets is gone.
     assert body["Mode"] == {"Replicated": {"Replicas": 3}}
     assert "Env" not in container and "Hosts" not in container and "Init" not in container
+    assert "Secrets" not in container  # managed: the manifest mounts none
     assert "DNSConfig" not in container  # only managed fields were in it
     assert container["Healthcheck"] == {"StartInterval": 1000000000}  # unmanaged, kept
     assert task["RestartPolicy"] == rendered["TaskTemplate"]["RestartPolicy"]
@@ -203,7 +204,6 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
         "TaskTemplate.ContainerSpec.CapabilityAdd",
         "TaskTemplate.ContainerSpec.Healthcheck.StartInterval",
         "TaskTemplate.ContainerSpec.Mounts[/cache,tmpfs].TmpfsOptions",
-        "TaskTemplate.ContainerSpec.Secrets",
         "TaskTemplate.ContainerSpec.Sysctls",
         "TaskTemplate.ContainerSpec.Ulimits",
         "TaskTemplate.LogDriver",
@@ -371,12 +371,12 @@ def test_plan_lists_the_kept_fields_and_never_their_values() -> None:
     the_plan = plan([ADOPTING], live, PlanOptions(adopt=True))
     (action,) = the_plan.actions
     assert action.verb == "adopt"
-    assert "TaskTemplate.ContainerSpec.Secrets" in action.kept
+    assert "TaskTemplate.ContainerSpec.Sysctls" in action.kept
     assert "TaskTemplate.LogDriver" in action.kept
     assert "TaskTemplate.Networks[netid1].DriverOpts" in action.kept
     text = plan_text(the_plan)
     assert (
-        "    kept: TaskTemplate.ContainerSpec.Secrets (not expressed by the manifest language)"
+        "    kept: TaskTemplate.ContainerSpec.Sysctls (not expressed by the manifest language)"
         in text
     )
     data = the_plan.to_dict()["actions"][0]
@@ -441,7 +441,7 @@ def test_an_unreadable_live_service_lists_its_managed_changes_in_the_engines_wor
     assert "spec.Mode.Replicated.Replicas" in paths
     (env,) = [d for d in action.differences if d.path == "spec.TaskTemplate.ContainerSpec.Env"]
     assert env.sensitive
-    assert "TaskTemplate.ContainerSpec.Secrets" in action.kept
+    assert "TaskTemplate.ContainerSpec.Sysctls" in action.kept
     shown = plan_text(the_plan) + json.dumps(the_plan.to_dict())
     assert "hunter2" not in shown
 

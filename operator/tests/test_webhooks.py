@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitserver import GitDaemon, Upstream
 
 from swarm_operator.daemon.gitsource import GitOptions, GitSource
 from swarm_operator.daemon.webhooks import MAX_BODY, WebhookServer, tracked
+from swarm_operator.lab.gitserver import GitDaemon, Upstream
 
 SECRET = b"hook-secret-3b7f"
 

@@ -25,11 +25,13 @@ from swarm_operator.manifests import KIND_NAMES
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
     "swarm_operator.cli.validate",
+    "swarm_operator.cli.convert",
     # one line per command module
     "swarm_operator.cli.plan",
     "swarm_operator.cli.apply",
     "swarm_operator.cli.run",
     "swarm_operator.cli.sync",
+    "swarm_operator.cli.export",
     "swarm_operator.cli.doctor",
     "swarm_operator.cli.lab",
 )

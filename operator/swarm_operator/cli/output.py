@@ -29,6 +29,7 @@ SYMBOL = {
     "adopt": "<~",
     "noop": "=",
     "missing": "?",
+    "rotate": "~>",
 }
 COLOUR = {
     "create": "32",
@@ -38,6 +39,7 @@ COLOUR = {
     "adopt": "36",
     "noop": "2",
     "missing": "2",
+    "rotate": "33",
     "blocked": "1;31",
     "ok": "32",
     "failed": "1;31",
@@ -57,6 +59,8 @@ def summary(the_plan: Plan) -> str:
     for action in the_plan.actions:
         counts[action.verb] += 1
     parts = [f"{counts[v]} to {v}" for v in ("create", "update", "replace", "adopt", "delete")]
+    if counts["rotate"]:
+        parts.insert(2, f"{counts['rotate']} to rotate")
     tail = f"{counts['noop']} unchanged"
     if counts["missing"]:
         tail += f", {counts['missing']} missing"
@@ -72,7 +76,9 @@ def action_lines(action: Action, colour: bool, verbose: bool = False) -> list[st
     lines = [f"{_paint(head, action.verb, colour)}  ({action.reason})"]
     for d in action.differences:
         lines.append(f"    {d}")
-    if action.disrupts:
+    if action.disrupts and action.verb == "rotate":
+        lines.append(f"    rolls services: {', '.join(action.disrupts)}")
+    elif action.disrupts:
         lines.append(f"    disrupts services: {', '.join(action.disrupts)}")
     for path in action.kept:
         lines.append(f"    kept: {path} (not expressed by the manifest language)")

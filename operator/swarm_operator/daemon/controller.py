@@ -229,7 +229,12 @@ class Daemon:
             )
             if self.git.directory != options.directory:
                 raise ValueError("with a git source the directory is the source's")
-        self.watcher = ManifestWatcher(options.directory, self.reload, on_error=self._watch_error)
+        self.watcher = ManifestWatcher(
+            options.directory,
+            self.reload,
+            on_error=self._watch_error,
+            content_files=self.desired.content_files,
+        )
         self.server: OperatorHTTPServer | None = None
         self.webhooks: WebhookServer | None = None
         self._probe_thread: threading.Thread | None = None

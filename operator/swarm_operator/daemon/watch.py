@@ -138,6 +138,13 @@ class DesiredState:
                 or old[key].manifest != desired.manifest
                 or old[key].held != desired.held
             )
+            # A service mounts a secret by version: when the secret changes, so does what
+            # the service must mount (`Manifest.references`).
+            changed |= frozenset(
+                key
+                for key, desired in new.items()
+                if any((kind, name) in changed for _, kind, name in desired.manifest.references())
+            )
             removed = frozenset(old.keys() - new.keys())
             self._objects = new
             self._index = DesiredIndex(d.manifest for d in new.values())
@@ -150,6 +157,13 @@ class DesiredState:
     def get(self, key: Key) -> Desired | None:
         with self._lock:
             return self._objects.get(key)
+
+    def content_files(self) -> frozenset[str]:
+        """Real paths of the files manifests read besides themselves (a secret's ``file``):
+        a change to one is a change of the manifests."""
+        with self._lock:
+            found = (getattr(d.manifest, "content_file", None) for d in self._objects.values())
+            return frozenset(os.path.realpath(f) for f in found if f is not None)
 
     def declared(self) -> frozenset[Key]:
         with self._lock:
@@ -266,8 +280,10 @@ class ManifestWatcher:
         max_wait: float = 2.0,
         poll_interval: float = 1.0,
         on_error: Callable[[BaseException], None] | None = None,
+        content_files: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
         self.directory = Path(directory)
+        self._content_files = content_files
         self._on_change = on_change
         self._on_error = on_error
         self._poll = poll_interval
@@ -282,7 +298,10 @@ class ManifestWatcher:
     # The watchdog handler: record and return.
     def dispatch(self, event: Any) -> None:
         paths = [str(getattr(event, "src_path", "")), str(getattr(event, "dest_path", ""))]
-        if relevant(str(event.event_type), paths, bool(event.is_directory)):
+        if relevant(str(event.event_type), paths, bool(event.is_directory)) or (
+            str(event.event_type) in ("created", "modified", "moved", "closed", "deleted")
+            and any(os.path.realpath(p) in self._content_files() for p in paths if p)
+        ):
             self.debouncer.touch()
             self._wake.set()
 

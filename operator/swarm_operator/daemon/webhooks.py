@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from swarm_operator.observe import logs, parse_addr
+from swarm_operator.observe import logs
+from swarm_operator.observe.server import BackgroundHTTPServer
 
 log = logs.get_logger("swarm_operator.webhooks")
 
@@ -156,10 +156,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class WebhookServer(ThreadingHTTPServer):
+class WebhookServer(BackgroundHTTPServer):
     """Listens on ``addr``; a verified push to the tracked ref calls ``on_push()``."""
 
-    daemon_threads = True
+    thread_name = "swarm-operator-webhooks"
     request_queue_size = 128  # a burst of hooks waits to be accepted instead of being reset
 
     def __init__(
@@ -178,24 +178,8 @@ class WebhookServer(ThreadingHTTPServer):
         self.on_push = on_push
         self._on_result = on_result
         handler = type("_TimedHandler", (_Handler,), {"timeout": request_timeout})
-        super().__init__(parse_addr(addr), handler)
-        self._thread: threading.Thread | None = None
+        super().__init__(addr, handler)
 
     def count(self, provider: str, result: str) -> None:
         if self._on_result is not None:
             self._on_result(provider, result)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.serve_forever, name="swarm-operator-webhooks", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()

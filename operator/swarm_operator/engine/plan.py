@@ -19,6 +19,9 @@ Verbs:
   annotation ``swarm-operator/allow-replace: "true"``.
 - ``adopt``: an object with the declared name exists without the ownership label. Taken
   over only with ``--adopt`` or ``swarm-operator/adopt: "true"``.
+- ``rotate``: a Secret or Config whose content changed: a new version is created (and
+  unused old ones removed, keeping the one before); the services mounting it roll onto
+  it by their own ``update`` (listed in ``disrupts``).
 - ``delete``: managed (labelled), no longer declared, and ``--prune`` given.
 - ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm.
 An action that would be unsafe or was not allowed carries ``blocked`` (why) and is not
@@ -206,7 +209,7 @@ def plan(
         selected = list(index)
     else:
         selected = [index.by_key[k] for k in wanted if k in index.by_key]
-    ctx = PlanContext(options, live.of)
+    ctx = PlanContext(options, live.of, desired=index.by_key.get)
     actions: list[Action] = []
     for m in sorted(selected, key=lambda m: (registry.rank(m.kind), m.name)):
         action = registry.of_manifest(m).plan(m, live.get(m.key), ctx)

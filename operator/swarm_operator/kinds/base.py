@@ -34,8 +34,19 @@ Key = tuple[str, str]
 JSON = dict[str, Any]
 Raw = Mapping[str, Any]
 
-Verb = Literal["create", "update", "replace", "delete", "adopt", "noop", "missing"]
-VERBS: tuple[str, ...] = ("create", "update", "replace", "delete", "adopt", "noop", "missing")
+Verb = Literal["create", "update", "replace", "delete", "adopt", "noop", "missing", "rotate"]
+VERBS: tuple[str, ...] = (
+    "create",
+    "update",
+    "replace",
+    "delete",
+    "adopt",
+    "noop",
+    "missing",
+    "rotate",
+)
+"""``rotate``: a Secret or Config whose content changed gets a new version (the services
+using it roll onto it by their own update)."""
 QUIET_VERBS = frozenset({"noop", "missing"})
 BLOCK_RECONCILE_DISABLED = "reconcile disabled by annotation swarm-operator/reconcile"
 """Shown as drift, deliberately left alone: not a failure of apply."""
@@ -91,10 +102,14 @@ class Action:
     blocked: str | None = None
     """Why this action will not be carried out (a guard, or a permission not given)."""
     disrupts: tuple[str, ...] = ()
-    """Network replace/adopt: the services detached and reattached."""
+    """Network replace/adopt: the services detached and reattached; a Secret or Config
+    rotate: the services that roll onto the new version."""
+    references: Mapping[Key, str] = field(default_factory=dict)
+    """A service: the engine object each of its secret and config references names
+    (``("Secret", "db-password") -> "db-password-1a2b3c4d5e"``), resolved by the plan."""
     kept: tuple[str, ...] = ()
     """Live fields the manifest language does not express, written back unchanged by
-    this update (a service's log driver, secrets, ...; `kinds.service_fields`)."""
+    this update (a service's log driver, capabilities, ...; `kinds.service_fields`)."""
     dropped: tuple[str, ...] = ()
     """Live fields the manifest language does not express that this action loses (a
     network is recreated from its manifest alone: its IPAM options, a second pool)."""
@@ -150,6 +165,8 @@ class PlanContext:
     """The live objects of a kind, by name (e.g. a node's planner looks at every node)."""
     memo: dict[str, Any] = field(default_factory=dict)
     """State a kind keeps across the objects of one plan (the managers that leave)."""
+    desired: Callable[[Key], Manifest | None] = field(default=lambda key: None)
+    """The declared object of a key, if any (a service looks up its secrets' versions)."""
 
 
 Progress = Callable[[str], None]
@@ -255,6 +272,16 @@ class Kind(ABC):
     """Its events change what the node metrics show (the daemon lists nodes again)."""
 
     # ------------------------------------------------------------------ reading
+
+    def export_spec(self, obj: LiveObject) -> dict[str, Any] | None:
+        """The spec `swarm-operator export` writes for a live object (fields at their
+        default left out); None if it cannot be read as a manifest."""
+        if obj.manifest is None:
+            return None
+        spec: dict[str, Any] = obj.manifest.spec.model_dump(
+            mode="json", by_alias=True, exclude_defaults=True
+        )
+        return spec
 
     @abstractmethod
     def read_raw(self, client: SwarmClient, names: Collection[str] | None = None) -> list[JSON]:

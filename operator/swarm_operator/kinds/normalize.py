@@ -116,6 +116,8 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
         key=lambda n: n["name"],
     )
     s["mounts"] = sorted(s.get("mounts") or [], key=lambda m: m["target"])
+    for refs in ("secrets", "configs"):  # one file per target: a set, written sorted
+        s[refs] = sorted(s.get(refs) or [], key=lambda r: str(r["target"]))
     # resolv.conf options are a set to the resolver; nameservers and search are ordered
     s["dnsOptions"] = sorted(s.get("dnsOptions") or [])
     return s

@@ -2,9 +2,10 @@
 
 Owns the list of kinds and the lookups the rest of the operator uses instead of ever
 naming a kind: by name (`of`), by model (`of_manifest`), by engine event type
-(`by_event_type`), and the apply order (`rank`: nodes first, then networks, then the
-services using them; deletes in the reverse order). A kind that is not listed here is an
-error wherever it turns up (`UnknownKind`), never a fall-through to another kind.
+(`by_event_type`), and the apply order (`rank`: nodes first, then networks, secrets
+and configs, then the services using them; deletes in the reverse order). A kind that is
+not listed here is an error wherever it turns up (`UnknownKind`), never a fall-through to
+another kind.
 
 Adding a kind: its model in `manifests.models`, one module in this package, one line in
 ``KINDS`` below. Defining the model makes the loader read it; a model with no kind listed
@@ -13,13 +14,15 @@ here, or a kind listed twice, stops the import.
 
 from __future__ import annotations
 
-from swarm_operator.kinds import network, node, service
+from swarm_operator.kinds import config, network, node, secret, service
 from swarm_operator.kinds.base import Kind, UnknownKind
 from swarm_operator.manifests.models import Manifest, models_by_kind
 
 KINDS: tuple[Kind, ...] = (
     node.KIND,
     network.KIND,
+    secret.KIND,
+    config.KIND,
     service.KIND,
 )
 """Every kind, in apply order."""

@@ -41,18 +41,26 @@ from swarm_operator.kinds.base import (
     flag,
     may_adopt,
 )
+from swarm_operator.kinds.blob import names_by_reference
 from swarm_operator.kinds.common import convert, creation_fields, unreadable, version_of
-from swarm_operator.kinds.diff import differences_of
-from swarm_operator.kinds.service_spec import service_from_docker, service_spec
-from swarm_operator.manifests.models import ANNOTATION_ALLOW_REPLACE, Manifest, Service
+from swarm_operator.kinds.diff import Difference, differences_of
+from swarm_operator.kinds.service_spec import engine_references, service_from_docker, service_spec
+from swarm_operator.manifests.models import (
+    ANNOTATION_ALLOW_REPLACE,
+    BlobManifest,
+    Manifest,
+    Service,
+)
 from swarm_operator.swarm import labels
-from swarm_operator.swarm.errors import NetworkGone, NotFound
+from swarm_operator.swarm.errors import NetworkGone, NotFound, Transient
 
 if TYPE_CHECKING:
     from swarm_operator.swarm.client import SwarmClient
 
 NETWORK = "Network"
 """The kind a service attaches to: its spec names networks by ID."""
+BLOBS = ("Secret", "Config")
+"""The kinds a service mounts: its spec names their versions by ID and versioned name."""
 KEEPING_VERBS = frozenset({"update", "adopt", "replace"})
 """Verbs that write over a live service, keeping what the language does not express."""
 RECENT_APPLY = 120.0
@@ -60,7 +68,9 @@ RECENT_APPLY = 120.0
 'progressing', not 'degraded'."""
 
 
-def update_body(m: Service, live: Mapping[str, Any], targets: Mapping[str, str]) -> JSON:
+def update_body(
+    m: Service, live: Mapping[str, Any], targets: Mapping[str, str], **mounts: Any
+) -> JSON:
     """What an update of the live spec ``live`` to ``m`` writes: the render's managed
     fields, every other live field kept (`service_fields.merge`), the engine's digest pin
     kept when it pins the requested image, and the live ``ForceUpdate`` counter."""
@@ -72,6 +82,7 @@ def update_body(m: Service, live: Mapping[str, Any], targets: Mapping[str, str])
         network_targets=targets,
         image=live_image if pinned else None,
         force_update=int(task.get("ForceUpdate") or 0),
+        **mounts,
     )
     return service_fields.merge(live, rendered)
 
@@ -100,7 +111,12 @@ def _keeping(action: Action) -> Action:
     so an adoption never changes a field its plan did not show."""
     if action.live is None or not isinstance(action.desired, Service):
         return action
-    body = update_body(action.desired, action.live.spec, live_targets(action.live))
+    body = update_body(
+        action.desired,
+        action.live.spec,
+        live_targets(action.live),
+        references=action.references,
+    )
     if action.live.manifest is None:
         changed = differences_of(
             service_fields.managed_part(action.live.spec),
@@ -111,10 +127,17 @@ def _keeping(action: Action) -> Action:
     return replace(action, kept=service_fields.kept(body))
 
 
-def live_service(raw: Mapping[str, Any], network_ids: Mapping[str, str]) -> LiveObject:
+def live_service(
+    raw: Mapping[str, Any],
+    network_ids: Mapping[str, str],
+    reference_names: Mapping[str, Mapping[str, str]] | None = None,
+) -> LiveObject:
     spec = raw.get("Spec") or {}
     name = str(spec.get("Name", ""))
-    manifest, error = convert("Service", name, service_from_docker, spec, network_ids)
+    manifest, error = convert(
+        "Service", name, service_from_docker, spec, network_ids, reference_names
+    )
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
     return LiveObject(
         kind="Service",
         name=name,
@@ -124,14 +147,47 @@ def live_service(raw: Mapping[str, Any], network_ids: Mapping[str, str]) -> Live
         spec=spec,
         manifest=manifest,
         read_error=error,
+        detail=engine_references(container, reference_names),
     )
+
+
+def resolve_references(m: Service, ctx: PlanContext) -> dict[tuple[str, str], str]:
+    """(kind, manifest name) -> the engine object to mount: the version of the declared
+    content (``<name>-<hash>``), or the name itself (external, or not declared)."""
+    out: dict[tuple[str, str], str] = {}
+    for kind, refs in (("Secret", m.spec.secrets), ("Config", m.spec.configs)):
+        for ref in refs:
+            declared = ctx.desired((kind, ref.source))
+            engine = ref.source
+            if isinstance(declared, BlobManifest):
+                try:
+                    engine = declared.engine_name
+                except ValueError:  # content not loaded: the name as written
+                    engine = ref.source
+            out[(kind, ref.source)] = engine
+    return out
+
+
+def version_differences(
+    m: Service, live: LiveObject, resolved: Mapping[tuple[str, str], str]
+) -> tuple[Difference, ...]:
+    """References whose version changed (a rotated secret): the service rolls onto it."""
+    mounted: Mapping[tuple[str, str, str], str] = live.detail or {}
+    out: list[Difference] = []
+    for kind, refs in (("Secret", m.spec.secrets), ("Config", m.spec.configs)):
+        for ref in refs:
+            now = mounted.get((kind, ref.source, str(ref.target)))
+            want = resolved.get((kind, ref.source), ref.source)
+            if now is not None and now != want:
+                out.append(Difference(f"spec.{kind.lower()}s[{ref.source}]", now, want))
+    return tuple(out)
 
 
 class ServiceKind(Kind):
     name = "Service"
     model = Service
     event_type = "service"
-    needs = (NETWORK,)
+    needs = (NETWORK, *BLOBS)
     sensitive = ("spec.env",)
     waits = True
 
@@ -149,10 +205,11 @@ class ServiceKind(Kind):
 
     def live(self, raws: Mapping[str, Sequence[Raw]]) -> dict[str, LiveObject]:
         ids = {str(n.get("Id")): str(n.get("Name")) for n in raws.get(NETWORK, ())}
+        names = {kind: names_by_reference(raws.get(kind, ())) for kind in BLOBS}
         return {
             obj.name: obj
             for obj in (
-                live_service(raw, ids)
+                live_service(raw, ids, names)
                 for raw in raws.get(self.name, ())
                 if not labels.is_probe((raw.get("Spec") or {}).get("Labels"))
             )
@@ -165,11 +222,28 @@ class ServiceKind(Kind):
         )
 
     def plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
-        action = self._plan(manifest, live, ctx)
+        m = cast(Service, manifest)
+        resolved = resolve_references(m, ctx)
+        action = self._plan(m, live, ctx)
+        if live is not None and live.manifest is not None and action.verb in ("noop", "update"):
+            rolled = version_differences(m, live, resolved)
+            if rolled and action.verb == "noop" and not action.blocked:
+                action = Action(
+                    "update",
+                    m.kind,
+                    m.name,
+                    "a secret or config it mounts has a new version",
+                    rolled,
+                    m,
+                    live,
+                )
+            elif rolled:
+                action = replace(action, differences=(*action.differences, *rolled))
+        if resolved:
+            action = replace(action, references=resolved)
         return _keeping(action) if action.verb in KEEPING_VERBS else action
 
-    def _plan(self, manifest: Manifest, live: LiveObject | None, ctx: PlanContext) -> Action:
-        m = cast(Service, manifest)
+    def _plan(self, m: Service, live: LiveObject | None, ctx: PlanContext) -> Action:
         if live is None:
             fields = creation_fields(m, self.sensitive, {"image": m.spec.image})
             return Action("create", m.kind, m.name, "not in the Swarm", fields, m)
@@ -235,17 +309,30 @@ class ServiceKind(Kind):
 
     def _write(self, action: Action, m: Service, ctx: ApplyContext) -> str:
         targets = ctx.ids(NETWORK)
+        mounts: dict[str, Any] = {"references": action.references}
+        if m.spec.secrets or m.spec.configs:
+            ids = {kind: ctx.ids(kind) for kind in BLOBS}
+            absent = [  # a version of ours (an external one the engine reports itself)
+                f"{kind} {engine}"
+                for (kind, name), engine in sorted(action.references.items())
+                if engine != name and engine not in ids[kind]
+            ]
+            if absent:  # its Secret/Config is not applied yet (the daemon: another key)
+                raise Transient(f"{', '.join(absent)} not in the Swarm yet; trying again")
+            mounts["reference_ids"] = ids
         if action.verb == "create":
-            ctx.client.create_service(service_spec(m, network_targets=targets))
+            ctx.client.create_service(service_spec(m, network_targets=targets, **mounts))
             return "created"
         live = action.live
         assert live is not None
         if action.verb == "replace":  # a mode change: the engine has no update for it
-            body = service_fields.merge(live.spec, service_spec(m, network_targets=targets))
+            rendered = service_spec(m, network_targets=targets, **mounts)
+            body = service_fields.merge(live.spec, rendered)
             ctx.client.remove_service(live.id)
             ctx.client.create_service(body)
             return "replaced (mode changed)"
-        ctx.client.update_service(live.id, live.version, update_body(m, live.spec, targets))
+        body = update_body(m, live.spec, targets, **mounts)
+        ctx.client.update_service(live.id, live.version, body)
         return "adopted and updated" if action.verb == "adopt" else "updated"
 
     # ------------------------------------------------------------------ health
@@ -361,7 +448,9 @@ def service_progress(
     for t in tasks:
         st = t.get("Status") or {}
         created = parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
-        if created < since:
+        if created < since or t.get("DesiredState") == "remove":
+            # "remove": the engine took the task's slot away (a scale-down, e.g. a hand-made
+            # scale being put back); how it ended then says nothing of the service.
             continue
         err = str(st.get("Err") or "")
         if st.get("State") in FAILED_TASK_STATES and err:

@@ -86,6 +86,8 @@ MANAGED: Table = {
             },
             "DNSConfig": {"Nameservers": None, "Search": None, "Options": None},
             "Hosts": None,
+            "Secrets": None,
+            "Configs": None,
         },
         "Resources": {"Limits": _AMOUNTS, "Reservations": _AMOUNTS},
         "RestartPolicy": None,

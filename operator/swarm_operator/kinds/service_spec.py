@@ -33,6 +33,7 @@ from swarm_operator.kinds.normalize import (
     image_pins,
 )
 from swarm_operator.manifests import units
+from swarm_operator.manifests.blob_blocks import SECRETS_DIR, full_target
 from swarm_operator.manifests.models import Service, ServiceSpec
 from swarm_operator.manifests.service_blocks import RestartPolicy, UpdateConfig
 from swarm_operator.swarm import labels as swarm_labels
@@ -130,23 +131,61 @@ def container_spec(spec: ServiceSpec) -> dict[str, Any]:
     )
 
 
+def references_spec(
+    service: Service,
+    references: Mapping[tuple[str, str], str] | None = None,
+    ids: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """``ContainerSpec.Secrets`` and ``ContainerSpec.Configs`` for ``service``.
+
+    ``references`` maps (kind, manifest name) to the engine object (the versioned name the
+    plan resolved; the manifest name when not given); ``ids`` maps kind -> engine name ->
+    ID. A secret under /run/secrets/ is written by its file name, as the docker CLI does.
+    """
+    resolved = references or {}
+    known = ids or {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind, refs in (("Secret", service.spec.secrets), ("Config", service.spec.configs)):
+        items = []
+        for ref in sorted(refs, key=lambda r: str(r.target)):
+            engine = resolved.get((kind, ref.source), ref.source)
+            target = str(ref.target)
+            if kind == "Secret" and target.startswith(SECRETS_DIR):
+                rest = target[len(SECRETS_DIR) :]
+                target = rest if rest and "/" not in rest else target
+            items.append(
+                {
+                    "File": {"Name": target, "UID": ref.uid, "GID": ref.gid, "Mode": ref.mode},
+                    f"{kind}ID": (known.get(kind) or {}).get(engine, ""),
+                    f"{kind}Name": engine,
+                }
+            )
+        if items:
+            out[f"{kind}s"] = items
+    return out
+
+
 def service_spec(
     service: Service,
     *,
     network_targets: Mapping[str, str] | None = None,
     image: str | None = None,
     force_update: int = 0,
+    references: Mapping[tuple[str, str], str] | None = None,
+    reference_ids: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The full Docker ``ServiceSpec`` for ``service``.
 
     ``network_targets`` maps network names to IDs (names are sent when unknown; the
     engine resolves them). ``image`` overrides the image written (the executor passes
     the live digest-pinned form of the same reference so tasks are not restarted).
-    ``force_update`` keeps the live ``ForceUpdate`` counter.
+    ``force_update`` keeps the live ``ForceUpdate`` counter. ``references`` and
+    ``reference_ids``: the secret and config versions to mount (`references_spec`).
     """
     spec = service.spec
     targets = network_targets or {}
     cspec = container_spec(spec)
+    cspec.update(references_spec(service, references, reference_ids))
     if image is not None:
         cspec["Image"] = image
     # Always present, empty where unset: the shape the docker CLI sends (see the module doc).
@@ -234,10 +273,57 @@ def _image(container: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     return live
 
 
+def references_from_docker(
+    container: Mapping[str, Any], names: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """``secrets`` and ``configs`` of a manifest from a live ``ContainerSpec``: each engine
+    object named by the manifest it is a version of (``names``: kind -> engine ID or
+    name -> manifest name, from the objects' labels)."""
+    known = names or {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind in ("Secret", "Config"):
+        by = known.get(kind) or {}
+        refs = []
+        for ref in container.get(f"{kind}s") or []:
+            engine_name = str(ref.get(f"{kind}Name", ""))
+            source = by.get(str(ref.get(f"{kind}ID", ""))) or by.get(engine_name) or engine_name
+            file = ref.get("File") or {}
+            refs.append(
+                {
+                    "source": source,
+                    "target": file.get("Name") or None,
+                    "uid": str(file.get("UID") or "0"),
+                    "gid": str(file.get("GID") or "0"),
+                    "mode": int(file.get("Mode", 0o444)),
+                }
+            )
+        out[f"{kind.lower()}s"] = refs
+    return out
+
+
+def engine_references(
+    container: Mapping[str, Any], names: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[tuple[str, str, str], str]:
+    """(kind, manifest name, target) -> the engine object a live service mounts there."""
+    read = references_from_docker(container, names)
+    out: dict[tuple[str, str, str], str] = {}
+    for kind, directory in (("Secret", SECRETS_DIR), ("Config", "/")):
+        raws = container.get(f"{kind}s") or []
+        for ref, raw in zip(read[f"{kind.lower()}s"], raws, strict=True):
+            target = full_target(directory, ref["source"], ref["target"])
+            out[(kind, ref["source"], target)] = str(raw.get(f"{kind}Name", ""))
+    return out
+
+
 def service_from_docker(
-    spec: Mapping[str, Any], network_ids: Mapping[str, str] | None = None
+    spec: Mapping[str, Any],
+    network_ids: Mapping[str, str] | None = None,
+    reference_names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Service:
-    """A Docker ``ServiceSpec`` as a `Service` manifest. Raises ValidationError/ValueError."""
+    """A Docker ``ServiceSpec`` as a `Service` manifest. Raises ValidationError/ValueError.
+
+    ``reference_names``: kind -> engine ID or name -> manifest name, for the secrets and
+    configs (`references_from_docker`)."""
     ids = network_ids or {}
     labels: dict[str, str] = dict(spec.get("Labels") or {})
     task = spec.get("TaskTemplate") or {}
@@ -367,5 +453,6 @@ def service_from_docker(
         "dns_search": list(dns.get("Search") or []),
         "dns_options": list(dns.get("Options") or []),
         "hosts": hosts,
+        **references_from_docker(c, reference_names),
     }
     return Service.model_validate({"metadata": {"name": spec.get("Name", "")}, "spec": body})

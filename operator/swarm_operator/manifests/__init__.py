@@ -9,7 +9,7 @@ the operator outside this package, and never docker-py (an import contract check
 
 # Light constants the command line reads to build its parser, kept here so that `--help`
 # imports neither pydantic nor PyYAML (the models check KIND_NAMES at import).
-KIND_NAMES: tuple[str, ...] = ("Network", "Service", "Node")
+KIND_NAMES: tuple[str, ...] = ("Network", "Service", "Node", "Secret", "Config")
 """The manifest kinds, in the order `models` defines them."""
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are refused, not read (`loader`, ``validate --max-file-bytes``)."""

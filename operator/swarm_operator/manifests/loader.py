@@ -36,8 +36,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES
-from swarm_operator.manifests.locate import did_you_mean, locate
+from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES, content
+from swarm_operator.manifests.locate import child_of, did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, models_by_kind
 from swarm_operator.manifests.results import (
     LoadedObject,
@@ -54,6 +54,7 @@ from swarm_operator.manifests.yaml_tree import (
     BuildError,
     ComposeLoader,
     Lines,
+    Pos,
 )
 
 __all__ = [  # the results are re-exported: callers import them from here
@@ -174,6 +175,16 @@ def _finish(
             continue
         first[key] = obj
         kept.append(obj)
+    for obj in kept:
+        for kind, name, where in obj.references:
+            if (kind, name) not in first:
+                errors.append(
+                    ManifestError(
+                        where,
+                        f"{kind} {name!r} is declared nowhere: add a {kind} manifest "
+                        f"(with external: true if it is made outside swarm-operator)",
+                    )
+                )
     suppressed, capped = counts or (0, 0)
     return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
 
@@ -402,6 +413,22 @@ def _syntax_message(exc: yaml.MarkedYAMLError, lines: Lines) -> str:
 
 # --------------------------------------------------------------------------- documents
 
+COMPOSE_TOP_LEVEL = frozenset(
+    ("version", "services", "networks", "volumes", "secrets", "configs", "name", "include")
+)
+
+
+def is_compose_document(data: dict[object, object]) -> bool:
+    """A compose file rather than a manifest: no apiVersion or kind, a ``services`` (or a
+    ``version``) key, and only compose's top-level keys (and ``x-`` extensions)."""
+    if "apiVersion" in data or "kind" in data:
+        return False
+    if "services" not in data and "version" not in data:
+        return False
+    return all(
+        isinstance(key, str) and (key in COMPOSE_TOP_LEVEL or key.startswith("x-")) for key in data
+    )
+
 
 def _load_document(
     path: Path,
@@ -435,6 +462,14 @@ def _load_document(
     def at(key: str) -> tuple[int, int]:
         return children[key].key_line, children[key].key_column
 
+    if is_compose_document(data):
+        err(
+            pos.line,
+            pos.column,
+            "this is a compose file; convert it with "
+            f"`swarm-operator convert -f {display_path(path)}`",
+        )
+        return
     version = data.get("apiVersion")
     if "apiVersion" not in data:
         err(pos.line, pos.column, f"missing apiVersion: add 'apiVersion: {API_VERSION}'")
@@ -459,5 +494,27 @@ def _load_document(
             line, column, message = locate(pos, item, model)
             err(line, column, message)
         return
+    problems = content.attach(manifest, path)
+    for where, message in problems:
+        err(*_place(pos, where), message)
+    if problems:
+        return
+    references = tuple(
+        (kind, name, SourceRef(path, *_place(pos, where)))
+        for where, kind, name in manifest.references()
+    )
     if "apiVersion" in data:
-        objects.append(LoadedObject(manifest, SourceRef(path, pos.line, pos.column)))
+        objects.append(LoadedObject(manifest, SourceRef(path, pos.line, pos.column), references))
+
+
+def _place(root: Pos, where: tuple[str | int, ...]) -> tuple[int, int]:
+    """Line and column of the key (or item) at ``where``, or of the deepest part found."""
+    pos = root
+    for part in where:
+        child = child_of(pos, part)
+        if child is None:
+            break
+        pos = child
+    if pos.key_line:
+        return pos.key_line, pos.key_column
+    return pos.line, pos.column

@@ -27,7 +27,7 @@ def locate(root: Pos, item: Any, model: type[BaseModel]) -> tuple[int, int, str]
     # Walk the positions as far as the loc goes.
     pos, parent, depth = root, root, 0
     for part in loc:
-        child = _child(pos, part)
+        child = child_of(pos, part)
         if child is None:
             break
         parent, pos = pos, child
@@ -59,7 +59,7 @@ def locate(root: Pos, item: Any, model: type[BaseModel]) -> tuple[int, int, str]
     return line, column, f"{path}: {message}" if path else message
 
 
-def _child(pos: Pos, part: Any) -> Pos | None:
+def child_of(pos: Pos, part: Any) -> Pos | None:
     children = pos.children
     if isinstance(children, dict):
         return children.get(part) if isinstance(part, str | int | float | bool) else None

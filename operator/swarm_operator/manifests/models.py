@@ -1,4 +1,5 @@
-"""The manifest language: typed models of every kind (`Network`, `Service`, `Node`).
+"""The manifest language: typed models of every kind (`Network`, `Service`, `Node`,
+`Secret`, `Config`).
 
 Owns what a manifest may say and what it means. Everything else speaks these types:
 the loader (`manifests.loader`) turns YAML into them, the schema generator
@@ -15,6 +16,7 @@ by_alias=True)`` gives a manifest spec back; field names are camelCase on the ou
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import shlex
@@ -22,12 +24,20 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import (
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from swarm_operator.manifests import engine_rules
+from swarm_operator.manifests import blob_blocks, engine_rules
+from swarm_operator.manifests.blob_blocks import (
+    BlobSpec,
+    ConfigReference,
+    ConfigSpec,
+    SecretReference,
+    SecretSpec,
+)
 from swarm_operator.manifests.fields import (
     Count,
     Duration,
@@ -200,6 +210,12 @@ class ServiceSpec(Model):
     dns_search: list[str] = Field(default_factory=list)
     dns_options: list[str] = Field(default_factory=list)
     hosts: StrMap = Field(default_factory=dict, description="Extra /etc/hosts: name -> IP.")
+    secrets: list[SecretReference] = Field(
+        default_factory=list, description="Secrets mounted in the tasks: a name or {source, ...}."
+    )
+    configs: list[ConfigReference] = Field(
+        default_factory=list, description="Configs mounted in the tasks: a name or {source, ...}."
+    )
 
     @field_validator("command", "args", mode="before")
     @classmethod
@@ -274,6 +290,21 @@ class ServiceSpec(Model):
             if not name or "=" in name:
                 raise ValueError(f"{name!r} is not a valid environment variable name")
         return value
+
+    @field_validator("secrets", "configs", mode="before")
+    @classmethod
+    def _reference_names(cls, value: Any) -> Any:
+        return blob_blocks.short_form(value)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets_once(cls, value: list[SecretReference]) -> list[SecretReference]:
+        return blob_blocks.one_per_target(value, "secrets")
+
+    @field_validator("configs")
+    @classmethod
+    def _configs_once(cls, value: list[ConfigReference]) -> list[ConfigReference]:
+        return blob_blocks.one_per_target(value, "configs")
 
     # The cross-field rules below are field validators on the later field (pydantic validates
     # fields in declaration order and passes the earlier ones in `info.data`), so that an
@@ -394,6 +425,11 @@ class Manifest(Model):
     def annotation(self, key: str) -> str | None:
         return self.metadata.annotations.get(key)
 
+    def references(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """The objects of other kinds this one names: (place in the document, kind, name).
+        `manifests.loader` checks that each is declared."""
+        return []
+
 
 def models_by_kind() -> dict[str, type[Manifest]]:
     """Every kind's model, in the order the classes are defined."""
@@ -425,6 +461,14 @@ class Service(Manifest):
     def _name(cls, value: Metadata) -> Metadata:
         return _swarm_name(value)
 
+    def references(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        secrets = enumerate(self.spec.secrets)
+        configs = enumerate(self.spec.configs)
+        return [
+            *((("spec", "secrets", i), "Secret", r.source) for i, r in secrets),
+            *((("spec", "configs", i), "Config", r.source) for i, r in configs),
+        ]
+
 
 class Node(Manifest):
     """A Swarm node; metadata.name is the node's hostname."""
@@ -439,3 +483,71 @@ class Node(Manifest):
         if not re.fullmatch(r"[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?", value.name):
             raise ValueError(f"{value.name!r} is not a valid hostname")
         return value
+
+
+class BlobManifest(Manifest):
+    """A Secret or a Config: immutable in Swarm, so versioned by its content.
+
+    The content is read by `manifests.content` when the file is loaded and kept in a
+    private attribute: never dumped, never in the JSON Schema, never in a repr.
+    """
+
+    spec: BlobSpec
+    _content: bytes | None = PrivateAttr(default=None)
+    _content_file: str | None = PrivateAttr(default=None)
+
+    @property
+    def external(self) -> bool:
+        return self.spec.external
+
+    def with_content(self, data: bytes, file: str | None = None) -> None:
+        """Keep the content (read by `manifests.content`), and the file it came from."""
+        self._content = data
+        self._content_file = file
+
+    @property
+    def content_file(self) -> str | None:
+        """The file the content was read from (None: env, data or external)."""
+        return self._content_file
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            raise ValueError(f"{self.kind} {self.name}: its content was not loaded")
+        return self._content
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()[: blob_blocks.HASH_LENGTH]
+
+    @property
+    def engine_name(self) -> str:
+        """The engine object of this content: ``<name>-<hash>``, or the name if external."""
+        return self.name if self.external else f"{self.name}-{self.content_hash}"
+
+    @field_validator("metadata")
+    @classmethod
+    def _name(cls, value: Metadata) -> Metadata:
+        return _swarm_name(value)
+
+
+class Secret(BlobManifest):
+    """A Swarm secret, one engine object per version of its content."""
+
+    DESCRIPTION = (
+        "A Swarm secret; a change of its content is a new version (<name>-<hash>) that the "
+        "services using it roll onto."
+    )
+    kind: Literal["Secret"] = "Secret"
+    spec: SecretSpec
+
+
+class Config(BlobManifest):
+    """A Swarm config, one engine object per version of its content."""
+
+    DESCRIPTION = (
+        "A Swarm config; a change of its content is a new version (<name>-<hash>) that the "
+        "services using it roll onto."
+    )
+    kind: Literal["Config"] = "Config"
+    spec: ConfigSpec

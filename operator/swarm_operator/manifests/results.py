@@ -59,6 +59,9 @@ class LoadedObject:
 
     manifest: Manifest
     source: SourceRef
+    references: tuple[tuple[str, str, SourceRef], ...] = ()
+    """(kind, name, where) of each object of another kind it names (a service's secrets):
+    the loader checks that each is declared."""
 
 
 @dataclass(frozen=True)

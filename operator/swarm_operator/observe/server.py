@@ -93,9 +93,34 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # scrapes every few seconds would drown the operator's own log
 
 
-class OperatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class BackgroundHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server served from a daemon thread of its own: `start`, `url`,
+    `stop`. The operator's server below and the webhook receiver are both one."""
 
+    daemon_threads = True
+    thread_name = "swarm-operator-http"
+
+    def __init__(self, addr: str, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(parse_addr(addr), handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.serve_forever, name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class OperatorHTTPServer(BackgroundHTTPServer):
     def __init__(
         self,
         addr: str,
@@ -106,20 +131,4 @@ class OperatorHTTPServer(ThreadingHTTPServer):
         self.registry = registry
         self.board = board
         self.on_sync = on_sync
-        super().__init__(parse_addr(addr), _Handler)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.serve_forever, name="swarm-operator-http", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(addr, _Handler)

@@ -283,9 +283,12 @@ class OverlayProbes:
             entry.rounds = dict(matrix.rounds)
             entry.last_round = self.wall()
         grace = 3 * entry.settings.interval_s + 10
-        if not matrix.rounds and not entry.exported and self.clock() - entry.started < grace:
-            # Warming up: the probe tasks have not finished a round yet. Exporting zeros
-            # now would be a false "unreachable".
+        waiting_for = set(matrix.nodes) - set(matrix.rounds)
+        if waiting_for and not entry.exported and self.clock() - entry.started < grace:
+            # Warming up: some probe tasks have not finished a round yet (the first one
+            # to report must not make the others' rows, its own column to them and even
+            # a node to itself count as unreachable). Exporting zeros now would be a
+            # false "unreachable"; after the grace, a probe that never reports is broken.
             return
         reachable, rtts = metric_maps(matrix, fresh)
         with self._lock:

@@ -50,7 +50,7 @@ JSON = dict[str, Any]
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
-_NEGOTIATING = frozenset({"version", "info", "services", "networks", "nodes"})
+_NEGOTIATING = frozenset({"version", "info", "services", "networks", "nodes", "secrets", "configs"})
 """Calls that run before the version is known: `_read`'s, and the version probe itself."""
 MIN_API_VERSION = "1.41"
 """The oldest Engine API the operator speaks (Docker 20.10); the start before negotiation."""
@@ -301,6 +301,53 @@ class SwarmClient:
 
     def remove_network(self, network_id: str) -> None:
         self._call("remove_network", lambda: self._api.remove_network(network_id))
+
+    # ------------------------------------------------------------------ secrets, configs
+
+    def secrets(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
+        """Secrets as the engine lists them (metadata only: the engine never returns data)."""
+        wanted = dict(filters or {})
+        return self._read("secrets", "/secrets", lambda: self._api.secrets(filters=wanted), wanted)
+
+    def create_secret(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
+        result = self._call(
+            "create_secret", lambda: self._api.create_secret(name, data, labels=dict(labels))
+        )
+        return str(result["ID"])
+
+    def remove_secret(self, secret_id: str) -> None:
+        self._call("remove_secret", lambda: self._api.remove_secret(secret_id))
+
+    def relabel_secret(self, secret_id: str, labels: Mapping[str, str]) -> None:
+        """Set a secret's labels (the only thing Swarm lets change in one)."""
+        self._relabel("secret", secret_id, labels)
+
+    def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> None:
+        self._relabel("config", config_id, labels)
+
+    def _relabel(self, noun: str, object_id: str, labels: Mapping[str, str]) -> None:
+        def update() -> None:
+            raw = getattr(self._api, f"inspect_{noun}")(object_id)
+            spec = {**raw["Spec"], "Labels": dict(labels)}
+            url = self._api._url(f"/{noun}s/{{0}}/update", object_id)
+            version = int((raw.get("Version") or {}).get("Index", 0))
+            response = self._api._post_json(url, data=spec, params={"version": version})
+            self._api._raise_for_status(response)
+
+        self._call(f"relabel_{noun}", update)
+
+    def configs(self, filters: Mapping[str, Any] | None = None) -> list[JSON]:
+        wanted = dict(filters or {})
+        return self._read("configs", "/configs", lambda: self._api.configs(filters=wanted), wanted)
+
+    def create_config(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
+        result = self._call(
+            "create_config", lambda: self._api.create_config(name, data, labels=dict(labels))
+        )
+        return str(result["ID"])
+
+    def remove_config(self, config_id: str) -> None:
+        self._call("remove_config", lambda: self._api.remove_config(config_id))
 
     # ------------------------------------------------------------------ nodes
 

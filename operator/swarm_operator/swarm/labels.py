@@ -20,6 +20,11 @@ MANAGER = "swarm-operator"
 SPEC_HASH = "io.swarm-operator.spec-hash"
 IMAGE = "io.swarm-operator.image"
 """The image as the manifest wrote it; the engine (or the CLI) may pin a digest into it."""
+OBJECT = "io.swarm-operator.object"
+"""On a version of a Secret or Config: the manifest's name (the engine object is called
+``<name>-<short hash of the content>``, `kinds.blob`)."""
+CONTENT_HASH = "io.swarm-operator.content-hash"
+"""On a version of a Secret or Config: the short hash its engine name ends with."""
 PROTECT = "swarm-operator/protect"
 """A live label ``swarm-operator/protect=true`` keeps the object from ever being pruned."""
 

@@ -64,6 +64,19 @@ def wait_for(what: str, predicate: Callable[[], Any], timeout: float = 60.0) -> 
     pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})", pytrace=False)
 
 
+def wait_for_quietly(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """`wait_for` that returns False on time-out, for a caller that says what it saw."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def note(message: str) -> None:
     print(f"[measure] {message}", file=sys.stderr, flush=True)
 
@@ -261,13 +274,20 @@ def test_applies_edits_and_reverts_hand_made_changes(
     note(f"removed node label restored after {time.monotonic() - t0:.2f}s")
 
     # Statuses settle to synced; the env value never reached the log.
-    wait_for(
-        "the service to be synced and healthy",
-        lambda: (
-            (d.obj("Service", SERVICE) or {}).get("healthStatus") == "healthy"
-            and (d.obj("Service", SERVICE) or {}).get("syncStatus") == "synced"
-        ),
-    )
+    seen: list[Any] = [None]
+
+    def settled() -> bool:
+        seen[0] = d.obj("Service", SERVICE)
+        obj = seen[0] or {}
+        return obj.get("healthStatus") == "healthy" and obj.get("syncStatus") == "synced"
+
+    if not wait_for_quietly(settled):
+        tasks = docker_cli("service", "ps", "--no-trunc", SERVICE).stdout
+        pytest.fail(
+            f"timed out waiting for the service to be synced and healthy;\n"
+            f"its /status object: {seen[0]!r}\n`docker service ps`:\n{tasks}",
+            pytrace=False,
+        )
     assert "s3cr3t-value" not in d.log.read_text()
     events = d.logs()
     corrections = [e for e in events if e.get("event") == "correcting drift"]
@@ -505,6 +525,7 @@ def test_quorum_loss_stops_writes_is_reported_and_recovered(
             .count("Reachable")
             == 2
         ),
+        timeout=180,  # a promotion on a loaded machine (seen: more than 60 s at load 12)
     )
     # "Reachable" is the leader's view; stopped before they have joined the Raft
     # themselves, the new managers could not rejoin it after the outage. Each must
@@ -518,6 +539,7 @@ def test_quorum_loss_stops_writes_is_reported_and_recovered(
                 ).stdout.strip()
                 == "true 3"
             ),
+            timeout=180,
         )
     try:
         stop_host(lab, "host2")

@@ -24,9 +24,13 @@ def test_there_are_examples() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: str(p.relative_to(MANIFESTS)))
 def test_plan_after_apply_is_clean(engine: Engine, example: Path) -> None:
-    for source in sorted([*example.glob("*.yaml"), *example.glob("*.yml")]):
-        text = source.read_text().replace(EXAMPLE_REGISTRY, engine.lab.registry)
-        (engine.dir / source.name).write_text(text)
+    for source in sorted(p for p in example.rglob("*") if p.is_file()):
+        target = engine.dir / source.relative_to(example)  # with the files manifests read
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.suffix in (".yaml", ".yml"):
+            target.write_text(source.read_text().replace(EXAMPLE_REGISTRY, engine.lab.registry))
+        else:
+            target.write_bytes(source.read_bytes())
     applied = engine.apply()
     assert applied.code == 0, applied.out + applied.err
     after = engine.plan()

@@ -29,6 +29,11 @@ NAME = "keep-svc"
 SECRET = "keep-secret"
 MANIFEST = """
 apiVersion: swarm-operator/v1alpha1
+kind: Secret
+metadata: {{name: keep-secret}}
+spec: {{external: true}}
+---
+apiVersion: swarm-operator/v1alpha1
 kind: Service
 metadata:
   name: keep-svc
@@ -42,10 +47,10 @@ spec:
   mounts: [{{type: tmpfs, target: /cache}}]
   dns: [10.0.0.2]
   hosts: {{a.example: 10.0.0.3}}
+  secrets: [keep-secret]
 """
 KEPT = {
     "TaskTemplate.ContainerSpec.CapabilityAdd",
-    "TaskTemplate.ContainerSpec.Secrets",
     "TaskTemplate.ContainerSpec.Sysctls",
     "TaskTemplate.ContainerSpec.Ulimits",
     "TaskTemplate.LogDriver",
@@ -97,7 +102,7 @@ def test_adopt_and_update_keep_the_fields_the_language_does_not_express(
         # Adopt: the plan changes no field the manifest language has, and lists the rest.
         engine.write("svc.yaml", MANIFEST.format(replicas=1))
         planned = engine.plan("-o", "json")
-        (action,) = planned.json()["actions"]
+        (action,) = [a for a in planned.json()["actions"] if a["kind"] == "Service"]
         assert action["action"] == "adopt" and action["differences"] == [], planned.out
         assert set(action["kept"]) >= KEPT, action["kept"]
         text = engine.plan().out
@@ -120,7 +125,7 @@ def test_adopt_and_update_keep_the_fields_the_language_does_not_express(
         # A manifest edit: exactly the managed field and the spec hash change.
         engine.write("svc.yaml", MANIFEST.format(replicas=2))
         planned = engine.plan("-o", "json")
-        (action,) = planned.json()["actions"]
+        (action,) = [a for a in planned.json()["actions"] if a["kind"] == "Service"]
         assert action["action"] == "update", planned.out
         assert [d["path"] for d in action["differences"]] == ["spec.replicas"]
         assert set(action["kept"]) >= KEPT, action["kept"]

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitserver import GitDaemon, Upstream
 from receiver import Receiver
 from test_daemon import (
     SERVICE,
@@ -37,6 +36,7 @@ from test_daemon import (
 )
 
 from swarm_operator.lab import Lab
+from swarm_operator.lab.gitserver import GitDaemon, Upstream
 
 pytestmark = pytest.mark.lab
 
@@ -51,6 +51,20 @@ def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, GitDaemon]]:
     server = GitDaemon(repo.root)
     yield repo, server
     server.stop()
+
+
+def git_daemon(lab: Lab, tmp_path: Path, server: GitDaemon, interval: str, *extra: str) -> Daemon:
+    """`swarm-operator run --git` on the fixture's repository, directory ``prod``."""
+    return Daemon(
+        lab,
+        None,
+        tmp_path / "d.log",
+        "--git", server.url("repo.git"),
+        "--git-path", "prod",
+        "--git-interval", interval,
+        "--git-cache", str(tmp_path / "cache"),
+        *extra,
+    )  # fmt: skip
 
 
 def source(d: Daemon) -> dict[str, Any]:
@@ -69,15 +83,7 @@ def test_a_pushed_commit_goes_live_and_a_broken_one_keeps_the_last_good_revision
     prod = repo.work / "prod"
     write_manifests(prod, lab.image, replicas=2)
     first = repo.commit({}, "first")
-    d = Daemon(
-        lab,
-        None,
-        tmp_path / "d.log",
-        "--git", server.url("repo.git"),
-        "--git-path", "prod",
-        "--git-interval", "1s",
-        "--git-cache", str(tmp_path / "cache"),
-    )  # fmt: skip
+    d = git_daemon(lab, tmp_path, server, "1s")
     try:
         d.wait_ready(120)
         wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)
@@ -147,15 +153,7 @@ def test_sync_on_demand_fetches_and_reconciles_now(
     prod = repo.work / "prod"
     write_manifests(prod, lab.image, replicas=2)
     repo.commit({}, "first")
-    d = Daemon(
-        lab,
-        None,
-        tmp_path / "d.log",
-        "--git", server.url("repo.git"),
-        "--git-path", "prod",
-        "--git-interval", "1h",  # only sync fetches
-        "--git-cache", str(tmp_path / "cache"),
-    )  # fmt: skip
+    d = git_daemon(lab, tmp_path, server, "1h")  # only sync fetches
     try:
         d.wait_ready(120)
         wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)
@@ -219,18 +217,18 @@ def test_a_signed_webhook_makes_a_push_live_and_a_bad_signature_changes_nothing(
     secret_file = tmp_path / "hook-secret"
     secret_file.write_text("whsec-41c9\n")
     port = free_port()
-    d = Daemon(
+    d = git_daemon(
         lab,
-        None,
-        tmp_path / "d.log",
-        "--git", server.url("repo.git"),
-        "--git-ref", "main",
-        "--git-path", "prod",
-        "--git-interval", "1h",  # only the webhook fetches
-        "--git-cache", str(tmp_path / "cache"),
-        "--webhook-addr", f"127.0.0.1:{port}",
-        "--webhook-secret-file", str(secret_file),
-    )  # fmt: skip
+        tmp_path,
+        server,
+        "1h",
+        "--git-ref",
+        "main",
+        "--webhook-addr",
+        f"127.0.0.1:{port}",
+        "--webhook-secret-file",
+        str(secret_file),
+    )  # only the webhook fetches
     url = f"http://127.0.0.1:{port}/hooks/github"
     body = json.dumps({"ref": "refs/heads/main"}).encode()
     try:
@@ -274,16 +272,7 @@ def test_notifications_reach_a_loopback_receiver_once_per_flapping_failure(
     prod = repo.work / "prod"
     write_manifests(prod, lab.image, replicas=2)
     first = repo.commit({}, "first")
-    d = Daemon(
-        lab,
-        None,
-        tmp_path / "d.log",
-        "--git", server.url("repo.git"),
-        "--git-path", "prod",
-        "--git-interval", "1s",
-        "--git-cache", str(tmp_path / "cache"),
-        "--notify", receiver.url,
-    )  # fmt: skip
+    d = git_daemon(lab, tmp_path, server, "1s", "--notify", receiver.url)
     try:
         d.wait_ready(120)
         wait_for("the service at 2 replicas", lambda: replicas(docker_cli) == 2)

@@ -1,0 +1,87 @@
+"""The equality test's comparator (tests/stackcompare.py): what it forgives, what it names."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from stackcompare import differences
+
+REF: dict[str, Any] = {
+    "Name": "ref_web",
+    "Labels": {"com.docker.stack.namespace": "ref", "com.docker.stack.image": "app:1"},
+    "TaskTemplate": {
+        "ContainerSpec": {
+            "Image": "app:1@sha256:" + "a" * 64,
+            "Labels": {"com.docker.stack.namespace": "ref"},
+            "Secrets": [
+                {"File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292},
+                 "SecretID": "s-ref", "SecretName": "ref_db"},
+            ],
+        },
+        "Networks": [{"Target": "n-ref", "Aliases": ["web"]}],
+        "RestartPolicy": {"Condition": "on-failure", "MaxAttempts": 3},
+    },
+    "Mode": {"Replicated": {"Replicas": 2}},
+    "EndpointSpec": {"Mode": "vip"},
+}  # fmt: skip
+OURS: dict[str, Any] = {
+    "Name": "cmp_web",
+    "Labels": {"com.docker.stack.namespace": "cmp", "io.swarm-operator.managed-by": "x"},
+    "TaskTemplate": {
+        "ContainerSpec": {
+            "Image": "app:1",
+            "Labels": {"com.docker.stack.namespace": "cmp"},
+            "Secrets": [
+                {"File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292},
+                 "SecretID": "s-ours", "SecretName": "cmp_db-0123abcd"},
+            ],
+        },
+        "Networks": [{"Target": "n-ours", "Aliases": ["web"]}],
+        "RestartPolicy": {"Condition": "on-failure", "Delay": 5_000_000_000, "MaxAttempts": 3,
+                          "Window": 0},
+        "Placement": {},
+        "Resources": {"Limits": {}, "Reservations": {}},
+        "ForceUpdate": 0,
+    },
+    "Mode": {"Replicated": {"Replicas": 2}},
+    "UpdateConfig": {"Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000,
+                     "MaxFailureRatio": 0, "Order": "stop-first"},
+    "EndpointSpec": {"Mode": "vip"},
+}  # fmt: skip
+TABLES = {
+    "networks": {"n-ref": "ref_front", "n-ours": "cmp_front"},
+    "secrets": {"s-ref": "ref_db", "s-ours": "cmp_db-0123abcd"},
+    "configs": {},
+}
+
+
+def diff(ref: dict[str, Any], ours: dict[str, Any]) -> list[str]:
+    return differences(ref, ours, ref_ns="ref", our_ns="cmp", **TABLES)
+
+
+def test_the_same_deployment_by_both_tools_has_no_difference() -> None:
+    assert diff(REF, OURS) == []
+
+
+def test_a_real_difference_is_named_by_its_path() -> None:
+    ours = copy.deepcopy(OURS)
+    ours["Mode"]["Replicated"]["Replicas"] = 3
+    ours["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["File"]["Mode"] = 0o400
+    ours["TaskTemplate"]["Networks"][0]["Aliases"] = []
+    assert diff(REF, ours) == [
+        "Mode.Replicated.Replicas: 2 != 3",
+        "TaskTemplate.ContainerSpec.Secrets[0].File.Mode: 292 != 256",
+        "TaskTemplate.Networks[0].Aliases: ['web'] != []",
+    ]
+
+
+def test_another_tag_another_network_or_a_user_label_differ() -> None:
+    ours = copy.deepcopy(OURS)
+    ours["TaskTemplate"]["ContainerSpec"]["Image"] = "app:2"
+    ours["TaskTemplate"]["Networks"][0]["Target"] = "n-other"
+    ours["Labels"]["team"] = "a"
+    found = diff(REF, ours)
+    assert "Labels.team: None != 'a'" in found
+    assert "TaskTemplate.ContainerSpec.Image: 'app:1' != 'app:2'" in found
+    assert any(d.startswith("TaskTemplate.Networks[0].Target") for d in found), found
