@@ -80,6 +80,12 @@ def action_lines(action: Action, colour: bool, verbose: bool = False) -> list[st
         lines.append(f"    rolls services: {', '.join(action.disrupts)}")
     elif action.disrupts:
         lines.append(f"    disrupts services: {', '.join(action.disrupts)}")
+    for path in action.kept:
+        lines.append(f"    kept: {path} (not expressed by the manifest language)")
+    for path in action.dropped:
+        lines.append(
+            f"    dropped: {path} (not expressed by the manifest language; recreated without it)"
+        )
     if action.blocked:
         lines.append("    " + _paint(f"BLOCKED: {action.blocked}", "blocked", colour))
     return lines

@@ -27,6 +27,8 @@ Verbs:
   external network does not exist (that one is blocked: an error, `Plan.unmet`).
 An action that would be unsafe or was not allowed carries ``blocked`` (why) and is not
 carried out; the plan still shows it.
+An update, adoption or replace of a service carries ``kept``: the live fields the manifest
+language does not express, which its write keeps as they are (`kinds.service_fields`).
 """
 
 from __future__ import annotations

@@ -107,6 +107,12 @@ class Action:
     references: Mapping[Key, str] = field(default_factory=dict)
     """A service: the engine object each of its secret and config references names
     (``("Secret", "db-password") -> "db-password-1a2b3c4d5e"``), resolved by the plan."""
+    kept: tuple[str, ...] = ()
+    """Live fields the manifest language does not express, written back unchanged by
+    this update (a service's log driver, capabilities, ...; `kinds.service_fields`)."""
+    dropped: tuple[str, ...] = ()
+    """Live fields the manifest language does not express that this action loses (a
+    network is recreated from its manifest alone: its IPAM options, a second pool)."""
 
     @property
     def key(self) -> Key:
@@ -128,6 +134,8 @@ class Action:
             "differences": [d.to_dict() for d in self.differences],
             "blocked": self.blocked,
             "disrupts": list(self.disrupts),
+            "kept": list(self.kept),
+            "dropped": list(self.dropped),
         }
 
 

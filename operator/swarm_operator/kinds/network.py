@@ -107,6 +107,23 @@ def network_from_docker(inspect: Mapping[str, Any]) -> Network:
     return Network.model_validate({"metadata": {"name": inspect.get("Name", "")}, "spec": body})
 
 
+def unexpressed(inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """Fields of a live network that the language cannot express, so a recreate loses them
+    (the plan lists them as dropped): an IPAM driver or options, pools beyond the first,
+    auxiliary addresses, a config-only network or one made from a config."""
+    ipam = inspect.get("IPAM") or {}
+    pools = ipam.get("Config") or []
+    found = [
+        "IPAM.Driver" if ipam.get("Driver") not in (None, "", "default") else "",
+        "IPAM.Options" if ipam.get("Options") else "",
+        "IPAM.Config[0].AuxiliaryAddresses" if pools and pools[0].get("AuxiliaryAddresses") else "",
+        *(f"IPAM.Config[{i}]" for i in range(1, len(pools))),
+        "ConfigOnly" if inspect.get("ConfigOnly") else "",
+        "ConfigFrom" if (inspect.get("ConfigFrom") or {}).get("Network") else "",
+    ]
+    return tuple(f for f in found if f)
+
+
 def is_swarm_network(raw: Mapping[str, Any]) -> bool:
     """User networks of the Swarm: swarm scope, not the routing mesh (``ingress``)."""
     return raw.get("Scope") == "swarm" and not raw.get("Ingress")
@@ -203,7 +220,15 @@ class NetworkKind(Kind):
             )
         if live.managed:
             action = Action(
-                "replace", m.kind, m.name, reason, diffs, m, live, disrupts=live.used_by
+                "replace",
+                m.kind,
+                m.name,
+                reason,
+                diffs,
+                m,
+                live,
+                disrupts=live.used_by,
+                dropped=unexpressed(live.spec),
             )
         else:
             action = Action(
@@ -216,6 +241,7 @@ class NetworkKind(Kind):
                 m,
                 live,
                 disrupts=live.used_by,
+                dropped=unexpressed(live.spec),
             )
             if not may_adopt(m, ctx.options):
                 return action.block(BLOCK_NOT_ADOPTED)

@@ -7,10 +7,14 @@ change of mode is a ``replace``, remove and create, since the engine refuses it 
 "service mode change is not allowed"; it needs ``--allow-replace``), the
 writes (a create or update names its networks by ID, listed once per plan run and again
 once if a network went away meanwhile; an update keeps the engine's digest pin and its
-``ForceUpdate`` counter), where a service stands from its tasks (`service_progress`), its
-health for the daemon, and its sensitive paths: env values are never shown.
+``ForceUpdate`` counter, and every field of the live spec the manifest language does not
+express: `kinds.service_fields` merges the render into the live spec, and the plan of an
+update, adoption or replace lists those fields as kept), where a service stands from its
+tasks (`service_progress`), its health for the daemon, and its sensitive paths: env values
+are never shown.
 
-Neighbours: `kinds.base` (the interface), `kinds.service_spec`, `kinds.normalize`; the
+Neighbours: `kinds.base` (the interface), `kinds.service_spec`, `kinds.service_fields`,
+`kinds.normalize`; the
 engine reaches it through `kinds.registry`.
 """
 
@@ -22,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from swarm_operator.kinds import normalize
+from swarm_operator.kinds import normalize, service_fields
 from swarm_operator.kinds.base import (
     BLOCK_NOT_ADOPTED,
     JSON,
@@ -40,7 +44,7 @@ from swarm_operator.kinds.base import (
 )
 from swarm_operator.kinds.blob import names_by_reference
 from swarm_operator.kinds.common import convert, creation_fields, unreadable, version_of
-from swarm_operator.kinds.diff import Difference
+from swarm_operator.kinds.diff import Difference, differences_of
 from swarm_operator.kinds.service_spec import engine_references, service_from_docker, service_spec
 from swarm_operator.manifests.models import (
     ANNOTATION_ALLOW_REPLACE,
@@ -60,6 +64,8 @@ NETWORK = "Network"
 """The kind a service attaches to: its spec names networks by ID."""
 BLOBS = ("Secret", "Config")
 """The kinds a service mounts: its spec names their versions by ID and versioned name."""
+KEEPING_VERBS = frozenset({"update", "adopt", "replace"})
+"""Verbs that write over a live service, keeping what the language does not express."""
 RECENT_APPLY = 120.0
 """Seconds after the operator changed a service during which missing tasks are
 'progressing', not 'degraded'."""
@@ -92,6 +98,70 @@ def volume_driver_changes(desired: ServiceSpec, live: ServiceSpec) -> list[str]:
         if _volume_driver(mount) != _volume_driver(old):
             changed.append(str(mount.source))
     return sorted(changed)
+
+
+def update_body(
+    m: Service,
+    live: Mapping[str, Any],
+    targets: Mapping[str, str],
+    image: str | None = None,
+    **mounts: Any,
+) -> JSON:
+    """What an update of the live spec ``live`` to ``m`` writes: the render's managed
+    fields, every other live field kept (`service_fields.merge`), the engine's digest pin
+    kept when it pins the requested image (unless ``image``, a digest that `imageUpdate`
+    resolved, says otherwise), and the live ``ForceUpdate`` counter."""
+    task = live.get("TaskTemplate") or {}
+    live_image = str((task.get("ContainerSpec") or {}).get("Image", ""))
+    pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
+    rendered = service_spec(
+        m,
+        network_targets=targets,
+        image=image or (live_image if pinned else None),
+        force_update=int(task.get("ForceUpdate") or 0),
+        **mounts,
+    )
+    return service_fields.merge(live, rendered)
+
+
+def live_targets(live: LiveObject) -> dict[str, str]:
+    """Network name -> the ID the live spec names it by, from the live object itself."""
+    if not isinstance(live.manifest, Service):
+        return {}
+    task = live.spec.get("TaskTemplate") or {}
+    attached = task.get("Networks") or live.spec.get("Networks") or []
+    return {
+        n.name: str(a.get("Target"))
+        for n, a in zip(live.manifest.spec.networks, attached, strict=False)
+    }
+
+
+ENGINE_SENSITIVE = ("spec.TaskTemplate.ContainerSpec.Env",)
+"""`ServiceKind.sensitive` in the engine's words (differences of an unreadable service)."""
+
+
+def _keeping(action: Action) -> Action:
+    """The action with the unmanaged live fields its write keeps (for the plan to list).
+
+    A live service the language cannot read has no differences in the manifest's words:
+    its managed fields that change are listed in the engine's (``spec.TaskTemplate...``),
+    so an adoption never changes a field its plan did not show."""
+    if action.live is None or not isinstance(action.desired, Service):
+        return action
+    body = update_body(
+        action.desired,
+        action.live.spec,
+        live_targets(action.live),
+        references=action.references,
+    )
+    if action.live.manifest is None:
+        changed = differences_of(
+            service_fields.managed_part(action.live.spec),
+            service_fields.managed_part(body),
+            ENGINE_SENSITIVE,
+        )
+        action = replace(action, differences=changed)
+    return replace(action, kept=service_fields.kept(body))
 
 
 def live_service(
@@ -215,14 +285,20 @@ class ServiceKind(Kind):
                 )
             elif rolled:
                 action = replace(action, differences=(*action.differences, *rolled))
-        return replace(action, references=resolved) if resolved else action
+        if resolved:
+            action = replace(action, references=resolved)
+        return _keeping(action) if action.verb in KEEPING_VERBS else action
 
     def _plan(self, m: Service, live: LiveObject | None, ctx: PlanContext) -> Action:
         if live is None:
             fields = creation_fields(m, self.sensitive, {"image": m.spec.image})
             return Action("create", m.kind, m.name, "not in the Swarm", fields, m)
         if live.manifest is None:
-            action = unreadable(m, live)
+            action = replace(
+                unreadable(m, live),
+                reason=f"{live.read_error}; the fields the language manages are written "
+                "from the manifest",
+            )
         else:
             diffs = self.differences(m, live.manifest) + image_moved(
                 m, live, ctx.options.image_digests
@@ -303,30 +379,24 @@ class ServiceKind(Kind):
                 service_spec(m, network_targets=targets, image=resolved_image(m, ctx), **mounts)
             )
             return "created"
-        if action.verb == "replace":  # a mode change: the engine has no update for it
-            assert action.live is not None
-            ctx.client.remove_service(action.live.id)
-            ctx.client.create_service(
-                service_spec(m, network_targets=targets, image=resolved_image(m, ctx), **mounts)
-            )
-            return "replaced (mode changed)"
         live = action.live
         assert live is not None
-        task = live.spec.get("TaskTemplate") or {}
+        if action.verb == "replace":  # a mode change: the engine has no update for it
+            rendered = service_spec(
+                m, network_targets=targets, image=resolved_image(m, ctx), **mounts
+            )
+            body = service_fields.merge(live.spec, rendered)
+            ctx.client.remove_service(live.id)
+            ctx.client.create_service(body)
+            return "replaced (mode changed)"
         live_image = _live_image(live)
         pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
-        image = live_image if pinned else None
         follow = m.spec.image_update
+        image = None
         if follow is not None and (follow.policy == "digest" or not pinned):
-            image = resolved_image(m, ctx) or image
-        spec = service_spec(
-            m,
-            network_targets=targets,
-            image=image,
-            force_update=int(task.get("ForceUpdate") or 0),
-            **mounts,
-        )
-        ctx.client.update_service(live.id, live.version, spec)
+            image = resolved_image(m, ctx)
+        body = update_body(m, live.spec, targets, image, **mounts)
+        ctx.client.update_service(live.id, live.version, body)
         return "adopted and updated" if action.verb == "adopt" else "updated"
 
     # ------------------------------------------------------------------ health
