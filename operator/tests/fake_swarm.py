@@ -124,6 +124,11 @@ class CountingSwarm:
             )
         return out
 
+    def image_platforms(self, image: str) -> list[dict[str, str]]:
+        """The registry's answer for every image (one architecture, as the lab's)."""
+        self.calls["image_platforms"] += 1
+        return [{"Architecture": "amd64", "OS": "linux"}]
+
     # writes
     def create_network(self, spec: dict[str, Any]) -> str:
         self.calls["create_network"] += 1

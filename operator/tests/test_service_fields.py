@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,7 +26,14 @@ from swarm_operator.cli.output import plan_text
 from swarm_operator.engine.live import build_state
 from swarm_operator.engine.plan import PlanOptions, plan
 from swarm_operator.kinds import service_fields
-from swarm_operator.kinds.service_fields import MANAGED, Keyed, Table, is_managed, merge
+from swarm_operator.kinds.service_fields import (
+    MANAGED,
+    EngineDefault,
+    Keyed,
+    Table,
+    is_managed,
+    merge,
+)
 from swarm_operator.kinds.service_spec import service_spec
 from swarm_operator.manifests.models import Service
 
@@ -75,7 +83,9 @@ def test_the_coverage_check_fails_on_a_forgotten_field() -> None:
     task = dict(table["TaskTemplate"])  # type: ignore[arg-type]
     container = dict(task["ContainerSpec"])  # type: ignore[arg-type]
     del container["Hosts"]
-    container["Mounts"] = Keyed(("Target", "Type"), frozenset({"Type", "Target", "ReadOnly"}))
+    mounts = container["Mounts"]
+    assert isinstance(mounts, Keyed)
+    container["Mounts"] = replace(mounts, fields=mounts.fields - {"Source"})
     task["ContainerSpec"] = container
     table["TaskTemplate"] = task
     spec = service_spec(Service.model_validate(FULL_SERVICE))
@@ -104,7 +114,11 @@ CLI_MADE: dict[str, Any] = {
             "Env": ["OLD=1"],
             "Init": False,
             "Mounts": [
-                {"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"SizeBytes": 1048576}},
+                {
+                    "Type": "tmpfs",
+                    "Target": "/cache",
+                    "TmpfsOptions": {"SizeBytes": 1048576, "Options": [["exec"]]},
+                },
                 {
                     "Type": "volume",
                     "Source": "v",
@@ -124,6 +138,10 @@ CLI_MADE: dict[str, Any] = {
                 }
             ],
             "Isolation": "default",
+            # not expressed by the language: kept
+            "Privileges": {"NoNewPrivileges": True, "Seccomp": {"Mode": "unconfined"}},
+            "OomScoreAdj": 100,
+            # expressed (issue 12's fields), and not in the manifest below: removed
             "Sysctls": {"net.core.somaxconn": "1024"},
             "CapabilityAdd": ["CAP_NET_ADMIN"],
             "Ulimits": [{"Name": "nofile", "Hard": 2048, "Soft": 1024}],
@@ -174,13 +192,17 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
     rendered = service_spec(ADOPTING, network_targets={"net1": "netid1"}, force_update=2)
     body = merge(CLI_MADE, rendered)
     task, container = body["TaskTemplate"], body["TaskTemplate"]["ContainerSpec"]
-    live_task, live_container = CLI_MADE["TaskTemplate"], CLI_MADE["TaskTemplate"]["ContainerSpec"]
-    for key in ("Sysctls", "CapabilityAdd", "Ulimits", "Isolation"):
+    live_container = CLI_MADE["TaskTemplate"]["ContainerSpec"]
+    for key in ("Privileges", "OomScoreAdj"):  # unmanaged: as live
         assert container[key] == live_container[key]
-    assert task["LogDriver"] == live_task["LogDriver"]
+    # issue 12's fields are managed: what the manifest does not set is gone
+    for key in ("Sysctls", "CapabilityAdd", "Ulimits"):
+        assert key not in container, key
+    assert container["Isolation"] == "default"  # the engine's own value: nothing to write
+    assert "LogDriver" not in task
     assert task["Runtime"] == "container"
-    assert task["Placement"] == {"Platforms": [{"Architecture": "amd64", "OS": "linux"}]}
-    assert task["Resources"] == {"Limits": {"Pids": 100}, "Reservations": {}}
+    assert task["Placement"] == {}  # (update_body keeps the image's platforms: below)
+    assert task["Resources"] == {"Limits": {}, "Reservations": {}}
     # Managed: the render's, and what the manifest no longer sets is gone.
     assert body["Mode"] == {"Replicated": {"Replicas": 3}}
     assert "Env" not in container and "Hosts" not in container and "Init" not in container
@@ -188,30 +210,40 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
     assert "DNSConfig" not in container  # only managed fields were in it
     assert container["Healthcheck"] == {"StartInterval": 1000000000}  # unmanaged, kept
     assert task["RestartPolicy"] == rendered["TaskTemplate"]["RestartPolicy"]
-    # Keyed lists: the same mount (target and type) keeps its options; a mount whose type
-    # changed is a new mount; an attachment to the same network keeps its DriverOpts.
+    # Keyed lists: the same mount (target and type) keeps its unmanaged options (a tmpfs
+    # mount's Options; its size is managed); a mount whose type changed is a new mount;
+    # an attachment to the same network has the render's managed keys only.
     assert container["Mounts"] == [
-        {"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"SizeBytes": 1048576}},
+        {"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"Options": [["exec"]]}},
         {"Type": "bind", "Source": "/srv", "Target": "/v"},
     ]
-    assert task["Networks"] == [{"Target": "netid1", "DriverOpts": {"a": "b"}}]
+    assert task["Networks"] == [{"Target": "netid1"}]
     assert body["EndpointSpec"] == {  # the same port keeps its name; the dropped one goes
         "Mode": "vip",
         "Ports": [CLI_MADE["EndpointSpec"]["Ports"][0]],
     }
     assert service_fields.kept(body) == (
         "EndpointSpec.Ports[80,tcp,8080,ingress].Name",
-        "TaskTemplate.ContainerSpec.CapabilityAdd",
         "TaskTemplate.ContainerSpec.Healthcheck.StartInterval",
-        "TaskTemplate.ContainerSpec.Mounts[/cache,tmpfs].TmpfsOptions",
-        "TaskTemplate.ContainerSpec.Sysctls",
-        "TaskTemplate.ContainerSpec.Ulimits",
-        "TaskTemplate.LogDriver",
-        "TaskTemplate.Networks[netid1].DriverOpts",
-        "TaskTemplate.Placement.Platforms",
-        "TaskTemplate.Resources.Limits.Pids",
+        "TaskTemplate.ContainerSpec.Mounts[/cache,tmpfs].TmpfsOptions.Options",
+        "TaskTemplate.ContainerSpec.OomScoreAdj",
+        "TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges",
+        "TaskTemplate.ContainerSpec.Privileges.Seccomp",
     )
     assert CLI_MADE["TaskTemplate"]["ContainerSpec"]["Env"] == ["OLD=1"]  # live not mutated
+
+
+def test_an_update_keeps_the_platforms_of_the_same_image_only() -> None:
+    from swarm_operator.kinds.service import update_body
+
+    platforms = CLI_MADE["TaskTemplate"]["Placement"]["Platforms"]
+    body = update_body(ADOPTING, CLI_MADE, {"net1": "netid1"})
+    assert body["TaskTemplate"]["Placement"] == {"Platforms": platforms}
+    other = ADOPTING.model_copy(
+        update={"spec": ADOPTING.spec.model_copy(update={"image": "reg:5000/busybox:2"})}
+    )
+    body = update_body(other, CLI_MADE, {"net1": "netid1"})
+    assert body["TaskTemplate"]["Placement"] == {}  # a new image: the write asks anew
 
 
 def test_merge_of_a_render_into_its_own_engine_form_is_the_engine_form() -> None:
@@ -237,13 +269,20 @@ def fields(spec: Mapping[str, Any], table: Table = MANAGED, at: Path = ()) -> It
         rule = table.get(key, _ABSENT)
         if rule is _ABSENT or rule is None:
             yield (*at, key), value, rule is None
+        elif isinstance(rule, EngineDefault):
+            if value != rule.value:  # at the engine's value: nothing is written either way
+                yield (*at, key), value, True
         elif isinstance(rule, Keyed):
             seen: dict[tuple[Any, ...], int] = {}
             for element in value:
                 ident = tuple(element.get(k) for k in rule.identity)
                 seen[ident] = seen.get(ident, -1) + 1
                 for k, v in element.items():
-                    yield (*at, key, ident, seen[ident], k), v, k in rule.fields
+                    where = (*at, key, ident, seen[ident], k)
+                    if k in rule.nested and isinstance(v, Mapping):
+                        yield from fields(v, rule.nested[k], where)
+                    else:
+                        yield where, v, k in rule.fields
         elif isinstance(value, Mapping):
             yield from fields(value, rule, (*at, key))  # type: ignore[arg-type]
         else:
@@ -328,9 +367,12 @@ def _prune_empty(live: dict[str, Any], rendered: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def _in_element(path: Path) -> bool:
-    """A field of a keyed list's element: (..., list key, identity, occurrence, key)."""
-    return len(path) >= 3 and isinstance(path[-3], tuple)
+def _element_of(path: Path) -> Path | None:
+    """The keyed list element a field is in: (..., list key, identity, occurrence)."""
+    for i, part in enumerate(path):
+        if isinstance(part, tuple):
+            return path[: i + 2]
+    return None
 
 
 @settings(max_examples=300, deadline=None)
@@ -349,11 +391,12 @@ def test_update_keeps_every_unmanaged_field_and_writes_every_managed_one(
     assert all(managed for _, _, managed in fields(rendered))
 
     kept_body = {p: v for p, v, managed in fields(body) if not managed}
-    rendered_elements = {p[:-1] for p, _, _ in fields(rendered) if _in_element(p)}
+    rendered_elements = {_element_of(p) for p, _, _ in fields(rendered)} - {None}
     for path, value, managed in fields(live):
         if managed:
             continue
-        if _in_element(path) and path[:-1] not in rendered_elements:
+        element = _element_of(path)
+        if element is not None and element not in rendered_elements:
             assert path not in kept_body  # its element is gone: the render has no such mount
         else:
             assert kept_body[path] == value, path
@@ -371,18 +414,18 @@ def test_plan_lists_the_kept_fields_and_never_their_values() -> None:
     the_plan = plan([ADOPTING], live, PlanOptions(adopt=True))
     (action,) = the_plan.actions
     assert action.verb == "adopt"
-    assert "TaskTemplate.ContainerSpec.Sysctls" in action.kept
-    assert "TaskTemplate.LogDriver" in action.kept
-    assert "TaskTemplate.Networks[netid1].DriverOpts" in action.kept
+    assert "TaskTemplate.ContainerSpec.OomScoreAdj" in action.kept
+    assert "TaskTemplate.ContainerSpec.Privileges.Seccomp" in action.kept
+    assert "TaskTemplate.LogDriver" not in action.kept  # managed: a difference instead
     text = plan_text(the_plan)
     assert (
-        "    kept: TaskTemplate.ContainerSpec.Sysctls (not expressed by the manifest language)"
+        "    kept: TaskTemplate.ContainerSpec.OomScoreAdj (not expressed by the manifest language)"
         in text
     )
     data = the_plan.to_dict()["actions"][0]
     assert data["kept"] == list(action.kept)
     dumped = json.dumps(data) + text
-    assert "xa2k3yt9db4u8slpt16d4od53" not in dumped and "max-size" not in dumped
+    assert "xa2k3yt9db4u8slpt16d4od53" not in dumped and "unconfined" not in dumped
 
 
 def test_a_plan_without_changes_lists_nothing_kept() -> None:
@@ -441,7 +484,7 @@ def test_an_unreadable_live_service_lists_its_managed_changes_in_the_engines_wor
     assert "spec.Mode.Replicated.Replicas" in paths
     (env,) = [d for d in action.differences if d.path == "spec.TaskTemplate.ContainerSpec.Env"]
     assert env.sensitive
-    assert "TaskTemplate.ContainerSpec.Sysctls" in action.kept
+    assert "TaskTemplate.ContainerSpec.OomScoreAdj" in action.kept
     shown = plan_text(the_plan) + json.dumps(the_plan.to_dict())
     assert "hunter2" not in shown
 

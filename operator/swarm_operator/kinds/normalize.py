@@ -189,6 +189,16 @@ def service_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any],
     d, lv = service(d), service(lv)
     if image_pins(lv["image"], d["image"]):
         lv["image"] = d["image"]
+    if d["placement"] is None or not d["placement"]["platforms"]:
+        # unset platforms are the image's (docker service create and stack deploy resolve
+        # them from the registry; so does apply): whatever the live service has
+        lp = lv["placement"]
+        if lp is not None:
+            lp["platforms"] = []
+            if not any(lp[k] for k in ("constraints", "preferences")) and (
+                lp["maxReplicasPerNode"] is None
+            ):
+                lv["placement"] = None
     return d, lv
 
 

@@ -114,11 +114,13 @@ def update_body(
     task = live.get("TaskTemplate") or {}
     live_image = str((task.get("ContainerSpec") or {}).get("Image", ""))
     pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
+    same_image = live_image.split("@", 1)[0] == (image or m.spec.image).split("@", 1)[0]
     rendered = service_spec(
         m,
         network_targets=targets,
         image=image or (live_image if pinned else None),
         force_update=int(task.get("ForceUpdate") or 0),
+        platforms=(task.get("Placement") or {}).get("Platforms") if same_image else None,
         **mounts,
     )
     return service_fields.merge(live, rendered)
@@ -375,15 +377,22 @@ class ServiceKind(Kind):
                 raise Transient(f"{', '.join(absent)} not in the Swarm yet; trying again")
             mounts["reference_ids"] = ids
         if action.verb == "create":
+            image = resolved_image(m, ctx)
+            platforms = resolved_platforms(m, ctx, image)
             ctx.client.create_service(
-                service_spec(m, network_targets=targets, image=resolved_image(m, ctx), **mounts)
+                service_spec(m, network_targets=targets, image=image, platforms=platforms, **mounts)
             )
             return "created"
         live = action.live
         assert live is not None
         if action.verb == "replace":  # a mode change: the engine has no update for it
+            image = resolved_image(m, ctx)
             rendered = service_spec(
-                m, network_targets=targets, image=resolved_image(m, ctx), **mounts
+                m,
+                network_targets=targets,
+                image=image,
+                platforms=resolved_platforms(m, ctx, image),
+                **mounts,
             )
             body = service_fields.merge(live.spec, rendered)
             ctx.client.remove_service(live.id)
@@ -396,6 +405,14 @@ class ServiceKind(Kind):
         if follow is not None and (follow.policy == "digest" or not pinned):
             image = resolved_image(m, ctx)
         body = update_body(m, live.spec, targets, image, **mounts)
+        placement = body.get("TaskTemplate", {}).get("Placement") or {}
+        new_image = live_image.split("@", 1)[0] != (image or m.spec.image).split("@", 1)[0]
+        if new_image and not placement.get("Platforms"):
+            # a new image: its own platforms (the same image keeps the live ones, or none:
+            # adding them would restart every task of a service that had none)
+            platforms = resolved_platforms(m, ctx, image)
+            if platforms:
+                body["TaskTemplate"]["Placement"] = {**placement, "Platforms": platforms}
         ctx.client.update_service(live.id, live.version, body)
         return "adopted and updated" if action.verb == "adopt" else "updated"
 
@@ -486,6 +503,21 @@ def resolved_image(m: Service, ctx: ApplyContext) -> str | None:
         ctx.progress(f"{m.name}: {m.spec.image} not resolved to a digest ({exc.explanation})")
         return None
     return f"{m.spec.image}@{digest}" if digest else None
+
+
+def resolved_platforms(m: Service, ctx: ApplyContext, image: str | None) -> list[Any] | None:
+    """The platforms of the image a write sends, when the manifest sets none: what
+    ``docker service create`` and ``docker stack deploy`` put in ``Placement.Platforms``
+    (the scheduler then places tasks only on nodes the image runs on). None when the
+    registry cannot say (a progress line tells why): the nodes decide, as before."""
+    if m.spec.placement is not None and m.spec.placement.platforms:
+        return None
+    wanted = image or m.spec.image
+    try:
+        return ctx.client.image_platforms(wanted) or None
+    except (ApiError, NotFound) as exc:
+        ctx.progress(f"{m.name}: the platforms of {wanted} are not known ({exc})")
+        return None
 
 
 def parse_time(text: str) -> float:

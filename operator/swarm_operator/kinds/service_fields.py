@@ -30,19 +30,32 @@ write).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 
 @dataclass(frozen=True)
 class Keyed:
-    """A list of dicts whose elements are matched by ``identity`` and managed in ``fields``."""
+    """A list of dicts whose elements are matched by ``identity`` and managed in ``fields``
+    (whole) and ``nested`` (blocks managed in the keys of their sub-table only)."""
 
     identity: tuple[str, ...]
     fields: frozenset[str]
+    nested: Mapping[str, Table] = field(default_factory=dict)
+
+    def manages(self, key: str) -> bool:
+        return key in self.fields or key in self.nested
 
 
-Table = Mapping[str, Union["Table", Keyed, None]]
+@dataclass(frozen=True)
+class EngineDefault:
+    """Managed as a whole, but the engine writes ``value`` where a spec leaves it out: a
+    render without it keeps the live field while it holds that value (nothing to write)."""
+
+    value: Any
+
+
+Table = Mapping[str, Union["Table", Keyed, EngineDefault, None]]
 
 _AMOUNTS: Table = {"NanoCPUs": None, "MemoryBytes": None}
 _PORT = ("TargetPort", "Protocol", "PublishedPort", "PublishMode")
@@ -69,7 +82,14 @@ MANAGED: Table = {
             "Env": None,
             "Labels": None,
             "Mounts": Keyed(
-                ("Target", "Type"), frozenset({"Type", "Source", "Target", "ReadOnly"})
+                ("Target", "Type"),
+                frozenset({"Type", "Source", "Target", "ReadOnly"}),
+                {
+                    # Subpath, NonRecursive, CreateMountpoint, tmpfs Options...: kept
+                    "VolumeOptions": {"NoCopy": None, "Labels": None, "DriverConfig": None},
+                    "BindOptions": {"Propagation": None},
+                    "TmpfsOptions": {"SizeBytes": None, "Mode": None},
+                },
             ),
             "User": None,
             "Dir": None,
@@ -88,18 +108,38 @@ MANAGED: Table = {
             "Hosts": None,
             "Secrets": None,
             "Configs": None,
+            # issue 12's container fields
+            "CapabilityAdd": None,
+            "CapabilityDrop": None,
+            "Sysctls": None,
+            "Ulimits": None,
+            "ReadOnly": None,
+            "Groups": None,
+            "TTY": None,
+            "OpenStdin": None,
+            "Isolation": EngineDefault("default"),  # dockerd's convert.isolationToGRPC
+            # Seccomp, AppArmor, NoNewPrivileges: not expressed, kept
+            "Privileges": {"CredentialSpec": None, "SELinuxContext": None},
         },
-        "Resources": {"Limits": _AMOUNTS, "Reservations": _AMOUNTS},
+        "Resources": {
+            "Limits": {**_AMOUNTS, "Pids": None},
+            "Reservations": {**_AMOUNTS, "GenericResources": None},
+        },
         "RestartPolicy": None,
-        "Placement": {"Constraints": None, "Preferences": None, "MaxReplicas": None},
-        "Networks": Keyed(("Target",), frozenset({"Target", "Aliases"})),
+        "Placement": {
+            "Constraints": None,
+            "Preferences": None,
+            "MaxReplicas": None,
+            "Platforms": None,
+        },
+        "Networks": Keyed(("Target",), frozenset({"Target", "Aliases", "DriverOpts"})),
+        "LogDriver": None,
         "ForceUpdate": None,
     },
 }
 
 ENGINE_FILLED: Mapping[str, Any] = {
     "TaskTemplate.Runtime": "container",
-    "TaskTemplate.ContainerSpec.Isolation": "default",
 }
 """Unmanaged fields the engine fills in on every service (`tests/fixtures/engine`): kept
 like every unmanaged field, but not listed by `kept` while they hold the engine's value."""
@@ -119,8 +159,21 @@ def _merge_list(live: Any, render: Any, rule: Keyed) -> list[Any]:
         kept: dict[str, Any] = {}
         if match is not None:
             spare.remove(match)
-            kept = {k: v for k, v in match.items() if k not in rule.fields}
-        out.append({**kept, **element})
+            kept = {k: v for k, v in match.items() if not rule.manages(k)}
+        merged = {**kept, **element}
+        for key, table in rule.nested.items():
+            lv = match.get(key) if match is not None else None
+            rv = element.get(key)
+            if not isinstance(lv, Mapping) and not isinstance(rv, Mapping):
+                continue
+            sub = _merge(
+                lv if isinstance(lv, Mapping) else {}, rv if isinstance(rv, Mapping) else {}, table
+            )
+            if sub or isinstance(rv, Mapping):
+                merged[key] = sub
+            else:
+                merged.pop(key, None)
+        out.append(merged)
     return out
 
 
@@ -129,11 +182,11 @@ def _merge(live: Mapping[str, Any], render: Mapping[str, Any], table: Table) -> 
     for key, rule in table.items():
         lv = live.get(key, _ABSENT)
         rv = render.get(key, _ABSENT)
-        if rule is None:
-            if rv is _ABSENT:
-                out.pop(key, None)
-            else:
+        if rule is None or isinstance(rule, EngineDefault):
+            if rv is not _ABSENT:
                 out[key] = rv
+            elif not (isinstance(rule, EngineDefault) and lv == rule.value):
+                out.pop(key, None)
         elif isinstance(rule, Keyed):
             if rv is _ABSENT:
                 out.pop(key, None)
@@ -177,7 +230,11 @@ def unmanaged_paths(spec: Mapping[str, Any], table: Table = MANAGED) -> Iterator
             for element in value if isinstance(value, list) else []:
                 if isinstance(element, Mapping):
                     where = f"{key}[{_show_identity(element, rule)}]"
-                    yield from (f"{where}.{k}" for k in element if k not in rule.fields)
+                    yield from (f"{where}.{k}" for k in element if not rule.manages(k))
+                    for k, sub in rule.nested.items():
+                        block = element.get(k)
+                        if isinstance(block, Mapping):
+                            yield from (f"{where}.{k}.{p}" for p in unmanaged_paths(block, sub))
         elif isinstance(rule, Mapping) and isinstance(value, Mapping):
             yield from (f"{key}.{p}" for p in unmanaged_paths(value, rule))
 
@@ -211,15 +268,24 @@ def managed_part(spec: Mapping[str, Any], table: Table = MANAGED) -> dict[str, A
         if key not in spec:
             continue
         value = spec[key]
-        if rule is None:
+        if rule is None or isinstance(rule, EngineDefault):
             out[key] = value
         elif isinstance(rule, Keyed):
             out[key] = [
-                {k: v for k, v in e.items() if k in rule.fields} if isinstance(e, Mapping) else e
+                _managed_element(e, rule) if isinstance(e, Mapping) else e
                 for e in (value if isinstance(value, list) else [value])
             ]
         elif isinstance(value, Mapping):
             out[key] = managed_part(value, rule)
+    return out
+
+
+def _managed_element(element: Mapping[str, Any], rule: Keyed) -> dict[str, Any]:
+    out = {k: v for k, v in element.items() if k in rule.fields}
+    for k, sub in rule.nested.items():
+        block = element.get(k)
+        if isinstance(block, Mapping):
+            out[k] = managed_part(block, sub)
     return out
 
 
@@ -229,10 +295,13 @@ def is_managed(path: tuple[str, ...], table: Table = MANAGED) -> bool:
     if not path:
         return False
     rule = table.get(path[0], _ABSENT)
-    if rule is None:
+    if rule is None or isinstance(rule, EngineDefault):
         return True
     if isinstance(rule, Keyed):
-        return len(path) == 1 or path[1] in rule.fields
+        if len(path) == 1 or path[1] in rule.fields:
+            return True
+        sub = rule.nested.get(path[1])
+        return sub is not None and (len(path) == 2 or is_managed(path[2:], sub))
     if isinstance(rule, Mapping):
         return len(path) == 1 or is_managed(path[1:], rule)
     return False

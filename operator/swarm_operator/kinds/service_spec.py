@@ -29,7 +29,7 @@ Neighbours: `kinds.service` (the kind: plan, apply, health) uses both directions
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swarm_operator.kinds.common import drop_empty, dur, ownership_labels, some
@@ -248,6 +248,7 @@ def service_spec(
     force_update: int = 0,
     references: Mapping[tuple[str, str], str] | None = None,
     reference_ids: Mapping[str, Mapping[str, str]] | None = None,
+    platforms: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The full Docker ``ServiceSpec`` for ``service``.
 
@@ -256,6 +257,8 @@ def service_spec(
     the live digest-pinned form of the same reference so tasks are not restarted).
     ``force_update`` keeps the live ``ForceUpdate`` counter. ``references`` and
     ``reference_ids``: the secret and config versions to mount (`references_spec`).
+    ``platforms``: written as ``Placement.Platforms`` when the manifest sets none (the
+    image's platforms, as ``docker service create`` resolves them, or the live ones).
     """
     spec = service.spec
     targets = network_targets or {}
@@ -275,6 +278,8 @@ def service_spec(
                 "Platforms": [{"Architecture": x.architecture, "OS": x.os} for x in p.platforms],
             }
         )
+    if platforms and not placement.get("Platforms"):
+        placement["Platforms"] = [dict(x) for x in platforms]
     resources: dict[str, Any] = {"Limits": {}, "Reservations": {}}
     if spec.resources is not None:
         for key, amounts in (

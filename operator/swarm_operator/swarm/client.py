@@ -315,15 +315,24 @@ class SwarmClient:
         writes. `NotFound` if the registry has no such tag; an unreachable registry or
         refused credentials is an `ApiError` naming it."""
 
-        def inspect() -> Any:
-            headers = self.registry_auth.header(image)
-            response = self._api._get(
-                self._api._url("/distribution/{0}/json", image), headers=headers
-            )
-            return self._api._result(response, json=True)
-
-        result = self._call("image_digest", inspect)
+        result = self._call("image_digest", lambda: self._distribution(image))
         return str((result.get("Descriptor") or {}).get("digest") or "")
+
+    def image_platforms(self, image: str) -> list[dict[str, str]]:
+        """The platforms ``image`` is built for, as ``docker service create`` writes them
+        into ``Placement.Platforms`` (architecture and OS of each, in the registry's
+        order), asked like `image_digest`."""
+        result = self._call("image_platforms", lambda: self._distribution(image))
+        return [
+            {"Architecture": str(p.get("architecture") or ""), "OS": str(p.get("os") or "")}
+            for p in result.get("Platforms") or []
+            if isinstance(p, Mapping)
+        ]
+
+    def _distribution(self, image: str) -> Any:
+        headers = self.registry_auth.header(image)
+        response = self._api._get(self._api._url("/distribution/{0}/json", image), headers=headers)
+        return self._api._result(response, json=True)
 
     def remove_service(self, service_id: str) -> None:
         self._call("remove_service", lambda: self._api.remove_service(service_id))
