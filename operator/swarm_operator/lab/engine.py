@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,15 @@ def docker_cli() -> str:
 
 
 def docker_run(
-    socket_path: str | Path, *args: str, timeout: float = 120.0, check: bool = False
+    socket_path: str | Path,
+    *args: str,
+    timeout: float = 120.0,
+    check: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``docker ARGS`` against the daemon listening on ``socket_path``."""
-    env = dict(DAEMON_ENV)
+    """Run ``docker ARGS`` against the daemon listening on ``socket_path``; ``env`` adds
+    variables (e.g. the ones a compose file interpolates for ``docker stack deploy``)."""
+    env = {**DAEMON_ENV, **(env or {})}
     env["DOCKER_HOST"] = f"unix://{socket_path}"
     # The classic builder: a CLI from 23 on (Debian 13's docker-cli) would otherwise want
     # the buildx plugin for `docker build`; 20.10's CLI uses it by default anyway.

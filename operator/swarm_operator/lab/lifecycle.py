@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,15 @@ def load_lab(index: int = 0) -> Lab | None:
 
 
 def docker(
-    host: LabHost, *args: str, timeout: float = 120.0, check: bool = False
+    host: LabHost,
+    *args: str,
+    timeout: float = 120.0,
+    check: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the docker CLI against one lab host (``DOCKER_HOST`` set to its socket)."""
-    return engine.docker_run(host.socket, *args, timeout=timeout, check=check)
+    """Run the docker CLI against one lab host (``DOCKER_HOST`` set to its socket; ``env``
+    adds variables)."""
+    return engine.docker_run(host.socket, *args, timeout=timeout, check=check, env=env)
 
 
 # --- up ----------------------------------------------------------------------------------
