@@ -15,6 +15,10 @@ every other difference as ``path: ref-value != our-value``:
 - blocks the engine fills with its defaults when absent (restart, update and rollback
   policy): compared after filling both sides with the engine's defaults, since the
   operator writes them complete and the CLI leaves them out;
+- the order of published ports (the engine keeps them as a set; the CLI sorts them by
+  published port, the operator keeps the file's order): compared sorted;
+- the order of placement constraints (all must hold; the CLI sorts them, the operator
+  keeps the file's order): compared sorted (preferences keep their order: it matters);
 - empty and absent are the same (``{}``, ``[]``, ``""``, ``None``, ``false``, ``0``), as the
   engine treats them.
 """
@@ -40,6 +44,15 @@ _VERSION_SUFFIX = re.compile(r"-[0-9a-f]{8,64}$")
 
 def _empty(value: Any) -> bool:
     return value in (None, "", 0, False) or (isinstance(value, dict | list) and not value)
+
+
+def _port_key(port: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    return (
+        str(port.get("Protocol") or "tcp"),
+        int(port.get("TargetPort") or 0),
+        int(port.get("PublishedPort") or 0),
+        str(port.get("PublishMode") or "ingress"),
+    )
 
 
 def _strip_labels(labels: Mapping[str, str] | None, ns: str, neutral: str) -> dict[str, str]:
@@ -92,6 +105,12 @@ def canonical(
         att["Aliases"] = sorted(att.get("Aliases") or [])
         attachments.append(att)
     task["Networks"] = sorted(attachments, key=lambda a: str(a["Target"]))
+    placement = task.get("Placement") or {}
+    if placement.get("Constraints"):
+        placement["Constraints"] = sorted(placement["Constraints"])
+    endpoint = s.get("EndpointSpec") or {}
+    if endpoint.get("Ports"):
+        endpoint["Ports"] = sorted(endpoint["Ports"], key=_port_key)
     for path, defaults in DEFAULTED.items():
         holder: dict[str, Any] = s
         for part in path[:-1]:
