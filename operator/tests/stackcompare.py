@@ -5,7 +5,9 @@ made by `docker stack deploy -c FILE ref`, one by `swarm-operator convert -f FIL
 `differences(ref, ours, ...)` maps what legitimately differs between the two and returns
 every other difference as ``path: ref-value != our-value``:
 
-- the stack names (``ref_web`` / ``cmp_web``, the namespace label ``ref`` / ``cmp``);
+- the stack names (``ref_web`` / ``cmp_web``, the namespace label ``ref`` / ``cmp``), also
+  a named volume's (a mount's source, and the namespace label `docker stack deploy` puts
+  on the volume through the mount's options);
 - IDs: network targets, secret and config IDs, read through the ID -> name tables given,
   and a secret's or config's engine name, which the operator versions
   (``cmp_db-<hash>``) where the CLI does not;
@@ -87,6 +89,17 @@ def canonical(
     c["Image"] = (
         image.split("@", 1)[0] if ":" in image.split("@", 1)[0].rsplit("/", 1)[-1] else image
     )
+    mounts = []
+    for mount in c.get("Mounts") or []:
+        mount = copy.deepcopy(dict(mount))
+        if mount.get("Type") == "volume" and mount.get("Source"):
+            mount["Source"] = _rename(str(mount["Source"]), ns, neutral)
+            options = mount.get("VolumeOptions") or {}
+            if options.get("Labels"):
+                options["Labels"] = _strip_labels(options["Labels"], ns, neutral)
+        mounts.append(mount)
+    if mounts:
+        c["Mounts"] = mounts
     for key, table in (("Secrets", secrets), ("Configs", configs)):
         refs = []
         for ref in c.get(key) or []:

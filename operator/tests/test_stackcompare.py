@@ -118,3 +118,30 @@ def test_constraints_are_a_set_preferences_a_list() -> None:
         "TaskTemplate.Placement.Preferences[1].Spread.SpreadDescriptor: "
         "'node.hostname' != 'node.labels.zone'",
     ]
+
+
+def test_a_named_volume_is_mapped_like_the_stack_but_its_options_are_compared() -> None:
+    def mount(ns: str, label: str) -> dict[str, Any]:
+        return {"Type": "volume", "Source": f"{ns}_data", "Target": "/data",
+                "VolumeOptions": {"Labels": {"com.docker.stack.namespace": ns, "kind": label},
+                                  "DriverConfig": {"Name": "local"}}}  # fmt: skip
+
+    ref, ours = copy.deepcopy(REF), copy.deepcopy(OURS)
+    ref["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("ref", "a")]
+    ours["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("cmp", "a")]
+    assert diff(ref, ours) == []
+    ours["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("cmp", "b")]
+    del ours["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["VolumeOptions"]["DriverConfig"]
+    assert diff(ref, ours) == [
+        "TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions.DriverConfig.Name: 'local' != None",
+        "TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions.Labels.kind: 'a' != 'b'",
+    ]
+    # without the namespace label on our side (the operator does not write it yet)
+    ours["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("cmp", "a")]
+    del ours["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["VolumeOptions"]["Labels"][
+        "com.docker.stack.namespace"
+    ]
+    assert diff(ref, ours) == [
+        "TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions.Labels.com.docker.stack.namespace: "
+        "'STACK' != None"
+    ]
