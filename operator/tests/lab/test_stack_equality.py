@@ -103,6 +103,23 @@ def _remove(docker_cli: Any, ns: str) -> None:
         time.sleep(1)
 
 
+def _remove_volumes(docker_cli: Any, lab: Lab, ns: str) -> None:
+    """The named volumes the stack's tasks made on each host (neither `stack rm` nor
+    swarm_cleanup removes them); a volume is in use until its task's container is gone,
+    so this retries for a while."""
+    deadline = time.monotonic() + CONVERGE_S
+    for host in lab.hosts:
+        while True:
+            listed = docker_cli("volume", "ls", "-q", "--filter", f"name={ns}_", host=host.name)
+            names = [n for n in listed.stdout.split() if n.startswith(ns + "_")]
+            if not names:
+                break
+            docker_cli("volume", "rm", *names, host=host.name, check=False)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
+
+
 @pytest.mark.parametrize("compose", STACKS, ids=[p.stem for p in STACKS])
 def test_convert_and_apply_deploy_what_docker_stack_deploy_deploys(
     compose: Path,
@@ -147,5 +164,7 @@ def test_convert_and_apply_deploy_what_docker_stack_deploy_deploys(
             f"{f'; not converged: {pending}' if pending else ''}:\n{report}"
         )
     finally:
-        _remove(docker_cli, REF)
-        _remove(docker_cli, OURS)
+        for ns in (REF, OURS):
+            _remove(docker_cli, ns)
+        for ns in (REF, OURS):
+            _remove_volumes(docker_cli, lab, ns)
