@@ -81,13 +81,18 @@ DockerCli = Callable[..., "subprocess.CompletedProcess[str]"]
 @pytest.fixture
 def docker_cli(lab: Lab) -> DockerCli:
     """``docker_cli("service", "ls", host="host2", check=True)``: the docker CLI on a lab host
-    (default: the manager). With ``check`` a non-zero exit fails the test with stderr."""
+    (default: the manager). With ``check`` a non-zero exit fails the test with stderr;
+    ``env`` adds variables to the CLI's environment."""
 
     def run(
-        *args: str, host: str | None = None, check: bool = True, timeout: float = 120.0
+        *args: str,
+        host: str | None = None,
+        check: bool = True,
+        timeout: float = 120.0,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         target = lab.host(host) if host else lab.manager
-        proc = docker(target, *args, timeout=timeout)
+        proc = docker(target, *args, timeout=timeout, env=env)
         if check and proc.returncode != 0:
             pytest.fail(
                 f"docker {' '.join(args)} on {target.name} failed ({proc.returncode}): "

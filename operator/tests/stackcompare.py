@@ -5,7 +5,9 @@ made by `docker stack deploy -c FILE ref`, one by `swarm-operator convert -f FIL
 `differences(ref, ours, ...)` maps what legitimately differs between the two and returns
 every other difference as ``path: ref-value != our-value``:
 
-- the stack names (``ref_web`` / ``cmp_web``, the namespace label ``ref`` / ``cmp``);
+- the stack names (``ref_web`` / ``cmp_web``, the namespace label ``ref`` / ``cmp``), also
+  a named volume's (a mount's source, and the namespace label `docker stack deploy` puts
+  on the volume through the mount's options);
 - IDs: network targets, secret and config IDs, read through the ID -> name tables given,
   and a secret's or config's engine name, which the operator versions
   (``cmp_db-<hash>``) where the CLI does not;
@@ -15,6 +17,10 @@ every other difference as ``path: ref-value != our-value``:
 - blocks the engine fills with its defaults when absent (restart, update and rollback
   policy): compared after filling both sides with the engine's defaults, since the
   operator writes them complete and the CLI leaves them out;
+- the order of published ports (the engine keeps them as a set; the CLI sorts them by
+  published port, the operator keeps the file's order): compared sorted;
+- the order of placement constraints (all must hold; the CLI sorts them, the operator
+  keeps the file's order): compared sorted (preferences keep their order: it matters);
 - empty and absent are the same (``{}``, ``[]``, ``""``, ``None``, ``false``, ``0``), as the
   engine treats them.
 """
@@ -40,6 +46,15 @@ _VERSION_SUFFIX = re.compile(r"-[0-9a-f]{8,64}$")
 
 def _empty(value: Any) -> bool:
     return value in (None, "", 0, False) or (isinstance(value, dict | list) and not value)
+
+
+def _port_key(port: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    return (
+        str(port.get("Protocol") or "tcp"),
+        int(port.get("TargetPort") or 0),
+        int(port.get("PublishedPort") or 0),
+        str(port.get("PublishMode") or "ingress"),
+    )
 
 
 def _strip_labels(labels: Mapping[str, str] | None, ns: str, neutral: str) -> dict[str, str]:
@@ -74,6 +89,17 @@ def canonical(
     c["Image"] = (
         image.split("@", 1)[0] if ":" in image.split("@", 1)[0].rsplit("/", 1)[-1] else image
     )
+    mounts = []
+    for mount in c.get("Mounts") or []:
+        mount = copy.deepcopy(dict(mount))
+        if mount.get("Type") == "volume" and mount.get("Source"):
+            mount["Source"] = _rename(str(mount["Source"]), ns, neutral)
+            options = mount.get("VolumeOptions") or {}
+            if options.get("Labels"):
+                options["Labels"] = _strip_labels(options["Labels"], ns, neutral)
+        mounts.append(mount)
+    if mounts:
+        c["Mounts"] = mounts
     for key, table in (("Secrets", secrets), ("Configs", configs)):
         refs = []
         for ref in c.get(key) or []:
@@ -92,6 +118,12 @@ def canonical(
         att["Aliases"] = sorted(att.get("Aliases") or [])
         attachments.append(att)
     task["Networks"] = sorted(attachments, key=lambda a: str(a["Target"]))
+    placement = task.get("Placement") or {}
+    if placement.get("Constraints"):
+        placement["Constraints"] = sorted(placement["Constraints"])
+    endpoint = s.get("EndpointSpec") or {}
+    if endpoint.get("Ports"):
+        endpoint["Ports"] = sorted(endpoint["Ports"], key=_port_key)
     for path, defaults in DEFAULTED.items():
         holder: dict[str, Any] = s
         for part in path[:-1]:

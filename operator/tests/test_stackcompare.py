@@ -85,3 +85,63 @@ def test_another_tag_another_network_or_a_user_label_differ() -> None:
     assert "Labels.team: None != 'a'" in found
     assert "TaskTemplate.ContainerSpec.Image: 'app:1' != 'app:2'" in found
     assert any(d.startswith("TaskTemplate.Networks[0].Target") for d in found), found
+
+
+def test_published_ports_are_a_set_but_each_port_is_compared() -> None:
+    web = {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}
+    dns = {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}
+    ref, ours = copy.deepcopy(REF), copy.deepcopy(OURS)
+    ref["EndpointSpec"]["Ports"] = [web, dns]
+    ours["EndpointSpec"]["Ports"] = [dns, web]
+    assert diff(ref, ours) == []
+    ours["EndpointSpec"]["Ports"] = [dns, {**web, "PublishMode": "host"}]
+    assert diff(ref, ours) == ["EndpointSpec.Ports[0].PublishMode: 'ingress' != 'host'"]
+
+
+def test_constraints_are_a_set_preferences_a_list() -> None:
+    ref, ours = copy.deepcopy(REF), copy.deepcopy(OURS)
+    spread = [{"Spread": {"SpreadDescriptor": "node.labels.zone"}},
+              {"Spread": {"SpreadDescriptor": "node.hostname"}}]  # fmt: skip
+    ref["TaskTemplate"]["Placement"] = {
+        "Constraints": ["node.labels.a == 1", "node.role == worker"],
+        "Preferences": spread,
+    }
+    ours["TaskTemplate"]["Placement"] = {
+        "Constraints": ["node.role == worker", "node.labels.a == 1"],
+        "Preferences": spread,
+    }
+    assert diff(ref, ours) == []
+    ours["TaskTemplate"]["Placement"]["Preferences"] = spread[::-1]
+    assert diff(ref, ours) == [
+        "TaskTemplate.Placement.Preferences[0].Spread.SpreadDescriptor: "
+        "'node.labels.zone' != 'node.hostname'",
+        "TaskTemplate.Placement.Preferences[1].Spread.SpreadDescriptor: "
+        "'node.hostname' != 'node.labels.zone'",
+    ]
+
+
+def test_a_named_volume_is_mapped_like_the_stack_but_its_options_are_compared() -> None:
+    def mount(ns: str, label: str) -> dict[str, Any]:
+        return {"Type": "volume", "Source": f"{ns}_data", "Target": "/data",
+                "VolumeOptions": {"Labels": {"com.docker.stack.namespace": ns, "kind": label},
+                                  "DriverConfig": {"Name": "local"}}}  # fmt: skip
+
+    ref, ours = copy.deepcopy(REF), copy.deepcopy(OURS)
+    ref["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("ref", "a")]
+    ours["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("cmp", "a")]
+    assert diff(ref, ours) == []
+    ours["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("cmp", "b")]
+    del ours["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["VolumeOptions"]["DriverConfig"]
+    assert diff(ref, ours) == [
+        "TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions.DriverConfig.Name: 'local' != None",
+        "TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions.Labels.kind: 'a' != 'b'",
+    ]
+    # without the namespace label on our side (the operator does not write it yet)
+    ours["TaskTemplate"]["ContainerSpec"]["Mounts"] = [mount("cmp", "a")]
+    del ours["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["VolumeOptions"]["Labels"][
+        "com.docker.stack.namespace"
+    ]
+    assert diff(ref, ours) == [
+        "TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions.Labels.com.docker.stack.namespace: "
+        "'STACK' != None"
+    ]

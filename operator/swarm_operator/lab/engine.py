@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,12 @@ def docker_run(
     timeout: float = 120.0,
     check: bool = False,
     input: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``docker ARGS`` against the daemon listening on ``socket_path``; ``input`` is
-    its standard input (e.g. ``login --password-stdin``), else none."""
-    env = dict(DAEMON_ENV)
+    its standard input (e.g. ``login --password-stdin``), else none; ``env`` adds
+    variables (e.g. the ones a compose file interpolates for ``docker stack deploy``)."""
+    env = {**DAEMON_ENV, **(env or {})}
     env["DOCKER_HOST"] = f"unix://{socket_path}"
     # The classic builder: a CLI from 23 on (Debian 13's docker-cli) would otherwise want
     # the buildx plugin for `docker build`; 20.10's CLI uses it by default anyway.

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,11 @@ def docker(
     timeout: float = 120.0,
     check: bool = False,
     input: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the docker CLI against one lab host (``DOCKER_HOST`` set to its socket)."""
-    return engine.docker_run(host.socket, *args, timeout=timeout, check=check, input=input)
+    """Run the docker CLI against one lab host (``DOCKER_HOST`` set to its socket; ``input``
+    its standard input, ``env`` added variables)."""
+    return engine.docker_run(host.socket, *args, timeout=timeout, check=check, input=input, env=env)
 
 
 # --- up ----------------------------------------------------------------------------------
