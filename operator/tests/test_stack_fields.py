@@ -326,3 +326,17 @@ def test_an_external_network_says_nothing_else() -> None:
     with pytest.raises(ValidationError, match="remove attachable, subnet"):
         net("edge", external=True, subnet="10.1.0.0/24", attachable=True)
     net("edge", external=True, probe={"enabled": False})  # probing it is ours to say
+
+
+def test_a_bind_mount_at_the_default_propagation_is_no_difference() -> None:
+    # The docker CLI writes Propagation "rprivate" beside any bind option it sets.
+    from swarm_operator.kinds.normalize import service_pair
+
+    bare = {"type": "bind", "source": "/tmp", "target": "/t", "readOnly": False}
+    desired = svc("web", mounts=[bare]).spec.model_dump(mode="json", by_alias=True)
+    live = svc("web", mounts=[{**bare, "bind": {"propagation": "rprivate"}}])
+    d, lv = service_pair(desired, live.spec.model_dump(mode="json", by_alias=True))
+    assert d == lv
+    shared = svc("web", mounts=[{**bare, "bind": {"propagation": "rshared"}}])
+    d, lv = service_pair(desired, shared.spec.model_dump(mode="json", by_alias=True))
+    assert d != lv

@@ -90,6 +90,10 @@ def _mount(m: dict[str, Any]) -> dict[str, Any]:
     tmpfs = m.get("tmpfs")
     if tmpfs is not None and all(v is None for v in tmpfs.values()):
         m["tmpfs"] = None
+    bind = m.get("bind")
+    if bind is not None and bind.get("propagation") in (None, "rprivate"):
+        # the engine's default: the docker CLI writes it out when it sets any bind option
+        m["bind"] = None
     return m
 
 

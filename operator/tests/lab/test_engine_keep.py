@@ -1,8 +1,9 @@
 """Engine on the lab: an update keeps every field the manifest language does not express.
 
 A service made by hand with the docker CLI (log driver, capability, sysctl, ulimit, tmpfs
-mount, DNS server, extra host, a secret) is adopted by a manifest that declares only what
-the language has, then a replica count is changed: `docker service inspect` before and
+mount, a non-recursive bind mount, DNS server, extra host, a secret) is adopted by a
+manifest that declares all of it but the bind mount's non-recursive flag, which the
+language has no word for, then a replica count is changed: `docker service inspect` before and
 after differs only in the managed fields that changed and the operator's labels, and the
 plan lists the kept fields. Written for Docker 26.1 and 20.10 (API 1.41) alike.
 """
@@ -44,16 +45,20 @@ spec:
   replicas: {replicas}
   init: false
   stopGracePeriod: 1s
-  mounts: [{{type: tmpfs, target: /cache}}]
+  mounts:
+    - {{type: tmpfs, target: /cache}}
+    - {{type: bind, source: /tmp, target: /hosttmp}}
   dns: [10.0.0.2]
   hosts: {{a.example: 10.0.0.3}}
   secrets: [keep-secret]
+  logging: {{driver: json-file, options: {{max-size: 1m}}}}
+  capAdd: [NET_ADMIN]
+  sysctls: {{net.core.somaxconn: "1024"}}
+  ulimits: {{nofile: {{soft: 1024, hard: 2048}}}}
 """
 KEPT = {
-    "TaskTemplate.ContainerSpec.CapabilityAdd",
-    "TaskTemplate.ContainerSpec.Sysctls",
-    "TaskTemplate.ContainerSpec.Ulimits",
-    "TaskTemplate.LogDriver",
+    # a bind mount's non-recursive flag: the manifest language has no word for it
+    "TaskTemplate.ContainerSpec.Mounts[/hosttmp,bind].BindOptions.NonRecursive",
 }
 
 
@@ -90,14 +95,15 @@ def test_adopt_and_update_keep_the_fields_the_language_does_not_express(
             "--log-driver", "json-file", "--log-opt", "max-size=1m",
             "--cap-add", "NET_ADMIN", "--sysctl", "net.core.somaxconn=1024",
             "--ulimit", "nofile=1024:2048", "--mount", "type=tmpfs,dst=/cache",
+            "--mount", "type=bind,src=/tmp,dst=/hosttmp,bind-nonrecursive=true",
             "--dns", "10.0.0.2", "--host", "a.example:10.0.0.3",
             "--secret", SECRET, "--stop-grace-period", "1s",
             engine.lab.image, "sleep", "3600",
         )  # fmt: skip
         made = engine.service(NAME)["Spec"]
-        made_paths = {".".join(p) for p, _ in leaves(made)}
-        for path in KEPT:
-            assert any(p.startswith(path) for p in made_paths), f"the CLI did not set {path}"
+        mounts = made["TaskTemplate"]["ContainerSpec"]["Mounts"]
+        binds = [m.get("BindOptions") or {} for m in mounts if m["Type"] == "bind"]
+        assert [b.get("NonRecursive") for b in binds] == [True], mounts  # KEPT's field is set
 
         # Adopt: the plan changes no field the manifest language has, and lists the rest.
         engine.write("svc.yaml", MANIFEST.format(replicas=1))
@@ -106,7 +112,10 @@ def test_adopt_and_update_keep_the_fields_the_language_does_not_express(
         assert action["action"] == "adopt" and action["differences"] == [], planned.out
         assert set(action["kept"]) >= KEPT, action["kept"]
         text = engine.plan().out
-        assert "kept: TaskTemplate.LogDriver (not expressed by the manifest language)" in text
+        assert (
+            "kept: TaskTemplate.ContainerSpec.Mounts[/hosttmp,bind].BindOptions.NonRecursive "
+            "(not expressed by the manifest language)"
+        ) in text
         assert "s3cr3t-value" not in text + planned.out
 
         adopted = engine.apply()
