@@ -380,7 +380,7 @@ def _blob_file(project: rules.Project, node: Node) -> str:
     path = Path(os.path.normpath(path))
     if project.output is None:
         return str(path)
-    return os.path.relpath(path, Path(os.path.abspath(project.output)))
+    return os.path.relpath(path, project.output.resolve())  # both with symlinks resolved
 
 
 def _blobs(project: rules.Project, problems: list[Diagnostic]) -> list[Converted]:
