@@ -237,7 +237,13 @@ def test_voting_app_fields() -> None:
     # the .env beside the file gives POSTGRES_PASSWORD; the environment's TAG wins over it
     db = spec(result, "vote_db")
     assert db["env"] == {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "example"}
-    assert db["mounts"] == [{"source": "vote_db-data", "target": "/var/lib/postgresql/data"}]
+    assert db["mounts"] == [
+        {
+            "source": "vote_db-data",
+            "target": "/var/lib/postgresql/data",
+            "volumeOptions": {"labels": {"com.docker.stack.namespace": "vote"}},
+        }
+    ]
     assert db["healthcheck"] == {"test": ["CMD-SHELL", "pg_isready -U postgres"], "interval": "5s"}
     vote = spec(result, "vote_vote")
     assert vote["image"] == "docker.io/dockersamples/examplevotingapp_vote:1.0"
@@ -299,7 +305,6 @@ def test_voting_app_warnings_name_their_lines() -> None:
     assert [(p.source.file, p.source.line, p.warning) for p in result.problems] == [
         (stack, 56, True),  # vote depends_on
         (stack, 77, True),  # result depends_on
-        (stack, 136, True),  # the namespace label on the volume
     ]
 
 
@@ -580,32 +585,280 @@ def test_long_and_short_syntaxes(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- refusals
 
 
-def test_keys_of_issue_12_are_not_expressible_yet_at_their_lines(tmp_path: Path) -> None:
+def load_output(result: Result, out: Path) -> Any:
+    """Render into ``out`` and load it with the project's own loader (links resolved)."""
+    assert result.ok, messages(result)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render(result.objects).items():
+        (out / name).write_text(text)
+    loaded = load_directory(out)
+    assert loaded.ok, [str(e) for e in loaded.errors]
+    return {(o.manifest.kind, o.manifest.name): o.manifest for o in loaded.objects}
+
+
+def test_secrets_and_configs_become_objects_and_references(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_KEY", "k")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "db.txt").write_text("pw\n")
+    out = tmp_path / "manifests" / "shop"
     result = convert(
         tmp_path,
         """\
         services:
           web:
             image: nginx
-            secrets: [db-password]
-            logging: {driver: syslog}
-            cap_add: [NET_ADMIN]
-            read_only: false
+            secrets:
+              - db
+              - {source: api, target: /etc/api.key, uid: "100", gid: "101", mode: 0400}
+              - outside
+            configs:
+              - app
+              - {source: named, target: /etc/n.conf}
         secrets:
-          db-password: {file: ./pw.txt}
+          db: {file: ./keys/db.txt, labels: {team: a}}
+          api: {environment: API_KEY}
+          outside: {external: true, name: made-elsewhere}
+          unused: {file: keys/db.txt}
+        configs:
+          app: {content: "port=${PORT}"}
+          named: {name: exactly-this, file: keys/db.txt}
+        """,
+        namespace="shop",
+        env={"PORT": "80"},
+        output=out,
+    )
+    assert result.ok, messages(result)
+    # the file is relative to the output directory (where the manifests are)
+    assert spec(result, "shop_db") == {
+        "file": "../../keys/db.txt",
+        "labels": {"team": "a", "com.docker.stack.namespace": "shop"},
+    }
+    assert spec(result, "shop_api") == {
+        "env": "API_KEY",
+        "labels": {"com.docker.stack.namespace": "shop"},
+    }
+    assert spec(result, "made-elsewhere") == {"external": True}
+    assert "file" in spec(result, "shop_unused")  # stack deploy creates every declared one
+    assert spec(result, "shop_app")["data"] == "port=80"
+    assert spec(result, "exactly-this")["file"] == "../../keys/db.txt"
+    web = spec(result, "shop_web")
+    # the file in the task is named after the compose key, as docker stack deploy names it
+    assert web["secrets"] == [
+        {"source": "made-elsewhere", "target": "outside"},
+        {
+            "source": "shop_api",
+            "target": "/etc/api.key",
+            "uid": "100",
+            "gid": "101",
+            "mode": "0400",
+        },
+        {"source": "shop_db", "target": "db"},
+    ]
+    assert web["configs"] == [
+        {"source": "exactly-this", "target": "/etc/n.conf"},
+        {"source": "shop_app", "target": "app"},
+    ]
+    [warning] = result.warnings
+    assert (warning.source.line, "operator's environment" in warning.message) == (13, True)
+    loaded = load_output(result, out)
+    refs = loaded[("Service", "shop_web")].spec
+    assert [(r.source, r.target, r.uid, r.gid, r.mode) for r in refs.secrets] == [
+        ("made-elsewhere", "/run/secrets/outside", "0", "0", 0o444),
+        ("shop_api", "/etc/api.key", "100", "101", 0o400),
+        ("shop_db", "/run/secrets/db", "0", "0", 0o444),
+    ]
+    assert [(r.source, r.target) for r in refs.configs] == [
+        ("exactly-this", "/etc/n.conf"),
+        ("shop_app", "/app"),
+    ]
+    assert loaded[("Secret", "shop_db")].content == b"pw\n"
+    assert loaded[("Config", "shop_app")].content == b"port=80"
+
+
+def test_without_output_a_secret_file_is_absolute_and_names_are_the_keys(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web: {image: nginx, secrets: [db], configs: [app]}
+        secrets:
+          db: {file: db.txt}
+        configs:
+          app: {file: ~/app.conf}
+        """,
+        env={"HOME": "/home/someone"},
+    )
+    assert result.ok, messages(result)
+    assert spec(result, "db") == {"file": str(tmp_path / "db.txt")}
+    assert spec(result, "web")["secrets"] == [{"source": "db"}]
+    assert spec(result, "web")["configs"] == [{"source": "app"}]
+
+
+def test_secret_and_config_mistakes_are_located_errors(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web:
+            image: nginx
+            secrets: [nope]
+            credential_spec: {config: gmsa}
+        secrets:
+          two: {file: a, environment: B}
+          none: {labels: {a: b}}
+          driven: {driver: vault, file: a}
+        configs:
+          fromenv: {environment: X}
         """,
     )
     path = f"{tmp_path}/compose.yml"
     assert messages(result) == [
-        f"{path}:4:5: not expressible yet: services.web.secrets (the manifest field secrets is "
-        "not in the manifest language yet); remove it or wait for it",
-        f"{path}:5:5: not expressible yet: services.web.logging (the manifest field logging is "
-        "not in the manifest language yet); remove it or wait for it",
-        f"{path}:6:5: not expressible yet: services.web.cap_add (the manifest field capAdd is "
-        "not in the manifest language yet); remove it or wait for it",
-        f"{path}:9:3: not expressible yet: secrets.db-password (the manifest field the Secret "
-        "kind is not in the manifest language yet); remove it or wait for it",
+        f"{path}:4:15: services.web.secrets: undefined secret 'nope' (declare it under secrets:)",
+        f"{path}:5:23: services.web.credential_spec.config: docker stack deploy writes the "
+        "config's engine ID here, which a manifest cannot name before the config exists: use "
+        "file or registry",
+        f"{path}:7:3: secrets.two: give exactly one of file, environment or external (got file "
+        "and environment)",
+        f"{path}:8:3: secrets.none: give exactly one of file, environment or external (got none)",
+        f"{path}:9:12: secrets.driven.driver has no manifest equivalent: secret drivers are not "
+        "in the manifest language",
+        f"{path}:11:13: configs.fromenv.environment has no manifest equivalent: a Config's "
+        "content is a file or inline data: write content: ${VARIABLE}",
     ]
+
+
+def test_volumes_become_volume_objects_and_mount_labels(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web:
+            image: nginx
+            volumes:
+              - {type: volume, source: cache, target: /cache, volume: {nocopy: true}}
+              - labelled:/l
+              - outside:/o
+              - {type: volume, target: /anon, volume: {nocopy: true}}
+              - {type: tmpfs, target: /tmp, tmpfs: {size: 64m, mode: 01777}}
+              - {type: bind, source: /srv, target: /srv, bind: {propagation: rslave}}
+        volumes:
+          cache:
+            driver_opts: {type: tmpfs, device: tmpfs}
+            labels: {kept: "yes"}
+          labelled: {labels: {team: a}}
+          outside: {external: true, driver: ignored}
+          unused: {driver: local}
+        """,
+        namespace="ns",
+    )
+    assert [(o.kind, o.name) for o in result.objects if o.kind == "Volume"] == [
+        ("Volume", "ns_cache")
+    ]
+    assert spec(result, "ns_cache") == {
+        "driverOptions": {"type": "tmpfs", "device": "tmpfs"},
+        "labels": {"kept": "yes"},
+        "driver": "local",
+    }
+    stack = {"com.docker.stack.namespace": "ns"}
+    assert spec(result, "ns_web")["mounts"] == [
+        {
+            "source": "ns_cache",
+            "target": "/cache",
+            "volumeOptions": {"noCopy": True, "labels": stack},
+        },
+        {
+            "source": "ns_labelled",
+            "target": "/l",
+            "volumeOptions": {"labels": {"team": "a", **stack}},
+        },
+        {"source": "outside", "target": "/o"},
+        {"target": "/anon", "volumeOptions": {"noCopy": True}},
+        {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": "64m", "mode": "1777"}},
+        {"type": "bind", "source": "/srv", "target": "/srv", "bind": {"propagation": "rslave"}},
+    ]
+    [warning] = result.warnings
+    assert warning.message.startswith("volumes.outside.driver is ignored: the volume is external")
+    # linked as docker stack deploy writes each mount: the driver, its options, all labels
+    loaded = load_output(result, tmp_path / "out")
+    cache = loaded[("Service", "ns_web")].spec.mounts[0].volume_options
+    assert (cache.driver, cache.driver_options, cache.labels, cache.no_copy) == (
+        "local",
+        {"type": "tmpfs", "device": "tmpfs"},
+        {"kept": "yes", **stack},
+        True,
+    )
+    labelled = loaded[("Service", "ns_web")].spec.mounts[1].volume_options
+    assert (labelled.driver, labelled.labels) == (None, {"team": "a", **stack})
+
+
+def test_container_fields_of_a_service(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web:
+            image: nginx
+            logging: {driver: json-file, options: {max-size: 10m}}
+            cap_add: [NET_ADMIN]
+            cap_drop: [ALL]
+            sysctls: [net.core.somaxconn=1024]
+            ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 100}
+            read_only: true
+            tty: true
+            stdin_open: true
+            isolation: default
+            group_add: ["100", staff]
+            credential_spec: {file: spec.json}
+            networks:
+              front: {driver_opts: {com.docker.network.driver.mtu: "1400"}}
+            deploy:
+              resources:
+                limits: {pids: 100}
+                reservations:
+                  generic_resources:
+                    - discrete_resource_spec: {kind: gpu, value: 2}
+          quiet:
+            image: nginx
+            logging: {options: {max-size: 1m}}
+        networks:
+          front: {}
+        """,
+    )
+    web = spec(result, "web")
+    assert {k: v for k, v in web.items() if k not in ("image", "networks")} == {
+        "logging": {"driver": "json-file", "options": {"max-size": "10m"}},
+        "capAdd": ["NET_ADMIN"],
+        "capDrop": ["ALL"],
+        "sysctls": {"net.core.somaxconn": "1024"},
+        "ulimits": {"nofile": {"soft": 1024, "hard": 2048}, "nproc": 100},
+        "readOnly": True,
+        "tty": True,
+        "stdinOpen": True,
+        "isolation": "default",
+        "groups": ["100", "staff"],
+        "privileges": {"credentialSpec": {"file": "spec.json"}},
+        "resources": {
+            "limits": {"pids": 100},
+            "reservations": {
+                "genericResources": [{"discreteResourceSpec": {"kind": "gpu", "value": 2}}]
+            },
+        },
+    }
+    assert web["networks"] == [
+        {"name": "front", "driverOpts": {"com.docker.network.driver.mtu": "1400"}}
+    ]
+    # docker stack deploy would send a log driver with no name; the manifest needs one
+    assert messages(result) == [
+        f"{tmp_path}/compose.yml:25:14: services.quiet.logging: options need a driver (write "
+        "driver: json-file, or the one in use)"
+    ]
+    del result.objects[[o.name for o in result.objects].index("quiet")]
+    result.problems.clear()
+    loaded = load_output(result, tmp_path / "out")
+    loaded_web = loaded[("Service", "web")].spec
+    assert (loaded_web.cap_add, loaded_web.cap_drop) == (["CAP_NET_ADMIN"], ["ALL"])
 
 
 def test_refused_and_ignored_keys(tmp_path: Path) -> None:
@@ -740,10 +993,29 @@ def test_networks_unused_external_and_restart_with_a_policy(tmp_path: Path) -> N
         "and wins",
         f"{path}:8:3: warning: networks.spare is used by no service: not converted (docker "
         "stack deploy does not create it either)",
-        f"{path}:9:13: not expressible yet: networks.outside.external (the manifest field "
-        "Network spec.external is not in the manifest language yet); remove it or wait for it",
     ]
     assert spec(result, "web")["restartPolicy"] == {"condition": "none"}
+    assert spec(result, "outside") == {"external": True}
+
+
+def test_an_external_network_keeps_its_external_name_under_a_namespace(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web: {image: nginx, networks: [edge, old]}
+        networks:
+          edge: {external: true, name: traefik-public}
+          old: {external: {name: legacy}}
+        """,
+        namespace="ns",
+    )
+    assert result.ok, messages(result)
+    networks = {o.name: o.document for o in result.objects if o.kind == "Network"}
+    assert sorted(networks) == ["legacy", "traefik-public"]
+    assert networks["legacy"]["spec"] == {"external": True}
+    assert "annotations" not in networks["legacy"]["metadata"]  # never adopted nor changed
+    assert [n["name"] for n in spec(result, "ns_web")["networks"]] == ["legacy", "traefik-public"]
 
 
 def test_a_value_used_through_aliases_gets_one_message(tmp_path: Path) -> None:
@@ -777,15 +1049,15 @@ def test_volume_names_with_a_namespace(tmp_path: Path) -> None:
         """,
         namespace="ns",
     )
+    stack = {"volumeOptions": {"labels": {"com.docker.stack.namespace": "ns"}}}
     assert spec(result, "ns_web")["mounts"] == [
-        {"source": "ns_data", "target": "/a"},
+        {"source": "ns_data", "target": "/a", **stack},
         {"source": "shared", "target": "/b"},
-        {"source": "exactly-this", "target": "/c"},
+        {"source": "exactly-this", "target": "/c", **stack},
         {"target": "/anonymous"},
         {"source": "legacy", "target": "/d"},
     ]
-    # the stack's label on the volume: said for each volume it applies to, external excepted
-    assert [p.source.line for p in result.warnings] == [6, 8]
+    assert result.ok and not result.problems, messages(result)
 
 
 @pytest.mark.parametrize(

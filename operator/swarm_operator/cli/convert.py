@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     from swarm_operator.manifests.compose.convert import convert_files, render
 
-    result = convert_files(files, namespace=args.namespace, env_file=args.env_file)
+    result = convert_files(files, namespace=args.namespace, env_file=args.env_file, output=args.out)
     for problem in result.problems:
         print(problem, file=sys.stderr)
     if not result.ok:

@@ -118,8 +118,13 @@ def convert_files(
     namespace: str | None = None,
     env_file: Path | None = None,
     env: Mapping[str, str] | None = None,
+    output: Path | None = None,
 ) -> Result:
-    """Convert compose ``files`` (merged in order) into manifest documents."""
+    """Convert compose ``files`` (merged in order) into manifest documents.
+
+    ``output``: the directory the manifests go to; a secret's or config's ``file:`` is
+    written relative to it (the manifest's ``file`` is relative to the manifest's own
+    file), or absolute when it is not given."""
     result = Result()
     problems = result.problems
     variables = environment(files, env_file, os.environ if env is None else env, problems)
@@ -147,7 +152,7 @@ def convert_files(
     if merged is None:
         return result
     directory = files[0].resolve().parent
-    project = rules.Project(namespace, directory, variables)
+    project = rules.Project(namespace, directory, variables, output=output)
     _top_level(merged, project, problems)
     services = merged.get("services")
     if services is None or not services.is_map or not services.value:
@@ -157,7 +162,11 @@ def convert_files(
         converted = _service(name, service, project, problems)
         if converted is not None:
             result.objects.append(converted)
-    result.objects[:0] = _networks(project, problems)
+    result.objects[:0] = [
+        *_networks(project, problems),
+        *_volumes(project, problems),
+        *_blobs(project, problems),
+    ]
     if result.ok:  # (an object with an error is checked again once that is fixed)
         for obj in result.objects:
             _check(obj, problems)
@@ -187,7 +196,13 @@ def _top_level(root: Node, project: rules.Project, problems: list[Diagnostic]) -
                     warning=True,
                 )
             )
-    for section, target in (("networks", project.networks), ("volumes", project.volumes)):
+    sections = (
+        ("networks", project.networks),
+        ("volumes", project.volumes),
+        ("secrets", project.secrets),
+        ("configs", project.configs),
+    )
+    for section, target in sections:
         node = root.get(section)
         if node is None or node.value is None:
             continue
@@ -200,15 +215,8 @@ def _top_level(root: Node, project: rules.Project, problems: list[Diagnostic]) -
             if not decl.is_map:
                 problems.append(Diagnostic(decl.at, f"{section}.{name} must be a mapping"))
                 continue
-            target[name] = decl
-    ctx = rules.Ctx(project, problems)
-    for section, manifest_kind in (("secrets", "Secret"), ("configs", "Config")):
-        node = root.get(section)
-        if node is None or not node.is_map:
-            continue
-        for name, decl in node.value.items():
             if not name.startswith("x-"):
-                rules.not_yet(f"the {manifest_kind} kind")(ctx, f"{section}.{name}", decl)
+                target[name] = decl
 
 
 def _metadata(name: str, project: rules.Project) -> dict[str, Any]:
@@ -279,10 +287,11 @@ def _networks(project: rules.Project, problems: list[Diagnostic]) -> list[Conver
     for key, first_use in project.used_networks.items():
         decl = project.networks.get(key)
         ctx = rules.Ctx(project, problems, key)
+        if decl is not None and rules.is_external(decl):
+            objects.append(_external_object("Network", project.network_name(key), decl, key))
+            continue
         if decl is not None:
             rules.walk(ctx, rules.NETWORK, decl, f"networks.{key}.")
-            if rules._external(decl):
-                continue
         spec = ctx.target
         if project.namespace:
             spec.setdefault("labels", {})[rules.STACK_NAMESPACE_LABEL] = project.namespace
@@ -298,6 +307,144 @@ def _networks(project: rules.Project, problems: list[Diagnostic]) -> list[Conver
             document["spec"] = spec
         where = decl.key_place if decl is not None else first_use.key_place
         objects.append(Converted("Network", name, document, where, f"networks.{key}"))
+    return objects
+
+
+def _external_object(kind: str, name: str, decl: Node, key: str) -> Converted:
+    """A Network, Secret or Config made elsewhere: it must exist, and is never changed.
+    (docker stack deploy passes only an external object's name.)"""
+    document = {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {"external": True},
+    }
+    section = {"Network": "networks", "Secret": "secrets", "Config": "configs"}[kind]
+    return Converted(kind, name, document, decl.key_place, f"{section}.{key}")
+
+
+def _volumes(project: rules.Project, problems: list[Diagnostic]) -> list[Converted]:
+    """A Volume manifest for each mounted stack volume declared with a driver or driver
+    options (its labels go with it); the others are only the mounts' names and labels,
+    as docker stack deploy writes them."""
+    objects = []
+    for key, decl in project.volumes.items():
+        if key not in project.used_volumes or rules.is_external(decl):
+            continue
+        spec = rules.volume_spec(rules.Ctx(project, [], key), key, decl)
+        if not rules.has_driver(spec):
+            continue
+        spec.setdefault("driver", "local")  # the engine's default (docker: no name: local)
+        name = project.object_name(decl, key)
+        document = {
+            "apiVersion": API_VERSION,
+            "kind": "Volume",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        objects.append(Converted("Volume", name, document, decl.key_place, f"volumes.{key}"))
+    return objects
+
+
+BLOB: dict[str, rules.Table] = {
+    "secrets": {
+        "file": rules.skip,
+        "environment": rules.skip,
+        "external": rules.skip,
+        "name": rules.skip,
+        "labels": rules.to(("labels",), rules.text_map),
+        "driver": rules.refused("secret drivers are not in the manifest language"),
+        "driver_opts": rules.refused("secret drivers are not in the manifest language"),
+        "template_driver": rules.refused("templated secrets are not in the manifest language"),
+    },
+    "configs": {
+        "file": rules.skip,
+        "content": rules.skip,
+        "environment": rules.refused(
+            "a Config's content is a file or inline data: write content: ${VARIABLE}"
+        ),
+        "external": rules.skip,
+        "name": rules.skip,
+        "labels": rules.to(("labels",), rules.text_map),
+        "template_driver": rules.refused("templated configs are not in the manifest language"),
+    },
+}
+
+
+def _blob_file(project: rules.Project, node: Node) -> str:
+    """A ``file:`` (relative to the compose file's directory) as the manifest's ``file``
+    (relative to the manifest's own file: the output directory)."""
+    path = Path(os.path.expanduser(rules.text(node)))
+    if not path.is_absolute():
+        path = project.directory / path
+    path = Path(os.path.normpath(path))
+    if project.output is None:
+        return str(path)
+    return os.path.relpath(path, project.output.resolve())  # both with symlinks resolved
+
+
+def _blobs(project: rules.Project, problems: list[Diagnostic]) -> list[Converted]:
+    """Every declared secret and config (docker stack deploy creates them all, used or
+    not), named as it names them."""
+    objects = []
+    for section, kind, declared in (
+        ("secrets", "Secret", project.secrets),
+        ("configs", "Config", project.configs),
+    ):
+        for key, decl in declared.items():
+            name = project.object_name(decl, key)
+            if rules.is_external(decl):
+                objects.append(_external_object(kind, name, decl, key))
+                continue
+            ctx = rules.Ctx(project, problems, key)
+            before = len(problems)
+            rules.walk(ctx, BLOB[section], decl, f"{section}.{key}.")
+            spec = ctx.target
+            allowed = ("file", "environment") if section == "secrets" else ("file", "content")
+            sources = [s for s in allowed if decl.get(s) is not None]
+            if not sources and any(not p.warning for p in problems[before:]):
+                continue  # said already (a source the manifest has not)
+            if len(sources) != 1:
+                problems.append(
+                    Diagnostic(
+                        decl.key_place,
+                        f"{section}.{key}: give exactly one of file, "
+                        + ("environment" if section == "secrets" else "content")
+                        + f" or external (got {' and '.join(sources) or 'none'})",
+                    )
+                )
+                continue
+            source = decl.get(sources[0])
+            assert source is not None
+            try:
+                if sources[0] == "file":
+                    spec["file"] = _blob_file(project, source)
+                elif sources[0] == "environment":
+                    spec["env"] = rules.text(source)
+                    problems.append(
+                        Diagnostic(
+                            source.key_place,
+                            f"{section}.{key}.environment: the manifest reads "
+                            f"{spec['env']} from the operator's environment when it loads, "
+                            "not from yours now: set it there",
+                            warning=True,
+                        )
+                    )
+                else:
+                    spec["data"] = rules.text(source)
+            except rules.Bad as exc:
+                problems.append(Diagnostic(source.at, f"{section}.{key}.{sources[0]}: {exc}"))
+                continue
+            if project.namespace:
+                spec.setdefault("labels", {})[rules.STACK_NAMESPACE_LABEL] = project.namespace
+            ordered = {k: spec[k] for k in ("file", "env", "data", "labels") if k in spec}
+            document = {
+                "apiVersion": API_VERSION,
+                "kind": kind,
+                "metadata": {"name": name},
+                "spec": ordered,
+            }
+            objects.append(Converted(kind, name, document, decl.key_place, f"{section}.{key}"))
     return objects
 
 

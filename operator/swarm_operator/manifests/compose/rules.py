@@ -46,6 +46,12 @@ class Project:
     env: Mapping[str, str]
     networks: dict[str, Node] = field(default_factory=dict)
     volumes: dict[str, Node] = field(default_factory=dict)
+    secrets: dict[str, Node] = field(default_factory=dict)
+    configs: dict[str, Node] = field(default_factory=dict)
+    output: Path | None = None
+    """The directory the manifests are written to (a ``file:`` is written relative to it)."""
+    used_volumes: dict[str, Node] = field(default_factory=dict)
+    """Declared volume keys some service mounts, with their declarations."""
     used_networks: dict[str, Node] = field(default_factory=dict)
     """Compose network keys some service attaches to, with the first place that does."""
     reported: set[tuple[str, str]] = field(default_factory=set)
@@ -64,6 +70,16 @@ class Project:
             return BARE_DEFAULT_NETWORK
         return self.scope(key)
 
+    def object_name(self, decl: Node | None, key: str) -> str:
+        """A volume's, secret's or config's name as docker stack deploy gives it: the
+        explicit ``name:``, the external name, or ``NAMESPACE_key``."""
+        explicit = decl.get("name") if decl is not None else None
+        if explicit is not None and explicit.value:
+            return str(explicit.value)
+        if decl is not None and _external(decl):
+            return external_name(decl, key)
+        return self.scope(key)
+
 
 def external_name(decl: Node, key: str) -> str:
     """An external object's name: ``name:``, the deprecated ``external: {name: ...}``, or
@@ -74,6 +90,11 @@ def external_name(decl: Node, key: str) -> str:
     ext = decl.get("external")
     inner = ext.get("name") if ext is not None else None
     return str(inner.value) if inner is not None and inner.value else key
+
+
+def is_external(decl: Node) -> bool:
+    """``external: true`` (or the deprecated ``external: {name: ...}``)."""
+    return _external(decl)
 
 
 def _external(decl: Node) -> bool:
@@ -470,23 +491,33 @@ def _ports(ctx: Ctx, key: str, node: Node) -> None:
         ports.append(port.target)
 
 
+def file_mode(node: Node) -> int | str:
+    """A mode as compose gives it: a number (YAML ``0440`` is octal), or octal text."""
+    value = node.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:04o}"  # the manifest's octal text: 0400, not 256
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise Bad(f"{value!r} is not a file mode")
+
+
 MOUNT: Table = {
     "type": to(("type",), lower),
     "source": to(("source",)),
     "target": to(("target",)),
     "read_only": to(("readOnly",), boolean),
     "volume": nested(
-        {"nocopy": not_yet("mounts[].volumeOptions.noCopy"), "subpath": refused("no subpath")}
+        {"nocopy": to(("volumeOptions", "noCopy"), boolean), "subpath": refused("no subpath")}
     ),
     "bind": nested(
         {
-            "propagation": not_yet("mounts[].bind.propagation"),
+            "propagation": to(("bind", "propagation"), lower),
             "create_host_path": ignored("Swarm never creates a bind mount's host path"),
             "selinux": refused("SELinux relabelling (z, Z) of a bind mount"),
         }
     ),
     "tmpfs": nested(
-        {"size": not_yet("mounts[].tmpfs.size"), "mode": not_yet("mounts[].tmpfs.mode")}
+        {"size": to(("tmpfs", "size"), quantity), "mode": to(("tmpfs", "mode"), file_mode)}
     ),
     "consistency": refused("mount consistency (only Docker Desktop for Mac reads it)"),
 }
@@ -519,14 +550,16 @@ def _volumes(ctx: Ctx, key: str, node: Node) -> None:
             if decl is None:
                 ctx.error(item, f"{key}: undefined volume {source!r} (declare it under volumes:)")
                 continue
-            explicit = decl.get("name")
-            if explicit is not None and explicit.value:
-                spec["source"] = text(explicit)
-            elif _external(decl):  # an external volume keeps its own name
-                spec["source"] = external_name(decl, source)
-            else:
-                spec["source"] = ctx.project.scope(source)
+            spec["source"] = ctx.project.object_name(decl, source)
             _volume_declaration(ctx, source, decl)
+            if not _external(decl):
+                _volume_labels(ctx, decl, spec)
+        options = spec.get("volumeOptions")
+        if options is not None:
+            if options.get("noCopy") is False:
+                del options["noCopy"]
+            if not options:
+                del spec["volumeOptions"]
         if spec.get("readOnly") is False:
             del spec["readOnly"]
         if spec["type"] == "volume":
@@ -535,26 +568,56 @@ def _volumes(ctx: Ctx, key: str, node: Node) -> None:
 
 
 VOLUME: Table = {
-    "driver": not_yet("Volume spec.driver"),
-    "driver_opts": not_yet("Volume spec.driverOptions"),
-    "labels": not_yet("Volume spec.labels"),
+    "driver": to(("driver",)),
+    "driver_opts": to(("driverOptions",), text_map),
+    "labels": to(("labels",), text_map),
     "external": skip,
     "name": skip,
 }
+
+
+def volume_spec(ctx: Ctx, key: str, decl: Node) -> dict[str, Any]:
+    """A declared volume's driver, driver options and labels (in manifest terms)."""
+    volume = Ctx(ctx.project, ctx.problems, key)
+    walk(volume, VOLUME, decl, f"volumes.{key}.")
+    return volume.target
+
+
+def has_driver(spec: Mapping[str, Any]) -> bool:
+    """docker stack deploy writes a mount's DriverConfig only for a volume declared with
+    a driver or driver options: only such a volume becomes a Volume manifest (whose
+    driver every mount of it then carries)."""
+    return bool(spec.get("driver") or spec.get("driverOptions"))
 
 
 def _volume_declaration(ctx: Ctx, key: str, decl: Node) -> None:
     if ("volume", key) in ctx.project.reported:
         return
     ctx.project.reported.add(("volume", key))
-    walk(ctx, VOLUME, decl, f"volumes.{key}.")
-    if ctx.project.namespace and not _external(decl):
-        ctx.warn(
-            decl,
-            f"volumes.{key}: docker stack deploy also labels the volume of each mount "
-            f"{STACK_NAMESPACE_LABEL}={ctx.project.namespace} (mounts[].volumeOptions.labels, "
-            "not expressible yet): an adopted service loses that mount label",
-        )
+    ctx.project.used_volumes[key] = decl
+    if _external(decl):
+        for name in ("driver", "driver_opts", "labels"):
+            if (node := decl.get(name)) is not None and node.value:
+                ctx.warn(
+                    node,
+                    f"volumes.{key}.{name} is ignored: the volume is external (docker stack "
+                    "deploy passes only its name)",
+                )
+        return
+    volume_spec(ctx, key, decl)  # its messages, once
+
+
+def _volume_labels(ctx: Ctx, decl: Node, mount: dict[str, Any]) -> None:
+    """The labels docker stack deploy writes on each mount of a stack volume: the
+    volume's own (here only when no Volume manifest carries them) and the stack's."""
+    quiet = Ctx(ctx.project, [], ctx.name)
+    spec = volume_spec(quiet, "", decl)
+    labels: dict[str, str] = {} if has_driver(spec) else dict(spec.get("labels", {}))
+    if ctx.project.namespace:
+        labels[STACK_NAMESPACE_LABEL] = ctx.project.namespace
+    if labels:
+        options = mount.setdefault("volumeOptions", {})
+        options["labels"] = {**labels, **options.get("labels", {})}
 
 
 ATTACHMENT: Table = {
@@ -563,7 +626,7 @@ ATTACHMENT: Table = {
     "ipv6_address": ignored("Swarm assigns the addresses of a service's tasks"),
     "link_local_ips": ignored("Swarm assigns the addresses of a service's tasks"),
     "priority": ignored("Swarm does not order a service's networks"),
-    "driver_opts": not_yet("networks[].driverOpts"),
+    "driver_opts": to(("driverOpts",), text_map),
 }
 
 
@@ -587,9 +650,127 @@ def _networks(ctx: Ctx, key: str, node: Node) -> None:
         entry: dict[str, Any] = {"name": ctx.project.network_name(name)}
         if aliases:
             entry["aliases"] = aliases
+        if attach.target.get("driverOpts"):
+            entry["driverOpts"] = attach.target["driverOpts"]
         attachments.append(entry)
     attachments.sort(key=lambda a: str(a["name"]))
-    ctx.target["networks"] = [a if "aliases" in a else a["name"] for a in attachments]
+    ctx.target["networks"] = [a if len(a) > 1 else a["name"] for a in attachments]
+
+
+def generic_resources(node: Node) -> list[dict[str, Any]]:
+    """``[{discrete_resource_spec: {kind, value}}]`` (the only form compose has)."""
+    out: list[dict[str, Any]] = []
+    for item in node.value if node.is_list else []:
+        spec = item.get("discrete_resource_spec") if item.is_map else None
+        if spec is None or len(item.value) != 1 or not spec.is_map:
+            raise Bad("each entry is {discrete_resource_spec: {kind: KIND, value: N}}")
+        kind, value = spec.get("kind"), spec.get("value")
+        if kind is None or value is None or len(spec.value) != 2:
+            raise Bad("discrete_resource_spec is {kind: KIND, value: N}")
+        out.append({"discreteResourceSpec": {"kind": text(kind), "value": integer(value)}})
+    return out
+
+
+def ulimits(node: Node) -> dict[str, Any]:
+    """``NAME: N`` or ``NAME: {soft: N, hard: N}``, as written."""
+    if not node.is_map:
+        raise Bad("must be a mapping NAME: N or NAME: {soft: N, hard: N}")
+    out: dict[str, Any] = {}
+    for name, value in node.value.items():
+        if value.is_map:
+            soft, hard = value.get("soft"), value.get("hard")
+            if soft is None or hard is None or len(value.value) != 2:
+                raise Bad(f"{name}: give both soft and hard")
+            out[name] = {"soft": integer(soft), "hard": integer(hard)}
+        else:
+            out[name] = integer(value)
+    return out
+
+
+def _logging(ctx: Ctx, key: str, node: Node) -> None:
+    walk(ctx, LOGGING, node, key + ".")
+    block = ctx.target.get("logging")
+    if block is not None and "driver" not in block:
+        # docker stack deploy sends a log driver with no name: the engine's default driver
+        # with these options, which the manifest cannot say
+        ctx.error(
+            node, f"{key}: options need a driver (write driver: json-file, or the one in use)"
+        )
+        del ctx.target["logging"]
+
+
+LOGGING: Table = {
+    "driver": to(("logging", "driver")),
+    "options": to(("logging", "options"), text_map),
+}
+
+
+def _credential_spec(ctx: Ctx, key: str, node: Node) -> None:
+    if not node.is_map:
+        ctx.error(node, f"{key} must be a mapping {{file: ...}} or {{registry: ...}}")
+        return
+    for name, value in node.value.items():
+        if name.startswith("x-"):
+            continue
+        if name in ("file", "registry"):
+            try:
+                ctx.put(("privileges", "credentialSpec", name), text(value))
+            except Bad as exc:
+                ctx.error(value, f"{key}.{name}: {exc}")
+        elif name == "config":
+            ctx.error(
+                value,
+                f"{key}.config: docker stack deploy writes the config's engine ID here, which "
+                "a manifest cannot name before the config exists: use file or registry",
+                key=True,
+            )
+        else:
+            ctx.error(value, f"unknown compose key {key}.{name}", key=True)
+
+
+REFERENCE: Table = {
+    "source": skip,
+    "target": to(("target",)),
+    "uid": to(("uid",)),
+    "gid": to(("gid",)),
+    "mode": to(("mode",), file_mode),
+}
+
+
+def _references(section: str) -> Rule:
+    """A service's ``secrets:``/``configs:`` (long form, merged by target): references
+    to the Secret/Config under its stack name. docker stack deploy's file is named after
+    the compose key (``target`` default), with uid and gid "0" and mode 0444 (the
+    manifest reference's own defaults)."""
+
+    def rule(ctx: Ctx, key: str, node: Node) -> None:
+        declared = getattr(ctx.project, section)
+        refs = ctx.target.setdefault(section, [])
+        for item in node.value if node.is_list else []:
+            source = item.get("source") if item.is_map else None
+            if source is None or not isinstance(source.value, str) or not source.value:
+                ctx.error(item, f"{key}: an entry is a name or {{source: NAME, ...}}")
+                continue
+            decl = declared.get(source.value)
+            if decl is None:
+                ctx.error(
+                    source,
+                    f"{key}: undefined {section[:-1]} {source.value!r} (declare it under "
+                    f"{section}:)",
+                )
+                continue
+            ref = Ctx(ctx.project, ctx.problems, ctx.name)
+            walk(ref, REFERENCE, item, key + "[].")
+            name = ctx.project.object_name(decl, source.value)
+            entry: dict[str, Any] = {"source": name}
+            target = ref.target.pop("target", None) or source.value
+            if target != name:
+                entry["target"] = target
+            entry.update(ref.target)
+            refs.append(entry)
+        refs.sort(key=lambda r: str(r["source"]))
+
+    return rule
 
 
 _IGNORED_BY_SWARM = {
@@ -645,12 +826,14 @@ def _amounts(which: str, extra: Table) -> Table:
 
 
 RESOURCES: Table = {
-    "limits": nested(_amounts("limits", {"pids": not_yet("resources.limits.pids")})),
+    "limits": nested(_amounts("limits", {"pids": to(("resources", "limits", "pids"), integer)})),
     "reservations": nested(
         _amounts(
             "reservations",
             {
-                "generic_resources": not_yet("resources.reservations.genericResources"),
+                "generic_resources": to(
+                    ("resources", "reservations", "genericResources"), generic_resources
+                ),
                 "devices": ignored("docker stack deploy does not reserve devices"),
             },
         )
@@ -699,20 +882,19 @@ SERVICE: Table = {
     "volumes": _volumes,
     "deploy": nested(DEPLOY),
     "restart": _restart,  # after deploy: deploy.restart_policy wins
-    # issue 12's fields, not in the manifest language yet
-    "secrets": not_yet("secrets"),
-    "configs": not_yet("configs"),
-    "logging": not_yet("logging"),
-    "cap_add": not_yet("capAdd"),
-    "cap_drop": not_yet("capDrop"),
-    "sysctls": not_yet("sysctls"),
-    "ulimits": not_yet("ulimits"),
-    "read_only": not_yet("readOnly"),
-    "tty": not_yet("tty"),
-    "stdin_open": not_yet("stdinOpen"),
-    "isolation": not_yet("isolation"),
-    "group_add": not_yet("groups"),
-    "credential_spec": not_yet("privileges.credentialSpec"),
+    "secrets": _references("secrets"),
+    "configs": _references("configs"),
+    "logging": _logging,
+    "cap_add": to(("capAdd",), text_list),
+    "cap_drop": to(("capDrop",), text_list),
+    "sysctls": to(("sysctls",), text_map),
+    "ulimits": to(("ulimits",), ulimits),
+    "read_only": to(("readOnly",), boolean),
+    "tty": to(("tty",), boolean),
+    "stdin_open": to(("stdinOpen",), boolean),
+    "isolation": to(("isolation",), lower),
+    "group_add": to(("groups",), text_list),
+    "credential_spec": _credential_spec,
     **{k: ignored(v) for k, v in _IGNORED_BY_SWARM.items()},
     **{k: refused(v) for k, v in _FORBIDDEN.items()},
 }
@@ -784,7 +966,7 @@ NETWORK: Table = {
     "ipam": _ipam,
     "enable_ipv6": ignored("docker stack deploy does not pass it to the engine"),
     "name": skip,
-    "external": not_yet("Network spec.external"),
+    "external": skip,
 }
 
 TOP_LEVEL = ("version", "services", "networks", "volumes", "secrets", "configs", "name")
