@@ -21,6 +21,10 @@ every other difference as ``path: ref-value != our-value``:
   published port, the operator keeps the file's order): compared sorted;
 - the order of placement constraints (all must hold; the CLI sorts them, the operator
   keeps the file's order): compared sorted (preferences keep their order: it matters);
+- the order of mounts (the daemon mounts parents first whatever the order): compared by
+  target;
+- a config's relative target (``app``, as `docker stack deploy` writes the default one) is
+  the same path as ``/app`` (the engine puts it under the container's root);
 - empty and absent are the same (``{}``, ``[]``, ``""``, ``None``, ``false``, ``0``), as the
   engine treats them.
 """
@@ -99,7 +103,9 @@ def canonical(
                 options["Labels"] = _strip_labels(options["Labels"], ns, neutral)
         mounts.append(mount)
     if mounts:
-        c["Mounts"] = mounts
+        # the daemon mounts them parents first whatever the order (daemon sortMounts):
+        # compared by target
+        c["Mounts"] = sorted(mounts, key=lambda m: (str(m.get("Target")), str(m.get("Type"))))
     for key, table in (("Secrets", secrets), ("Configs", configs)):
         refs = []
         for ref in c.get(key) or []:
@@ -108,6 +114,12 @@ def canonical(
             name = table.get(str(ref.pop(id_key, "")), str(ref.get(name_key, "")))
             name = _VERSION_SUFFIX.sub("", _rename(name, ns, neutral))
             ref[name_key] = name
+            file = dict(ref.get("File") or {})
+            target = str(file.get("Name", ""))
+            if key == "Configs" and target and not target.startswith("/"):
+                # a relative config target is under the container's root: "app" is "/app"
+                file["Name"] = "/" + target
+                ref["File"] = file
             refs.append(ref)
         c[key] = sorted(refs, key=lambda r: str(r.get("File", {}).get("Name", r)))
     attachments = []

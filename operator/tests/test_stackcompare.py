@@ -145,3 +145,26 @@ def test_a_named_volume_is_mapped_like_the_stack_but_its_options_are_compared() 
         "TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions.Labels.com.docker.stack.namespace: "
         "'STACK' != None"
     ]
+
+
+def test_mount_order_and_a_relative_config_target_are_no_difference() -> None:
+    ref, ours = copy.deepcopy(REF), copy.deepcopy(OURS)
+    a = {"Type": "volume", "Source": "ref_data", "Target": "/data"}
+    b = {"Type": "tmpfs", "Target": "/cache"}
+    ref["TaskTemplate"]["ContainerSpec"]["Mounts"] = [a, b]
+    ours["TaskTemplate"]["ContainerSpec"]["Mounts"] = [b, {**a, "Source": "cmp_data"}]
+    ref["TaskTemplate"]["ContainerSpec"]["Configs"] = [
+        {"File": {"Name": "app", "Mode": 292}, "ConfigID": "c1", "ConfigName": "ref_app"}
+    ]
+    ours["TaskTemplate"]["ContainerSpec"]["Configs"] = [
+        {
+            "File": {"Name": "/app", "Mode": 292},
+            "ConfigID": "c2",
+            "ConfigName": "cmp_app-0a1b2c3d4e",
+        }
+    ]
+    assert diff(ref, ours) == []
+    ours["TaskTemplate"]["ContainerSpec"]["Configs"][0]["File"]["Name"] = "/etc/app"
+    assert diff(ref, ours) == [
+        "TaskTemplate.ContainerSpec.Configs[0].File.Name: '/app' != '/etc/app'"
+    ]
