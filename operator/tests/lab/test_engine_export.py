@@ -3,7 +3,8 @@
 - The demo applied, then exported whole (`--all`): `plan` of the exported directory
   changes nothing (exit 0).
 - A stack deployed with `docker stack deploy` (with a secret and a config, exported as
-  external references), exported with `--stack`: `plan` shows only
+  external references, a log driver, capabilities, a sysctl, ulimits and a tmpfs mount),
+  exported with `--stack`: `plan` shows only
   the services' adoptions (its network matches and is used as it is), none with a field
   to change; `apply` takes them over; `plan` is then clean and
   `docker service inspect` differs from before only in the operator's own labels.
@@ -59,6 +60,18 @@ services:
     image: {image}
     command: ["sleep", "3600"]
     networks: [front]
+    logging:
+      driver: json-file
+      options: {{max-size: 1m, max-file: "2"}}
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD]
+    sysctls: {{net.core.somaxconn: "1024"}}
+    ulimits:
+      nofile: {{soft: 1024, hard: 2048}}
+    volumes:
+      - type: tmpfs
+        target: /cache
+        tmpfs: {{size: 1048576}}
     deploy:
       mode: global
 networks:
@@ -191,6 +204,10 @@ def test_an_exported_stack_is_adopted_without_a_field_changing(
     assert [r["source"] for r in web["secrets"]] == ["ref_db"], web
     assert [(r["source"], r["target"]) for r in web["configs"]] == [("ref_conf", "/etc/web.conf")]
     assert "@" not in web["image"], web["image"]
+    worker = next(d for d in docs if d["metadata"]["name"] == "ref_worker")["spec"]
+    assert worker["logging"]["driver"] == "json-file" and worker["capAdd"] == ["CAP_NET_ADMIN"]
+    assert worker["sysctls"] == {"net.core.somaxconn": "1024"}, worker
+    assert [m["type"] for m in worker["mounts"]] == ["tmpfs"], worker
 
     planned = engine.plan("--output", "json", directory=out).json()
     verbs = sorted((a["action"], a["name"]) for a in planned["actions"] if a["action"] != "noop")
