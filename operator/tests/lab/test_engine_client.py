@@ -47,7 +47,7 @@ def test_errors_are_ours(lab: Lab, swarm_cleanup: None, tmp_path: Any) -> None:
     assert client.inspect_service(service_id)["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
 
 
-def test_a_no_op_plan_is_three_calls_the_first_read_negotiates(lab: Lab) -> None:
+def test_a_no_op_plan_is_one_list_per_kind_the_first_read_negotiates(lab: Lab) -> None:
     from swarm_operator.engine.converge import apply_plan
     from swarm_operator.engine.live import read_live
     from swarm_operator.engine.plan import PlanOptions, plan
@@ -56,7 +56,8 @@ def test_a_no_op_plan_is_three_calls_the_first_read_negotiates(lab: Lab) -> None
     the_plan = plan([], read_live(client), PlanOptions())
     report = apply_plan(client, [], PlanOptions(), the_plan)
     assert report.ok
-    assert client.calls == {"services": 1, "networks": 1, "nodes": 1}
+    # one list of each kind the engine keeps (secrets and configs since issue 12)
+    assert client.calls == {"services": 1, "networks": 1, "nodes": 1, "secrets": 1, "configs": 1}
     # the version came with the first answer: asking for it (and writing) costs no probe
     probe = SwarmClient(lab.manager.docker_host)
     assert client.api_version == probe.api_version  # the other learnt it from GET /version
