@@ -51,9 +51,9 @@ from swarm_operator.manifests.models import (
     BlobManifest,
     Manifest,
     Service,
-    ServiceSpec,
 )
 from swarm_operator.manifests.service_blocks import Mount
+from swarm_operator.manifests.service_spec import ServiceSpec
 from swarm_operator.swarm import labels
 from swarm_operator.swarm.errors import ApiError, NetworkGone, NotFound, Transient
 

@@ -40,7 +40,7 @@ from swarm_operator.kinds.normalize import (
 )
 from swarm_operator.manifests import units
 from swarm_operator.manifests.blob_blocks import SECRETS_DIR, full_target
-from swarm_operator.manifests.models import Service, ServiceSpec
+from swarm_operator.manifests.models import Service
 from swarm_operator.manifests.service_blocks import (
     GenericResource,
     Mount,
@@ -49,6 +49,7 @@ from swarm_operator.manifests.service_blocks import (
     Ulimit,
     UpdateConfig,
 )
+from swarm_operator.manifests.service_spec import ServiceSpec
 from swarm_operator.swarm import labels as swarm_labels
 
 JOB_MODES = ("replicated-job", "global-job")
