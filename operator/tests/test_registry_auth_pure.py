@@ -149,5 +149,5 @@ def test_the_daemon_connects_with_the_run_option(tmp_path: Path, enabled: bool) 
 
     options = DaemonOptions(directory=tmp_path, registry_auth=enabled)
     daemon = Daemon(options, CollectorRegistry(), client_factory=factory)
-    assert daemon._connect() is False
+    assert daemon.supervisor.connect() is False
     assert asked == [enabled]

@@ -1,7 +1,11 @@
 """The long-running operator: the controller that wires the daemon and supervises it.
 
-Owns the wiring and the supervisor, the way controller-runtime's Manager does; the
-per-key work is the reconciler's (`daemon.reconciler`), like a Controller's Reconcile:
+Owns the wiring, the way controller-runtime's Manager does: the triggers (reload, resync,
+enqueue), the prune guard, the sync on demand and the start and stop of every thread.
+The connection to a manager, the lease and the loop that keeps them and runs the
+periodic resync are the supervisor's (`daemon.supervisor`); the notifications are
+`daemon.notices`'; the full sync rounds `daemon.rounds`'. The per-key work is the
+reconciler's (`daemon.reconciler`), like a Controller's Reconcile:
 
     sources (each only enqueues keys)            workers (WorkerPool, --workers)
     ├── watch.ManifestWatcher  (files)   ──┐       Reconciler.reconcile(key):
@@ -41,107 +45,45 @@ them) and removed when their network is deleted, no longer declared, or its prob
 
 from __future__ import annotations
 
-import contextlib
-import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from swarm_operator.daemon.events import EventSource
 from swarm_operator.daemon.gitsource import GitSource, GitState
-from swarm_operator.daemon.images import ImageWatch, Moved
-from swarm_operator.daemon.lease import Lease, SwarmLabelStore
+from swarm_operator.daemon.images import ImageWatch
+from swarm_operator.daemon.notices import Notices, NotifyingExporter
 from swarm_operator.daemon.options import DaemonOptions
 from swarm_operator.daemon.probes import CurrentClient, ProbeHook
 from swarm_operator.daemon.reconciler import Clock, Reconciler
+from swarm_operator.daemon.rounds import SyncRounds
 from swarm_operator.daemon.snapshot import Snapshot
+from swarm_operator.daemon.supervisor import Supervisor
 from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
 from swarm_operator.daemon.webhooks import WebhookServer
 from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
 from swarm_operator.kinds import registry
-from swarm_operator.kinds.node import live_node, status_of
 from swarm_operator.manifests.loader import ParseCache, load_directory
-from swarm_operator.manifests.models import Manifest
 from swarm_operator.observe import logs
-from swarm_operator.observe.metrics import Metrics, NodeInfo
-from swarm_operator.observe.notify import Notifier, apprise_sender, describe, object_counts
-from swarm_operator.observe.reporter import ObjectReport, Reporter
+from swarm_operator.observe.metrics import Metrics
+from swarm_operator.observe.notify import Notifier, apprise_sender
+from swarm_operator.observe.reporter import Reporter
 from swarm_operator.observe.revision import read_revision
 from swarm_operator.observe.server import OperatorHTTPServer
-from swarm_operator.observe.status import ObjectStatus, StatusBoard
+from swarm_operator.observe.status import StatusBoard
 from swarm_operator.probing import probe
 from swarm_operator.probing.loop import OverlayProbes, Runner
 from swarm_operator.probing.runner import ProbeRunner
 from swarm_operator.swarm.client import SwarmClient
-from swarm_operator.swarm.errors import (
-    DockerUnavailable,
-    QuorumLost,
-    SwarmOperatorError,
-    classify,
-)
 
 Key = tuple[str, str]
 log = logs.get_logger("swarm_operator.daemon")
 
-
-class _NotifyingExporter:
-    """The probes' exporter: the metrics, plus a notification per pair unreachable for
-    ``UNREACHABLE_GRACE`` seconds (as the alert rule's ``for: 1m``)."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        notifier: Callable[[], Notifier | None],
-        clock: Callable[[], float],
-    ) -> None:
-        self._metrics = metrics
-        self._notifier = notifier
-        self._clock = clock
-        self._since: dict[str, float] = {}
-
-    def set_overlay_matrix(self, network: str, reachable: Any, rtts: Any = None) -> None:
-        self._metrics.set_overlay_matrix(network, reachable, rtts)
-        notifier = self._notifier()
-        if notifier is None:
-            return
-        now = self._clock()
-        for (source, target), ok in dict(reachable).items():
-            key = f"unreachable:{network}:{source}:{target}"
-            if ok:
-                self._since.pop(key, None)
-                notifier.resolved(key)
-            elif now - self._since.setdefault(key, now) >= UNREACHABLE_GRACE:
-                notifier.problem(
-                    key,
-                    f"overlay {network}: {source} cannot reach {target}",
-                    f"the overlay probe has failed between these nodes for "
-                    f"{UNREACHABLE_GRACE:g}s (swarm-operator doctor tells why)",
-                    level="warning",
-                )
-
-    def remove_overlay(self, network: str) -> None:
-        self._metrics.remove_overlay(network)
-
-
-MAX_RECONNECT_BACKOFF = 10.0
+SYNC_TIMEOUT = 300.0
 
 __all__ = ["Daemon", "DaemonOptions"]
-
-
-@dataclass
-class _Round:
-    pending: set[Key] = field(default_factory=set)
-    failed: bool = False
-    number: int = 0
-
-
-SYNC_TIMEOUT = 300.0
-UNREACHABLE_GRACE = 60.0
-DEGRADED_GRACE = 20.0
-"""Seconds a service stays degraded before it is notified (the requeue is 15 s)."""
 
 
 class Daemon:
@@ -159,15 +101,12 @@ class Daemon:
         self.board = StatusBoard()
         self.reporter = Reporter(self.board, self.metrics, wall=clock.wall)
         self.notifier: Notifier | None = None
-        self._applied: dict[Key, Manifest] = {}
-        self._degraded_since: dict[Key, float] = {}
         if options.notify_urls:
             self.notifier = Notifier(
                 apprise_sender(options.notify_urls),
                 cooldown=options.notify_cooldown,
                 on_result=lambda result: self.metrics.notifications_total.labels(result).inc(),
             )
-            self.reporter.on_report = self._notify_report
         self.queue: WorkQueue[Key] = WorkQueue()
         self.desired = DesiredState()
         self._parses = ParseCache()
@@ -175,32 +114,37 @@ class Daemon:
         """One reload at a time (the watcher's thread, the supervisor's resync, the git
         source's): the parse cache is not shared, and a late older load is never applied
         over a newer one."""
-        self._client_factory = client_factory
-        self._client: SwarmClient | None = None
-        self._client_lock = threading.Lock()
         self._stop = threading.Event()
         self._resync_now = threading.Event()
         self._prune_blocker: str | None = None
         """Set while more objects would be pruned than --max-prune allows: the daemon
         prunes key by key, so the plan-wide guard is applied here, to the whole set."""
         self._snapshot: Snapshot | None = None
-        self._lease: Lease | None = None
-        self._round_lock = threading.Lock()
-        self._round: _Round | None = None
-        self._rounds = threading.Condition()
-        self._rounds_started = 0
-        self._rounds_finished = 0
-        self._last_round_failed = False
+        self.rounds = SyncRounds(on_finished=self._round_finished)
         self.metrics.workqueue_depth.set_function(lambda: float(len(self.queue)))
+        self.images = ImageWatch(
+            clock.monotonic, on_moved=lambda key, moved: self.notices.image_moved(key, moved)
+        )
+        self.notices = Notices(self.notifier, self.metrics, clock, self.images, self.desired)
+        if self.notifier is not None:
+            self.reporter.on_report = self.notices.report
+        self.supervisor = Supervisor(
+            options,
+            self.metrics,
+            self.board,
+            self.notices,
+            client_factory,
+            clock.monotonic,
+            self._stop,
+            self._resync_now,
+            on_connected=lambda: self.events.start(),
+        )
         self.probes = OverlayProbes(
-            _NotifyingExporter(self.metrics, lambda: self.notifier, clock.monotonic),
+            NotifyingExporter(self.metrics, lambda: self.notifier, clock.monotonic),
             self._probe_runner,
             writable=self.writable,
             on_status=self.board.set_probes,
         )
-        self.images = ImageWatch(clock.monotonic, on_moved=self._image_moved)
-        self._image_told: dict[Key, str] = {}
-        """The digest each notify follower was last reported to have moved to."""
         self.reconciler = Reconciler(
             client=self.client,
             desired=self.desired,
@@ -211,7 +155,7 @@ class Daemon:
             snapshot=lambda: self._snapshot,
             prune_blocker=lambda: self._prune_blocker,
             probes=ProbeHook(self.probes, enabled=options.probe, default_image=options.probe_image),
-            connection_lost=self._connection_failed,
+            connection_lost=self.supervisor.lost,
             images=self.images,
         )
         self.events = EventSource(
@@ -221,7 +165,7 @@ class Daemon:
             prune=options.prune,
             window=options.events_window,
             on_event_type=self.metrics.event_received,
-            on_nodes_changed=self._refresh_nodes_soon,
+            on_nodes_changed=self.supervisor.refresh_nodes,
             on_gap=self._resync_now.set,
             stop=self._stop,
             wall=clock.wall,
@@ -257,22 +201,20 @@ class Daemon:
 
     def client(self) -> SwarmClient | None:
         """The client of the manager this daemon is connected to, if any."""
-        with self._client_lock:
-            return self._client
+        return self.supervisor.client()
 
     def attach(self, client: SwarmClient) -> None:
-        """Use ``client`` (a manager's) from now on; `_connect` calls it once connected."""
-        with self._client_lock:
-            self._client = client
+        """Use ``client`` (a manager's) from now on (`daemon.connection`)."""
+        self.supervisor.attach(client)
 
     def writable(self) -> bool:
         """This instance holds the lease: it may write."""
-        return self._lease is not None and self._lease.held()
+        return self.supervisor.writable()
 
     def reconcile(self, key: Key) -> Outcome:
         """One reconcile of ``key`` (the reconciler's), counted in the current sync round."""
         outcome = self.reconciler.reconcile(key)
-        self._round_done(key, failed=outcome.error)
+        self.rounds.done(key, failed=outcome.error)
         return outcome
 
     # ================================================================== lifecycle
@@ -321,7 +263,7 @@ class Daemon:
         )
         self._probe_thread.start()
         try:
-            self._supervise()
+            self.supervisor.supervise(self.resync, self._each_turn)
         finally:
             self._shutdown()
         return 0
@@ -345,162 +287,21 @@ class Daemon:
             # Probe services are kept: the next instance adopts them (no churn of probe
             # tasks and no gap in the matrix across a restart or an upgrade).
             self._probe_thread.join(timeout=30)
-        if self._lease is not None:
-            self._lease.release()
+        if self.supervisor.lease is not None:
+            self.supervisor.lease.release()
         if self.server is not None:
             self.server.stop()
         if self.notifier is not None:
             self.notifier.stop()
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        self.supervisor.close()
         log.info("stopped")
 
     # ================================================================== supervisor
 
-    def _supervise(self) -> None:
-        """Connect, keep the lease, check the manager's health, run the periodic resync."""
-        backoff = 1.0
-        next_resync = 0.0
-        next_health = 0.0
-        next_lease = 0.0
-        monotonic = self.clock.monotonic
-        while not self._stop.is_set():
-            client = self.client()
-            now = monotonic()
-            if client is None:
-                if self._connect():
-                    backoff = 1.0
-                    next_resync = 0.0
-                    next_lease = 0.0
-                else:
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF)
-                continue
-            try:
-                if now >= next_lease:
-                    self._tick_lease()
-                    next_lease = now + (self._lease.renew_interval if self._lease else 5.0)
-                if now >= next_health:
-                    self._check_health(client)
-                    next_health = now + self.options.health_interval
-                if now >= next_resync or self._resync_now.is_set():
-                    self._resync_now.clear()
-                    self.resync(client)
-                    jitter = self.options.resync_jitter
-                    next_resync = now + self.options.resync_interval * random.uniform(
-                        1 - jitter, 1 + jitter
-                    )
-            except SwarmOperatorError as exc:
-                self._connection_failed(exc)
-                continue
-            for key in self.images.due(self.desired.index()):
-                self._enqueue(key)  # its reconcile asks the registry (`daemon.images`)
-            wait = min(next_resync, next_health, next_lease) - monotonic()
-            self._resync_now.wait(max(min(wait, 1.0), 0.05))
-
-    def _connect(self) -> bool:
-        try:
-            client = self._client_factory(
-                self.options.host,
-                observer=lambda name, seconds, ok: self.metrics.observe_api_call(name, seconds),
-                registry_auth=self.options.registry_auth,
-            )
-            swarm = client.require_manager()
-            if swarm.get("Error"):
-                # The engine is a manager but its Raft has no leader (quorum lost) or
-                # another cluster error: listing or writing would fail or hang.
-                client.close()
-                raise classify(str(swarm["Error"]))
-            # `info` can look healthy while the Raft has no leader: a read that needs the
-            # leader tells (QuorumLost), so a manager without quorum is never "connected".
-            try:
-                self._check_health(client)
-            except SwarmOperatorError:
-                client.close()
-                raise
-        except SwarmOperatorError as exc:
-            self.board.set_connection(False, str(exc), quorum=not isinstance(exc, QuorumLost))
-            self.metrics.manager_connected.set(0)
-            log.warning("cannot connect to a manager", error=str(exc))
-            return False
-        self.attach(client)
-        self._lease = Lease(
-            SwarmLabelStore(client),
-            identity=self.options.identity or (self._lease.identity if self._lease else None),
-            duration=self.options.lease_duration,
-        )
-        self.board.set_connection(True)
-        self.metrics.manager_connected.set(1)
-        log.info("connected to a manager", host=client.host)
-        self.events.start()
-        return True
-
-    def _connection_failed(self, exc: BaseException) -> None:
-        quorum_lost = isinstance(exc, QuorumLost)
-        with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            log.warning(
-                "lost the manager" if not quorum_lost else "the manager has lost quorum",
-                error=str(exc),
-            )
-            with contextlib.suppress(Exception):
-                client.close()
-        self.board.set_connection(False, str(exc), quorum=not quorum_lost)
-        self.metrics.manager_connected.set(0)
-        self.metrics.ready.set(0)
-        # Writes need the manager anyway; the lease runs out on its own meanwhile.
-        self.metrics.leader.set(0)
-        self.board.set_role("standby", self._lease.holder if self._lease else None)
-
-    def _tick_lease(self) -> None:
-        if self._lease is None:
-            return
-        was = self._lease.held()
-        try:
-            held = self._lease.tick()
-        except SwarmOperatorError as exc:
-            if isinstance(exc, DockerUnavailable | QuorumLost):
-                raise
-            log.warning("cannot renew the lease", error=str(exc))
-            held = self._lease.held()
-        self.metrics.leader.set(1 if held else 0)
-        self.board.set_role("leader" if held else "standby", self._lease.holder)
-        if held and not was:
-            log.info("holding the lease: this instance writes", identity=self._lease.identity)
-            self._resync_now.set()
-        elif was and not held:
-            log.warning("lost the lease: standing by", holder=self._lease.holder)
-        elif not held and not was:
-            log.debug("standby", holder=self._lease.holder)
-
-    def _check_health(self, client: SwarmClient) -> None:
-        infos = []
-        for raw in client.nodes():
-            st = status_of(live_node(raw))
-            if st is not None:
-                infos.append(NodeInfo(st.hostname, st.role, st.availability, st.state))
-                if self.notifier is not None:
-                    key = f"node-down:{st.hostname}"
-                    if st.state == "down":
-                        self.notifier.problem(
-                            key, f"node {st.hostname} is down", describe(role=st.role)
-                        )
-                    elif st.state == "ready":
-                        self.notifier.resolved(key)
-        self.metrics.set_nodes(infos)
-        self.board.set_connection(True)
-        self.metrics.manager_connected.set(1)
-
-    def _refresh_nodes_soon(self) -> None:
-        client = self.client()
-        if client is not None:
-            try:
-                self._check_health(client)
-            except SwarmOperatorError as exc:
-                log.warning("cannot list nodes", error=str(exc))
+    def _each_turn(self) -> None:
+        """The supervisor's turn: followed images whose interval is due."""
+        for key in self.images.due(self.desired.index()):
+            self._enqueue(key)  # its reconcile asks the registry (`daemon.images`)
 
     # ================================================================== triggers
 
@@ -577,16 +378,12 @@ class Daemon:
         keys.update(o.key for o in managed)
         for key in [k for k in self.metrics.object_statuses() if k not in keys]:
             self.reconciler.forget(key)
-        with self._rounds:
-            self._rounds_started += 1
-            number = self._rounds_started
-        with self._round_lock:
-            self._round = _Round(pending=set(keys), number=number)
+        number = self.rounds.begin(keys)
         snapshot.offer(keys)
         for key in sorted(keys):
             self.queue.add(key)
         if not keys:
-            self._round_finished(failed=False, number=number)
+            self.rounds.finished(failed=False, number=number)
         log.info("resync", objects=len(keys))
 
     def _enqueue(self, key: Key) -> None:
@@ -631,105 +428,11 @@ class Daemon:
             )
         self.metrics.set_source_revision(state.revision)
         self.board.set_revision(state.revision)
-        if self.notifier is not None:
-            if state.last_fetch_error:
-                self.notifier.problem(
-                    "fetch", "sync failed: cannot fetch the git source", state.last_fetch_error
-                )
-            elif state.last_fetch is not None:
-                self.notifier.resolved("fetch")
-            if state.rejected:
-                errors = "; ".join(f"{s}: {m}" for s, m in state.rejected_errors)
-                self.notifier.problem(
-                    f"rejected:{state.rejected}",
-                    f"sync failed: revision {state.rejected[:12]} does not load",
-                    f"{errors} (in force: {(state.revision or '-')[:12]})",
-                )
+        self.notices.git_state(state)
 
     def _revision_applied(self, state: GitState) -> None:
         change = self.reload()
-        if self.notifier is not None and state.revision is not None:
-            kinds = [kind for kind, _ in sorted(self.desired.declared())]
-            self.notifier.event(
-                f"revision:{state.revision}",
-                f"revision {state.revision[:12]} applied",
-                f"{object_counts(kinds)}; changed {len(change.changed)}, "
-                f"removed {len(change.removed)}",
-                level="success",
-            )
-
-    def _notify_report(self, kind: str, name: str, r: ObjectReport, status: ObjectStatus) -> None:
-        """The notifications of one reconcile's report (the reporter's hook)."""
-        notifier = self.notifier
-        if notifier is None:
-            return
-        what = f"{kind}/{name}"
-        if r.result in ("error", "stalled"):
-            notifier.problem(f"sync:{what}", f"sync failed: {what}", r.error or r.result)
-        elif r.result == "success":
-            notifier.resolved(f"sync:{what}")
-        if status.health_status == "degraded":
-            # Degraded for DEGRADED_GRACE at least: a hand-made scale being put back or a
-            # task being replaced is not worth a message.
-            since = self._degraded_since.setdefault((kind, name), self.clock.monotonic())
-            if self.clock.monotonic() - since >= DEGRADED_GRACE:
-                notifier.problem(
-                    f"degraded:{what}",
-                    f"{what} is degraded",
-                    r.error or "its tasks are not running as declared (or Swarm rolled it back)",
-                    level="warning",
-                )
-        else:
-            self._degraded_since.pop((kind, name), None)
-            if status.health_status == "healthy":
-                notifier.resolved(f"degraded:{what}")
-        rolled = self.images.rolled((kind, name)) if r.applied else None
-        if rolled is not None:
-            notifier.event(
-                f"image:{what}:{rolled.digest}",
-                f"image updated: {what}",
-                f"{rolled.image} moved: rolled from {rolled.running} to {rolled.digest}",
-                level="success",
-            )
-        if r.applied:
-            desired = self.desired.get((kind, name))
-            manifest = desired.manifest if desired is not None else None
-            before = self._applied.get((kind, name))
-            if (
-                rolled is None
-                and manifest is not None
-                and before is not None
-                and before == manifest
-            ):
-                notifier.event(
-                    f"drift:{what}",
-                    f"drift corrected: {what}",
-                    "changed by hand, put back as declared: " + ", ".join(r.drift),
-                    level="warning",
-                )
-            if manifest is not None:
-                self._applied[(kind, name)] = manifest
-
-    def _image_moved(self, key: Key, moved: Moved | None) -> None:
-        """A service of imageUpdate policy notify runs an older digest than its tag names
-        (``moved``), or no longer does (None): metric, log, one notification per digest."""
-        _kind, name = key
-        self.metrics.image_update_available.labels(name).set(1 if moved else 0)
-        if moved is None:
-            self._image_told.pop(key, None)
-            return
-        if self._image_told.get(key) == moved.digest:
-            return  # said once for this digest
-        self._image_told[key] = moved.digest
-        log.info("image tag moved", image=moved.image, running=moved.running, digest=moved.digest)
-        if self.notifier is not None:
-            self.notifier.event(
-                f"image:{name}:{moved.digest}",
-                f"image update available: Service/{name}",
-                f"{moved.image} now names {moved.digest}; the service runs {moved.running} "
-                "(imageUpdate policy notify: not rolled)",
-                level="info",
-            )
+        self.notices.revision_applied(state, change)
 
     def _watch_error(self, exc: BaseException) -> None:
         log.error("manifest reload failed", error=repr(exc))
@@ -767,14 +470,11 @@ class Daemon:
                 return True, {"accepted": True}
             if self.git.wait(ticket, timeout) is None:
                 return False, {"done": False, "error": f"the fetch took more than {timeout:g}s"}
-        with self._rounds:
-            wanted = self._rounds_started + 1  # a pass that starts after the fetch
+        wanted = self.rounds.next_number()  # a pass that starts after the fetch
         self._resync_now.set()
         if not wait:
             return True, {"accepted": True}
-        with self._rounds:
-            done = self._rounds.wait_for(lambda: self._rounds_finished >= wanted, timeout)
-            failed = self._last_round_failed
+        done, failed = self.rounds.wait_for(wanted, timeout)
         status = self.board.snapshot()
         result: dict[str, Any] = {
             "done": done,
@@ -796,24 +496,8 @@ class Daemon:
 
     # ================================================================== sync rounds
 
-    def _round_done(self, key: Key, failed: bool) -> None:
-        with self._round_lock:
-            current = self._round
-            if current is None or key not in current.pending:
-                return
-            current.pending.discard(key)
-            current.failed = current.failed or failed
-            if current.pending:
-                return
-            self._round = None
-            any_failed = current.failed
-        self._round_finished(any_failed, current.number)
-
-    def _round_finished(self, failed: bool, number: int) -> None:
-        with self._rounds:
-            self._rounds_finished = max(self._rounds_finished, number)
-            self._last_round_failed = failed
-            self._rounds.notify_all()
+    def _round_finished(self, failed: bool) -> None:
+        """A full pass is done (`daemon.rounds`): ready, and the last successful sync."""
         self.board.full_sync_done()
         self.metrics.ready.set(1)
         statuses = self.metrics.object_statuses().values()
