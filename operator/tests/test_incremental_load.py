@@ -1,4 +1,4 @@
-"""The daemon's incremental reload (`loader.ParseCache`) gives what a fresh load gives.
+"""The daemon's incremental reload (`parse_cache.ParseCache`) gives what a fresh load gives.
 
 A cached load parses only the files whose bytes changed, and does not even read those
 whose stat shows them unchanged since a read well after their last change. For random
@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swarm_operator.daemon.watch import DesiredState
-from swarm_operator.manifests.loader import ParseCache, load_directory
+from swarm_operator.manifests.loader import load_directory
+from swarm_operator.manifests.parse_cache import ParseCache
 
 
 def service(name: str, image: str = "10.77.0.1:5000/busybox:1", extra: str = "") -> str:

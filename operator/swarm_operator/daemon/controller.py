@@ -65,7 +65,8 @@ from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
 from swarm_operator.daemon.webhooks import WebhookServer
 from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
 from swarm_operator.kinds import registry
-from swarm_operator.manifests.loader import ParseCache, load_directory
+from swarm_operator.manifests.loader import load_directory
+from swarm_operator.manifests.parse_cache import ParseCache
 from swarm_operator.observe import logs
 from swarm_operator.observe.metrics import Metrics
 from swarm_operator.observe.notify import Notifier, apprise_sender
@@ -309,7 +310,7 @@ class Daemon:
         """Re-read the manifest directory and enqueue the keys that changed.
 
         Every file is found and read again, but only those whose bytes changed are parsed
-        and validated again (`loader.ParseCache`): the same result as a fresh load, at
+        and validated again (`manifests.parse_cache`): the same result as a fresh load, at
         the cost of the files that changed (an edit among 2,000 files: one parse)."""
         change = self._reload(early=False)
         assert change is not None

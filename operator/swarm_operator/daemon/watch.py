@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from swarm_operator.engine.plan import DesiredIndex
-from swarm_operator.manifests.loader import MANIFEST_SUFFIXES, is_ignored
+from swarm_operator.manifests.files import MANIFEST_SUFFIXES, is_ignored
 from swarm_operator.manifests.models import Manifest
 
 Key = tuple[str, str]
@@ -117,7 +117,7 @@ class DesiredState:
                 for key, desired in new.items()
                 if key not in old
                 or old[key].held != desired.held
-                # the same object when its file was not parsed again (`loader.ParseCache`)
+                # the same object when its file was not parsed again (`manifests.parse_cache`)
                 or (
                     old[key].manifest is not desired.manifest
                     and old[key].manifest != desired.manifest

@@ -31,7 +31,7 @@ def _read(path: Path) -> bytes:
 
 def reads_file(manifest: Manifest) -> bool:
     """Its content comes from a file of its own (a Secret's or Config's ``file``): the
-    manifest's bytes alone do not say what it is (see `loader.ParseCache`)."""
+    manifest's bytes alone do not say what it is (see `manifests.parse_cache`)."""
     return (
         isinstance(manifest, BlobManifest)
         and not manifest.external

@@ -21,11 +21,12 @@ How a file is read:
    places, and a service mount of a declared Volume gets that Volume's driver
    (`manifests.links`).
 
-The daemon reloads with a `ParseCache`: steps 2 to 4 are skipped for a file whose bytes
-are those of its last parse (its objects and errors are taken again), and step 1 too for
-a file whose stat shows it unchanged since it was read (`ParseCache` says when that can
-be trusted); finding the files and step 5 always run, so the result is the one a fresh
-load gives.
+Finding the files is `manifests.files`' (the walk, which names count). The daemon
+reloads with a `ParseCache` (`manifests.parse_cache`): steps 2 to 4 are skipped for a
+file whose bytes are those of its last parse (its objects and errors are taken again),
+and step 1 too for a file whose stat shows it unchanged since it was read (`ParseCache`
+says when that can be trusted); finding the files and step 5 always run, so the result
+is the one a fresh load gives.
 
 Nothing here raises for bad input: every problem becomes a `ManifestError` in the
 `LoadResult`, and loading goes on with the next document and the next file.
@@ -37,17 +38,16 @@ import errno
 import gc
 import os
 import stat
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES, content, links
+from swarm_operator.manifests.files import os_message, walk
 from swarm_operator.manifests.locate import child_of, did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, models_by_kind
+from swarm_operator.manifests.parse_cache import ParseCache
 from swarm_operator.manifests.results import (
     LoadedObject,
     LoadResult,
@@ -70,7 +70,6 @@ __all__ = [  # the results are re-exported: callers import them from here
     "LoadResult",
     "LoadedObject",
     "ManifestError",
-    "ParseCache",
     "SourceRef",
     "display_path",
     "load_directory",
@@ -81,8 +80,6 @@ __all__ = [  # the results are re-exported: callers import them from here
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 MAX_ERRORS_PER_FILE = 100
 READ_CHUNK = 64 * 1024
-FORBIDDEN_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -111,7 +108,7 @@ def load_directory(
         cache.start()
         stats = {}
     files: list[Path] = []
-    for found in _walk(path, errors, stats):
+    for found in walk(path, errors, stats):
         files.append(found)
     objects: list[LoadedObject] = []
     counts = [0, 0]  # suppressed errors, capped files
@@ -223,204 +220,6 @@ def _finish(
     return LoadResult(tuple(kept), tuple(errors), tuple(files), suppressed, capped)
 
 
-_Signature = tuple[int, int, int, int, int]
-
-
-def _signature(st: os.stat_result) -> _Signature:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-class ParseCache:
-    """Each file's last parse, keyed by its path and its exact bytes (for `load_directory`).
-
-    The daemon keeps one between reloads: an edit among 2,000 files then re-parses and
-    re-validates one file, not 2,000. Only the parse is kept; finding the files, the
-    per-file error cap and the cross-file checks (duplicates) run on every load, so a
-    cached load gives what a fresh one would. Not thread-safe: one load at a time.
-
-    A file with errors, or one holding a Secret or Config that reads a file of its own, is
-    never kept: its meaning depends on more than its bytes.
-
-    A file is read again unless its stat (device, inode, size, mtime, ctime) is the one
-    recorded with its bytes and its ctime was at least ``racy_ns`` older than the load
-    that read them: the kernel sets ctime on every change (no tool can set it back), so
-    a later change shows, except within one timestamp tick of the read, which the margin
-    covers (git's "racy" entries, the same way). Otherwise the bytes decide.
-    """
-
-    def __init__(self, racy_ns: int = 2_000_000_000, clock: Callable[[], int] = time.time_ns):
-        self._files: dict[Path, _Cached] = {}
-        self._racy_ns = racy_ns
-        self._clock = clock
-        self._started = 0
-        self.parsed = 0
-        """Files parsed (not found in the cache) by the last load."""
-        self.unread = 0
-        """Files taken from the cache on their stat alone (not read) by the last load."""
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    def start(self) -> None:
-        """A load begins (before any file is looked at)."""
-        self._started = self._clock()
-        self.parsed = self.unread = 0
-
-    def unchanged(
-        self, path: Path, st: os.stat_result
-    ) -> tuple[list[LoadedObject], list[ManifestError]] | None:
-        """The cached parse if ``st`` shows the file unchanged since it was read."""
-        known = self._files.get(path)
-        if known is None or not known.trusted or known.signature != _signature(st):
-            return None
-        self.unread += 1
-        return list(known.objects), list(known.errors)
-
-    def get(
-        self, path: Path, data: bytes, st: os.stat_result | None = None
-    ) -> tuple[list[LoadedObject], list[ManifestError]] | None:
-        """The cached parse if ``data`` are the bytes it was made from."""
-        known = self._files.get(path)
-        if known is None or known.data != data:
-            return None
-        self._files[path] = self._entry(data, st, known.objects, known.errors)
-        return list(known.objects), list(known.errors)
-
-    def put(
-        self,
-        path: Path,
-        data: bytes,
-        st: os.stat_result | None,
-        objects: list[LoadedObject],
-        errors: list[ManifestError],
-    ) -> None:
-        self.parsed += 1
-        if errors or any(content.reads_file(o.manifest) for o in objects):
-            # Not kept: what such a file means depends on more than its bytes (a secret's
-            # file, which may change or appear later; an error may be about one).
-            self._files.pop(path, None)
-            return
-        self._files[path] = self._entry(data, st, tuple(objects), tuple(errors))
-
-    def _entry(
-        self,
-        data: bytes,
-        st: os.stat_result | None,
-        objects: tuple[LoadedObject, ...],
-        errors: tuple[ManifestError, ...],
-    ) -> _Cached:
-        # ``st`` was taken before the bytes were read: a change after it shows in it.
-        trusted = st is not None and st.st_ctime_ns + self._racy_ns < self._started
-        signature = _signature(st) if st is not None else None
-        return _Cached(data, signature, trusted, objects, errors)
-
-    def keep_only(self, files: list[Path]) -> None:
-        """Forget the files a load no longer found (removed, renamed, now ignored)."""
-        found = set(files)
-        for path in [p for p in self._files if p not in found]:
-            del self._files[path]
-
-
-@dataclass(frozen=True)
-class _Cached:
-    data: bytes
-    signature: _Signature | None
-    trusted: bool
-    objects: tuple[LoadedObject, ...]
-    errors: tuple[ManifestError, ...]
-
-
-# --------------------------------------------------------------------------- finding files
-
-
-def is_ignored(name: str) -> bool:
-    """Hidden files and editor temporaries (``x~``, ``.#x``, ``x.swp``, vim's ``4913``)."""
-    return (
-        name.startswith((".", "#"))
-        or name.endswith(("~", ".swp", ".swo", ".swx", ".tmp", ".bak"))
-        or name == "4913"
-    )
-
-
-def _inside(real: Path, root_real: Path) -> bool:
-    if any(real == f or f in real.parents for f in FORBIDDEN_ROOTS):
-        return False
-    return real == root_real or root_real in real.parents
-
-
-def _walk(
-    root: Path, errors: list[ManifestError], stats: dict[Path, os.stat_result] | None = None
-) -> Iterator[Path]:
-    """Manifest files under root, sorted; symlinked directories followed once, no loops.
-
-    A symlink is followed only to a place inside the manifest directory (never to
-    /proc, /sys or /dev): one that leads outside is an error, not read.
-    """
-    seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[tuple[int, int]] = set()
-    root_real = Path(os.path.realpath(root))
-
-    def visit(directory: Path) -> Iterator[Path]:
-        try:
-            st = directory.stat()
-        except OSError as exc:
-            errors.append(ManifestError(SourceRef(directory, 0, 0), _os_message(exc)))
-            return
-        if (st.st_dev, st.st_ino) in seen_dirs:
-            return
-        seen_dirs.add((st.st_dev, st.st_ino))
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            errors.append(ManifestError(SourceRef(directory, 0, 0), _os_message(exc)))
-            return
-        subdirs: list[Path] = []
-        for entry in entries:
-            if is_ignored(entry.name):
-                continue
-            entry_path = directory / entry.name
-            try:
-                is_dir = entry.is_dir()  # follows symlinks
-            except OSError:
-                is_dir = False
-            if entry.is_symlink() and (is_dir or entry.name.endswith(MANIFEST_SUFFIXES)):
-                real = Path(os.path.realpath(entry_path))
-                if not _inside(real, root_real):
-                    errors.append(
-                        ManifestError(
-                            SourceRef(entry_path, 0, 0),
-                            f"symlink to {display_path(real)} leaves the manifest directory: "
-                            "not followed",
-                        )
-                    )
-                    continue
-            if is_dir:
-                subdirs.append(entry_path)
-                continue
-            if not entry.name.endswith(MANIFEST_SUFFIXES):
-                continue
-            try:
-                fst = entry.stat()
-            except OSError as exc:
-                errors.append(ManifestError(SourceRef(entry_path, 0, 0), _os_message(exc)))
-                continue
-            if (fst.st_dev, fst.st_ino) in seen_files:
-                continue  # the same file reached twice through a symlink
-            seen_files.add((fst.st_dev, fst.st_ino))
-            if stats is not None:
-                stats[entry_path] = fst
-            yield entry_path
-        for sub in subdirs:
-            yield from visit(sub)
-
-    yield from visit(root)
-
-
-def _os_message(exc: OSError) -> str:
-    return f"cannot read: {exc.strerror or exc}"
-
-
 # --------------------------------------------------------------------------- one file
 
 
@@ -442,7 +241,7 @@ def _load_one(
         if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
             message = "reading would block (not a plain file?): refused"
         else:
-            message = _os_message(exc)
+            message = os_message(exc)
         return [], [ManifestError(SourceRef(path, 0, 0), message)]
     if cache is not None:
         known = cache.get(path, data, st)
