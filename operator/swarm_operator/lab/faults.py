@@ -2,7 +2,7 @@
 unblock a port in its own firewall, cut and restore its link.
 
 Owns the fault controls; each changes one host and records it in the state file, under
-the lab's lock. Neighbours: `lifecycle` (starting a dockerd, the lock), `system`
+the lab's lock. Neighbours: `lifecycle` (starting a dockerd), `steps` (the lock), `system`
 (signals, firewall rules, links), `state` (the file). The lab tests and `cli.lab` use it.
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 import signal
 
 from swarm_operator.lab import system
-from swarm_operator.lab.lifecycle import STOP_TIMEOUT, locked, start_dockerd, wait_daemon
+from swarm_operator.lab.lifecycle import STOP_TIMEOUT, start_dockerd, wait_daemon
 from swarm_operator.lab.state import Lab, LabHost, load, save
+from swarm_operator.lab.steps import locked
 from swarm_operator.lab.system import LabError, ProcId
 
 

@@ -5,7 +5,8 @@ manifests: bridge ``br-lab`` (K=0) or ``br-labK``, subnet ``10.77.K.0/24``, brid
 address ``10.77.K.1`` (also the registry, port 5000, and a private registry with basic
 authentication, port 5001, run only while a test needs it), hosts ``10.77.K.11``.. named
 ``host1``.., network namespaces ``soK-h1``.., data under ``/var/lib/swarm-operator/lab-K``.
-Nothing here touches the machine; `lifecycle` and `system` use it.
+Nothing here touches the machine (`forward_rule` is the firewall rule of the bridge, as
+a list); `lifecycle`, `teardown` and `system` use it.
 """
 
 from __future__ import annotations
@@ -144,3 +145,12 @@ class Layout:
         if name.startswith("host") and name[4:].isdigit() and int(name[4:]) >= 1:
             return int(name[4:])
         raise LabConfigError(f"{name!r} is not a lab host name (host1, host2, ...)")
+
+
+def forward_rule(layout: Layout) -> list[str]:
+    """The firewall rule that lets the lab's hosts talk over its bridge (iptables FORWARD)."""
+    return [
+        "-i", layout.bridge, "-o", layout.bridge,
+        "-m", "comment", "--comment", layout.firewall_comment,
+        "-j", "ACCEPT",
+    ]  # fmt: skip

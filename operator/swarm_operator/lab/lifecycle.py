@@ -1,63 +1,37 @@
-"""Bring a lab up and take it down.
+"""Bring a lab up.
 
 `lab_up` is a sequence of "ensure" steps (bridge, firewall, registry, hosts, daemons,
 Swarm membership, image, node readiness), each of which looks before it acts: on a
 healthy lab nothing happens and it says so, a half-up lab is repaired, a fresh machine
-gets a whole lab. `lab_down` works from the state file and the lab's deterministic
-names, so it also cleans up after a crash. Neighbours: `layout` (names), `state` (the
-file), `system` (processes, links, firewall), `engine` (dockerd, registry, docker CLI),
-`status` (what each host is doing), `faults` (breaking a host on purpose).
+gets a whole lab, and a lab beyond repair or of another engine release is taken down
+first. Neighbours: `teardown` (`lab_down`, which works from the state file and the
+lab's deterministic names, so it also cleans up after a crash), `private_registry`,
+`steps` (the lock, progress), `layout` (names), `state` (the file), `system` (processes,
+links, firewall), `engine` (dockerd, registry, docker CLI), `status` (what each host is
+doing), `faults` (breaking a host on purpose).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from swarm_operator.lab import engine, engines, preflight, system
-from swarm_operator.lab.layout import DATA_ROOT, Layout, check_size
+from swarm_operator.lab.layout import Layout, check_size, forward_rule
 from swarm_operator.lab.state import Lab, LabHost, load, new_host, new_lab, save
 from swarm_operator.lab.status import blocked_rules
+from swarm_operator.lab.steps import Progress, StepClock, locked, stderr_progress
 from swarm_operator.lab.system import LabError, ProcId
+from swarm_operator.lab.teardown import down, kill_host, leftovers
 
-Progress = Callable[[str], None]
 DAEMON_START_TIMEOUT = 60.0
 NODES_READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
-
-
-def _stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class _Clock:
-    def __init__(self, progress: Progress) -> None:
-        self.t0 = time.monotonic()
-        self.progress = progress
-
-    def say(self, message: str) -> None:
-        self.progress(f"[{time.monotonic() - self.t0:5.1f}s] {message}")
-
-
-@contextlib.contextmanager
-def locked(index: int) -> Iterator[None]:
-    """One lab command per index at a time (a 0-byte lock file next to the data dir)."""
-    DATA_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(DATA_ROOT / f"lab-{index}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def load_lab(index: int = 0) -> Lab | None:
@@ -94,31 +68,31 @@ def lab_up(
     check_size(hosts, managers)
     release = engines.check_engine(engine) if engine else engines.engine_from_env()
     preflight.check()
-    clock = _Clock(progress or _stderr_progress)
+    clock = StepClock(progress or stderr_progress)
     with locked(index):
         engines.resolve(release, clock.say)
         return _up(index, hosts, managers, clock, release)
 
 
-def _up(index: int, hosts: int, managers: int, clock: _Clock, release: str) -> Lab:
+def _up(index: int, hosts: int, managers: int, clock: StepClock, release: str) -> Lab:
     layout = Layout(index)
     lab = load(index)
-    if lab is None and _leftovers(layout):
+    if lab is None and leftovers(layout):
         clock.say(f"lab {index}: leftovers without a state file, cleaning them up first")
-        _down(index, clock)
+        down(index, clock)
     elif lab is not None and lab.engine != release:
         clock.say(
             f"lab {index} runs Docker {lab.engine}, wanted {release}: recreating it "
             "(a lab's hosts all run one engine)"
         )
-        _down(index, clock)
+        down(index, clock)
         lab = None
     elif lab is not None and (lab.managers != managers or len(lab.hosts) > hosts):
         clock.say(
             f"lab {index} has {len(lab.hosts)} hosts/{lab.managers} managers, "
             f"wanted {hosts}/{managers}: recreating"
         )
-        _down(index, clock)
+        down(index, clock)
         lab = None
     fresh = lab is None
     if lab is None:
@@ -141,7 +115,7 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock, release: str) -> L
             raise
         # Beyond repair (e.g. a Swarm that lost its quorum): start over, once.
         clock.say(f"lab {index} could not be repaired ({exc}); recreating it")
-        _down(index, clock)
+        down(index, clock)
         lab, fresh, actions = new_lab(index, hosts, managers, release), True, []
         layout.data_dir.mkdir(parents=True, exist_ok=True)
         save(lab)
@@ -162,7 +136,7 @@ def _up(index: int, hosts: int, managers: int, clock: _Clock, release: str) -> L
     return lab
 
 
-def _ensure_all(lab: Lab, actions: list[str], clock: _Clock) -> None:
+def _ensure_all(lab: Lab, actions: list[str], clock: StepClock) -> None:
     _ensure_network(lab, actions, clock)
     _ensure_registry(lab, actions, clock)
     _ensure_daemons(lab, actions, clock)
@@ -176,14 +150,14 @@ def _ensure_all(lab: Lab, actions: list[str], clock: _Clock) -> None:
     save(lab)
 
 
-def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
+def _ensure_network(lab: Lab, actions: list[str], clock: StepClock) -> None:
     layout = lab.layout
     if not (system.link_exists(lab.bridge) and system.link_up(lab.bridge)):
         clock.say(f"bridge {lab.bridge} {layout.gateway}/24")
         actions.append("bridge")
     system.ensure_bridge(lab.bridge, f"{layout.gateway}/24")
     if system.chain_policy("FORWARD") != "ACCEPT" and system.insert_rule(
-        None, "FORWARD", _forward_rule(layout)
+        None, "FORWARD", forward_rule(layout)
     ):
         clock.say(f"FORWARD policy is not ACCEPT: allowing traffic within {lab.bridge}")
         lab.forward_rule = True
@@ -192,7 +166,7 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
     for host in lab.hosts:
         if not (system.netns_exists(host.netns) and system.link_exists(host.veth)):
             if host.pid and ProcId(host.pid, host.start).alive():
-                _kill_host(host)
+                kill_host(host)
             system.delete_netns(host.netns)
             system.delete_link(host.veth)
             clock.say(f"{host.name}: netns {host.netns}, {host.address} on {lab.bridge}")
@@ -215,15 +189,7 @@ def _ensure_network(lab: Lab, actions: list[str], clock: _Clock) -> None:
     save(lab)
 
 
-def _forward_rule(layout: Layout) -> list[str]:
-    return [
-        "-i", layout.bridge, "-o", layout.bridge,
-        "-m", "comment", "--comment", layout.firewall_comment,
-        "-j", "ACCEPT",
-    ]  # fmt: skip
-
-
-def _ensure_registry(lab: Lab, actions: list[str], clock: _Clock) -> None:
+def _ensure_registry(lab: Lab, actions: list[str], clock: StepClock) -> None:
     if ProcId(lab.registry_pid, lab.registry_start).alive() and engine.registry_up(lab.registry):
         return
     if lab.registry_pid and ProcId(lab.registry_pid, lab.registry_start).alive():
@@ -248,7 +214,7 @@ def _registries(lab: Lab) -> list[str]:
     return [lab.registry, lab.layout.private_registry]
 
 
-def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
+def _ensure_daemons(lab: Lab, actions: list[str], clock: StepClock) -> None:
     started = []
     for host in lab.hosts:
         if host.pid and ProcId(host.pid, host.start).alive():
@@ -259,7 +225,7 @@ def _ensure_daemons(lab: Lab, actions: list[str], clock: _Clock) -> None:
             # It died (a `lab stop` records pid 0): keep the evidence for whoever reads it.
             clock.say(f"{host.name}: dockerd had exited; its log is kept as {log.name}.1")
         # A daemon that died may have left shims and containers behind: a clean start.
-        _kill_host(host)
+        kill_host(host)
         start_dockerd(lab, host)
         started.append(host)
     if started:
@@ -288,7 +254,7 @@ def start_dockerd(lab: Lab, host: LabHost) -> None:
     save(lab)
 
 
-def _refresh_daemon_config(lab: Lab, host: LabHost, actions: list[str], clock: _Clock) -> None:
+def _refresh_daemon_config(lab: Lab, host: LabHost, actions: list[str], clock: StepClock) -> None:
     """A running daemon whose daemon.json is older than this code's (a lab kept up across
     an upgrade) gets the new one, and SIGHUP: dockerd reloads its insecure registries."""
     host_dir = lab.layout.host_dir(host.number)
@@ -319,7 +285,7 @@ def wait_daemon(lab: Lab, host: LabHost, timeout: float = DAEMON_START_TIMEOUT) 
         host.mnt_ns = system.ns_inode(f"/proc/{host.pid}/ns/mnt") or 0
 
 
-def _ensure_image_async(lab: Lab, actions: list[str], clock: _Clock) -> Future[None] | None:
+def _ensure_image_async(lab: Lab, actions: list[str], clock: StepClock) -> Future[None] | None:
     if engine.image_present(lab.registry, lab.image):
         return None
     clock.say(f"building {lab.image} on {lab.manager.name} (in the background)")
@@ -343,7 +309,7 @@ def _swarm_info(host: LabHost) -> dict[str, Any]:
     return swarm
 
 
-def _ensure_swarm(lab: Lab, actions: list[str], clock: _Clock) -> None:
+def _ensure_swarm(lab: Lab, actions: list[str], clock: StepClock) -> None:
     first = lab.manager
     info = _swarm_info(first)
     if info.get("LocalNodeState") != "active" or not info.get("ControlAvailable"):
@@ -427,112 +393,3 @@ def wait_nodes_ready(lab: Lab, timeout: float = NODES_READY_TIMEOUT) -> None:
         if time.monotonic() > deadline:
             raise LabError(f"lab {lab.index} nodes not ready after {timeout:.0f}s: {problems}")
         time.sleep(0.1)
-
-
-# --- down --------------------------------------------------------------------------------
-
-
-def lab_down(index: int = 0, progress: Progress | None = None) -> None:
-    """Stop every daemon of lab ``index`` by pid and remove all it made. Safe to repeat."""
-    clock = _Clock(progress or _stderr_progress)
-    with locked(index):
-        _down(index, clock)
-
-
-def _leftovers(layout: Layout) -> bool:
-    return bool(
-        layout.data_dir.exists()
-        or system.link_exists(layout.bridge)
-        or system.list_netns(layout.netns_prefix)
-    )
-
-
-def _kill_host(host: LabHost) -> None:
-    net_ns = system.ns_inode(system.NETNS_DIR / host.netns)
-    pids = system.processes_in(net_ns, host.mnt_ns or None)
-    if host.pid and ProcId(host.pid, host.start).alive():
-        pids.add(host.pid)
-    system.kill_all(pids)
-    system.reap(host.pid)
-
-
-def _down(index: int, clock: _Clock) -> None:
-    layout = Layout(index)
-    lab = load(index)
-    if lab is None and not _leftovers(layout):
-        clock.say(f"lab {index} is not up: nothing to do")
-        return
-    hosts = list(lab.hosts) if lab else []
-    known = {h.netns for h in hosts}
-    for netns in system.list_netns(layout.netns_prefix):
-        if netns not in known:
-            n = int(netns.removeprefix(layout.netns_prefix))
-            hosts.append(new_host(layout, n, 1))
-    for host in hosts:
-        _kill_host(host)
-    if lab and lab.registry_pid and ProcId(lab.registry_pid, lab.registry_start).alive():
-        system.kill_all([lab.registry_pid])
-        system.reap(lab.registry_pid)
-    _stop_private_registry(layout)
-    clock.say(f"stopped {len(hosts)} dockerd(s) and the registry of lab {index}")
-    for host in hosts:
-        system.delete_netns(host.netns)
-        system.delete_link(host.veth)
-    system.delete_link(layout.bridge)
-    system.delete_rule(None, "FORWARD", _forward_rule(layout))
-    for point in sorted(system.mounts_under([str(layout.data_dir)]), reverse=True):
-        system.run(["umount", "-l", point], check=False)
-    shutil.rmtree(layout.data_dir, ignore_errors=True)
-    if layout.data_dir.exists():
-        raise LabError(f"could not remove {layout.data_dir}")
-    clock.say(f"lab {index} is down: namespaces, links, bridge, firewall rule and data removed")
-
-
-# --- the private registry ----------------------------------------------------------------
-# A second registry on the bridge address, with basic authentication (htpasswd), for the
-# tests of private images: started and stopped by the test that needs it, its pid kept in
-# its directory, so `lab down` (or the next start) also ends one a crashed test left.
-
-
-def start_private_registry(lab: Lab, htpasswd: str, timeout: float = 20.0) -> str:
-    """Run lab ``lab``'s private registry with these htpasswd lines (``user:$2b$...``,
-    bcrypt: the only hash the registry takes), replacing one still running; its HOST:PORT.
-    Every lab daemon lists it as insecure (plain HTTP), as it does the lab's registry."""
-    layout = lab.layout
-    directory = layout.private_registry_dir
-    with locked(lab.index):
-        _stop_private_registry(layout)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "htpasswd").write_text(htpasswd.rstrip("\n") + "\n")
-        pid = engine.start_registry(directory, layout.private_registry, directory / "htpasswd")
-        proc = ProcId(pid, system.start_time(pid) or 0)
-        (directory / "pid").write_text(f"{proc.pid} {proc.start}\n")
-    deadline = time.monotonic() + timeout
-    # It answers 401 (authentication required) once it serves.
-    while engine.registry_get(f"http://{layout.private_registry}/v2/", timeout=1.0) != 401:
-        system.reap(pid)
-        if not proc.alive() or time.monotonic() > deadline:
-            log = engine.log_tail(directory / "registry.log")
-            raise LabError(
-                f"the private registry on {layout.private_registry} did not come up:\n{log}"
-            )
-        time.sleep(0.05)
-    return layout.private_registry
-
-
-def stop_private_registry(lab: Lab) -> None:
-    """End lab ``lab``'s private registry, if it runs; its images go with its directory."""
-    with locked(lab.index):
-        _stop_private_registry(lab.layout)
-        shutil.rmtree(lab.layout.private_registry_dir, ignore_errors=True)
-
-
-def _stop_private_registry(layout: Layout) -> None:
-    try:
-        pid, start = map(int, (layout.private_registry_dir / "pid").read_text().split())
-    except (OSError, ValueError):
-        return
-    if ProcId(pid, start).alive():
-        system.kill_all([pid])
-        system.reap(pid)
-    (layout.private_registry_dir / "pid").unlink(missing_ok=True)

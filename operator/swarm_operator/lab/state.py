@@ -3,7 +3,8 @@
 The state file (``/var/lib/swarm-operator/lab-K/state.json``) records what `lab up`
 started: every daemon's pid with its start time, namespaces, sockets. `lab down`,
 `lab status` and the fault controls work from it; tests and other modules get a `Lab`
-from `lifecycle.load_lab` or `lifecycle.lab_up`. No I/O apart from the file itself.
+from `lifecycle.load_lab` or `lifecycle.lab_up` (`teardown.lab_down` removes it). No
+I/O apart from the file itself.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 engine version, the crash report of a dead daemon).
 
 Reads only: the state file (`state`), processes, links and firewall rules (`system`),
-the engines' own answers (`engine`). Neighbours: `lifecycle` (up and down) reads the
+the engines' own answers (`engine`). Neighbours: `lifecycle` (up) reads the
 firewall blocks through `blocked_rules`; `cli.lab` prints `HostStatus`.
 """
 
