@@ -58,7 +58,7 @@ from swarm_operator.daemon.notices import Notices, NotifyingExporter
 from swarm_operator.daemon.options import DaemonOptions
 from swarm_operator.daemon.probes import CurrentClient, ProbeHook
 from swarm_operator.daemon.reconciler import Clock, Reconciler
-from swarm_operator.daemon.rounds import SyncRounds
+from swarm_operator.daemon.rounds import SyncRounds, sync_result
 from swarm_operator.daemon.snapshot import Snapshot
 from swarm_operator.daemon.supervisor import Supervisor
 from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
@@ -476,24 +476,7 @@ class Daemon:
         if not wait:
             return True, {"accepted": True}
         done, failed = self.rounds.wait_for(wanted, timeout)
-        status = self.board.snapshot()
-        result: dict[str, Any] = {
-            "done": done,
-            "failed": failed,
-            "role": status["role"],
-            "connected": status["connected"],
-            "summary": status["summary"],
-            "objects": [
-                {k: o.get(k) for k in ("kind", "name", "syncStatus", "healthStatus", "lastError")}
-                for o in status["objects"]
-            ],
-            "loadErrors": status["loadErrors"],
-            "source": status["source"],
-            "sourceRevision": status["sourceRevision"],
-        }
-        if not done:
-            result["error"] = f"the pass did not finish within {timeout:g}s"
-        return done, result
+        return done, sync_result(self.board.snapshot(), done, failed, timeout)
 
     # ================================================================== sync rounds
 

@@ -4,8 +4,9 @@ Owns the bookkeeping behind ``swarm-operator sync --wait`` and readiness: each r
 starts a numbered round with the keys it enqueued (`SyncRounds.begin`); each reconcile
 of one of them ticks it off (`done`), and when none is left the round is finished
 (`finished`: whether any failed, and the caller's hook). `wait_for` blocks until a round
-of at least a given number has finished. Thread-safe: workers, the supervisor and the
-HTTP server's thread meet here. Neighbours: `daemon.controller` starts the rounds in its
+of at least a given number has finished; `sync_result` is the answer to a ``sync
+--wait`` once it has. Thread-safe: workers, the supervisor and the HTTP server's thread
+meet here. Neighbours: `daemon.controller` starts the rounds in its
 resync and answers ``POST /sync`` with them; the hook sets readiness and the metrics.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 Key = tuple[str, str]
 
@@ -80,3 +82,25 @@ class SyncRounds:
         with self._rounds:
             done = self._rounds.wait_for(lambda: self._rounds_finished >= number, timeout)
             return done, self._last_round_failed
+
+
+def sync_result(status: dict[str, Any], done: bool, failed: bool, timeout: float) -> dict[str, Any]:
+    """The answer to ``sync --wait``: whether the pass was done in time and failed, and
+    the parts of ``/status`` (``status``, `observe.status.StatusBoard.snapshot`) it shows."""
+    result: dict[str, Any] = {
+        "done": done,
+        "failed": failed,
+        "role": status["role"],
+        "connected": status["connected"],
+        "summary": status["summary"],
+        "objects": [
+            {k: o.get(k) for k in ("kind", "name", "syncStatus", "healthStatus", "lastError")}
+            for o in status["objects"]
+        ],
+        "loadErrors": status["loadErrors"],
+        "source": status["source"],
+        "sourceRevision": status["sourceRevision"],
+    }
+    if not done:
+        result["error"] = f"the pass did not finish within {timeout:g}s"
+    return result
