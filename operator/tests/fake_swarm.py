@@ -39,6 +39,8 @@ class CountingSwarm:
         """Docker's message for each of the next create_service calls (HTTP 404)."""
         self.fail_updates: list[tuple[str, int]] = []
         """(Docker's message, HTTP status) for each of the next update_service calls."""
+        self.negotiated_api_version: str | None = None
+        """The engine's API version, as the real door learns it from its first read."""
 
     def _id(self, prefix: str) -> str:
         self._serial += 1

@@ -108,6 +108,7 @@ FULL_SERVICE: dict[str, Any] = {
             "timeout": "2s",
             "retries": 3,
             "startPeriod": "1s",
+            "startInterval": "500ms",
         },
         "labels": {"com.example.owner": "shop"},
         "containerLabels": {"com.example.role": "order"},
@@ -122,6 +123,7 @@ FULL_SERVICE: dict[str, Any] = {
                     "labels": {"backup": "daily"},
                     "driver": "local",
                     "driverOptions": {"type": "tmpfs", "device": "tmpfs"},
+                    "subpath": "orders/current",
                 },
                 "bind": None,
                 "tmpfs": None,
@@ -194,6 +196,7 @@ FULL_SERVICE: dict[str, Any] = {
                 "level": "s0",
             },
         },
+        "oomScoreAdj": -500,
         "imageUpdate": {"policy": "digest", "interval": "5m"},
     },
 }

@@ -7,6 +7,7 @@ import pytest
 from swarm_operator.swarm.api_versions import (
     SERVICE_FIELDS,
     VersionedField,
+    accepts_every_field,
     parse_api_version,
     unsupported,
 )
@@ -43,7 +44,7 @@ def test_list_items_are_each_checked() -> None:
         {"Target": "/b", "VolumeOptions": {"Subpath": "sub"}},
     ]
     assert unsupported(_spec(mounts=mounts), "1.44") == [
-        "spec.mounts[].subpath needs Docker Engine API 1.45; this engine speaks 1.44"
+        "spec.mounts[].volumeOptions.subpath needs Docker Engine API 1.45; this engine speaks 1.44"
     ]
     assert unsupported(_spec(mounts=mounts[:1]), "1.44") == []
 
@@ -62,3 +63,18 @@ def test_every_entry_of_the_table_is_well_formed() -> None:
         assert field.manifest_path.startswith("spec."), field
     with pytest.raises(ValueError):
         parse_api_version("v1.41")
+
+
+def test_an_engine_as_new_as_the_newest_entry_needs_no_check() -> None:
+    assert accepts_every_field("1.46")
+    assert accepts_every_field("1.51")
+    assert accepts_every_field("2.0")
+    assert not accepts_every_field("1.45")  # Docker 26.1: no OomScoreAdj
+    assert not accepts_every_field("1.41")
+    spec = _spec({"Test": ["CMD", "true"], "StartInterval": 1})
+    spec["TaskTemplate"]["ContainerSpec"]["OomScoreAdj"] = 500
+    assert unsupported(spec, "1.46") == []
+    assert unsupported(spec, "1.45") == [
+        "spec.oomScoreAdj needs Docker Engine API 1.46; this engine speaks 1.45"
+    ]
+    assert len(unsupported(spec, "1.41")) == 2

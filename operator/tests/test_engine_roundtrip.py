@@ -68,6 +68,7 @@ def volume_options(draw: st.DrawFn) -> dict[str, Any]:
         "labels": draw(label_maps),
         "driver": driver,
         "driverOptions": draw(text_maps) if driver else {},
+        "subpath": draw(maybe(st.sampled_from(["a", "a/b", "./c", "d/../e"]))),
     }
 
 
@@ -114,6 +115,7 @@ def container_fields(draw: st.DrawFn) -> dict[str, Any]:
         "stdinOpen": draw(st.booleans()),
         "isolation": draw(maybe(st.sampled_from(["default", "process"]))),
         "privileges": draw(maybe(privileges)),
+        "oomScoreAdj": draw(maybe(st.integers(-1000, 1000))),
     }
 
 
@@ -249,6 +251,7 @@ def service_manifests(draw: st.DrawFn) -> Service:
             "test": draw(st.sampled_from([["CMD", "true"], "exit 0", ["NONE"]])),
             "interval": draw(maybe(st.integers(10**6, 10**12).map(lambda ns: f"{ns}ns"))),
             "retries": draw(maybe(st.integers(0, 5))),
+            "startInterval": draw(maybe(st.sampled_from(["0s", "1ms", "2s", "1m30s"]))),
         }
     if draw(st.booleans()):
         spec["mounts"] = [

@@ -214,3 +214,21 @@ def test_a_missing_external_network_is_reported_never_created(tmp_path: Path) ->
     status = rig.status(key)
     assert status["syncStatus"] == "out_of_sync"
     assert "swarm-operator never creates it" in status["lastError"]
+
+
+def test_a_field_the_engines_api_lacks_is_reported_never_written(tmp_path: Path) -> None:
+    """On an engine of API 1.45 (Docker 26), a service with oomScoreAdj (API 1.46) is
+    blocked by the plan: nothing is written, and its status says why."""
+    (tmp_path / "web.yaml").write_text(WEB + "  oomScoreAdj: 100\n")
+    rig = Rig(tmp_path)
+    rig.swarm.negotiated_api_version = "1.45"
+    assert rig.reconciler.reconcile(KEY) == SUCCESS
+    assert rig.swarm.calls["create_service"] == 0
+    status = rig.status()
+    assert status["syncStatus"] == "out_of_sync"
+    assert status["lastError"] == (
+        "spec.oomScoreAdj needs Docker Engine API 1.46; this engine speaks 1.45"
+    )
+    rig.swarm.negotiated_api_version = "1.46"  # the engine upgraded: written
+    assert rig.reconciler.reconcile(KEY) == SUCCESS
+    assert rig.swarm.calls["create_service"] == 1

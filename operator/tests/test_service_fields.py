@@ -140,8 +140,9 @@ CLI_MADE: dict[str, Any] = {
             "Isolation": "default",
             # not expressed by the language: kept
             "Privileges": {"NoNewPrivileges": True, "Seccomp": {"Mode": "unconfined"}},
+            # expressed (issue 12's fields; OomScoreAdj and the healthcheck's StartInterval
+            # of API 1.44+, as a Docker 27 engine stores them), not in the manifest: removed
             "OomScoreAdj": 100,
-            # expressed (issue 12's fields), and not in the manifest below: removed
             "Sysctls": {"net.core.somaxconn": "1024"},
             "CapabilityAdd": ["CAP_NET_ADMIN"],
             "Ulimits": [{"Name": "nofile", "Hard": 2048, "Soft": 1024}],
@@ -193,10 +194,9 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
     body = merge(CLI_MADE, rendered)
     task, container = body["TaskTemplate"], body["TaskTemplate"]["ContainerSpec"]
     live_container = CLI_MADE["TaskTemplate"]["ContainerSpec"]
-    for key in ("Privileges", "OomScoreAdj"):  # unmanaged: as live
-        assert container[key] == live_container[key]
-    # issue 12's fields are managed: what the manifest does not set is gone
-    for key in ("Sysctls", "CapabilityAdd", "Ulimits"):
+    assert container["Privileges"] == live_container["Privileges"]  # unmanaged: as live
+    # issue 12's fields and the newer ones are managed: what the manifest does not set is gone
+    for key in ("Sysctls", "CapabilityAdd", "Ulimits", "OomScoreAdj", "Healthcheck"):
         assert key not in container, key
     assert container["Isolation"] == "default"  # the engine's own value: nothing to write
     assert "LogDriver" not in task
@@ -208,7 +208,6 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
     assert "Env" not in container and "Hosts" not in container and "Init" not in container
     assert "Secrets" not in container  # managed: the manifest mounts none
     assert "DNSConfig" not in container  # only managed fields were in it
-    assert container["Healthcheck"] == {"StartInterval": 1000000000}  # unmanaged, kept
     assert task["RestartPolicy"] == rendered["TaskTemplate"]["RestartPolicy"]
     # Keyed lists: the same mount (target and type) keeps its unmanaged options (a tmpfs
     # mount's Options; its size is managed); a mount whose type changed is a new mount;
@@ -224,9 +223,7 @@ def test_merge_keeps_the_unmanaged_fields_and_writes_the_managed_ones() -> None:
     }
     assert service_fields.kept(body) == (
         "EndpointSpec.Ports[80,tcp,8080,ingress].Name",
-        "TaskTemplate.ContainerSpec.Healthcheck.StartInterval",
         "TaskTemplate.ContainerSpec.Mounts[/cache,tmpfs].TmpfsOptions.Options",
-        "TaskTemplate.ContainerSpec.OomScoreAdj",
         "TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges",
         "TaskTemplate.ContainerSpec.Privileges.Seccomp",
     )
@@ -348,7 +345,13 @@ def live_specs(draw: st.DrawFn) -> dict[str, Any]:
     places = _places(live)
     for _ in range(draw(st.integers(0, 8))):
         node, table = draw(st.sampled_from(places))
-        names = frozenset(table.fields) if isinstance(table, Keyed) else frozenset(table)
+        # every key the table names (a keyed element's nested blocks too, as a table's):
+        # a managed block given a value that is no block is nothing the engine stores
+        names = (
+            frozenset(table.fields | set(table.nested))
+            if isinstance(table, Keyed)
+            else frozenset(table)
+        )
         key = draw(st.sampled_from(REAL_EXTRAS) | st.from_regex(r"X[A-Za-z]{0,6}", fullmatch=True))
         if key not in names:
             node[key] = draw(json_values)
@@ -414,13 +417,13 @@ def test_plan_lists_the_kept_fields_and_never_their_values() -> None:
     the_plan = plan([ADOPTING], live, PlanOptions(adopt=True))
     (action,) = the_plan.actions
     assert action.verb == "adopt"
-    assert "TaskTemplate.ContainerSpec.OomScoreAdj" in action.kept
     assert "TaskTemplate.ContainerSpec.Privileges.Seccomp" in action.kept
+    assert "TaskTemplate.ContainerSpec.OomScoreAdj" not in action.kept  # managed: changed
     assert "TaskTemplate.LogDriver" not in action.kept  # managed: a difference instead
     text = plan_text(the_plan)
     assert (
-        "    kept: TaskTemplate.ContainerSpec.OomScoreAdj (not expressed by the manifest language)"
-        in text
+        "    kept: TaskTemplate.ContainerSpec.Privileges.Seccomp (not expressed by the manifest "
+        "language)" in text
     )
     data = the_plan.to_dict()["actions"][0]
     assert data["kept"] == list(action.kept)
@@ -484,7 +487,7 @@ def test_an_unreadable_live_service_lists_its_managed_changes_in_the_engines_wor
     assert "spec.Mode.Replicated.Replicas" in paths
     (env,) = [d for d in action.differences if d.path == "spec.TaskTemplate.ContainerSpec.Env"]
     assert env.sensitive
-    assert "TaskTemplate.ContainerSpec.OomScoreAdj" in action.kept
+    assert "TaskTemplate.ContainerSpec.Privileges.Seccomp" in action.kept
     shown = plan_text(the_plan) + json.dumps(the_plan.to_dict())
     assert "hunter2" not in shown
 

@@ -40,7 +40,7 @@ class Snapshot:
     def read(self, client: SwarmClient) -> LiveState:
         """Read every kind once, and what their health needs; return the live state."""
         raws = read_raw(client)
-        self.live = build_state(raws)
+        self.live = build_state(raws, client.negotiated_api_version)
         for kind in registry.KINDS:
             self.status[kind.name] = kind.read_all_status(client, raws.get(kind.name, []))
         return self.live

@@ -31,6 +31,10 @@ RawState = Mapping[str, Sequence[Raw]]
 class LiveState:
     tables: Mapping[str, Mapping[str, LiveObject]] = field(default_factory=dict)
     """Live objects by kind name, then by object name."""
+    api_version: str | None = None
+    """The Engine API version the engine negotiated while it was read (None: not known,
+    e.g. a state built from lists read elsewhere): the planner blocks a write of a field
+    that version does not accept (`swarm.api_versions`)."""
 
     def of(self, kind: str) -> Mapping[str, LiveObject]:
         """The live objects of ``kind`` by name (empty if none were read)."""
@@ -45,11 +49,13 @@ class LiveState:
         return [obj for kind in registry.NAMES for obj in self.tables.get(kind, {}).values()]
 
 
-def build_state(raws: RawState) -> LiveState:
-    """Assemble a LiveState from raw lists by kind (as returned by the Engine API). Pure."""
+def build_state(raws: RawState, api_version: str | None = None) -> LiveState:
+    """Assemble a LiveState from raw lists by kind (as returned by the Engine API, which
+    spoke ``api_version``). Pure."""
     for kind in raws:
         registry.of(kind)  # an unknown kind is an error, not ignored
-    return LiveState({kind.name: kind.live(raws) for kind in registry.KINDS if kind.name in raws})
+    tables = {kind.name: kind.live(raws) for kind in registry.KINDS if kind.name in raws}
+    return LiveState(tables, api_version)
 
 
 def read_raw(client: SwarmClient, keys: Collection[Key] | None = None) -> dict[str, list[Raw]]:
@@ -74,5 +80,7 @@ def read_raw(client: SwarmClient, keys: Collection[Key] | None = None) -> dict[s
 
 
 def read_live(client: SwarmClient, keys: Collection[Key] | None = None) -> LiveState:
-    """Read the live Swarm (all of it, or what ``keys`` need) into a `LiveState`."""
-    return build_state(read_raw(client, keys))
+    """Read the live Swarm (all of it, or what ``keys`` need) into a `LiveState`, with
+    the API version the reads negotiated (no call of its own)."""
+    raws = read_raw(client, keys)
+    return build_state(raws, client.negotiated_api_version)

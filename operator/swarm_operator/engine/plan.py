@@ -26,7 +26,8 @@ Verbs:
 - ``noop``: nothing to do. ``missing``: a Node manifest names no node of the Swarm, or an
   external network does not exist (that one is blocked: an error, `Plan.unmet`).
 An action that would be unsafe or was not allowed carries ``blocked`` (why) and is not
-carried out; the plan still shows it.
+carried out; the plan still shows it. So does a write of a field the engine's API version
+does not accept (`swarm.api_versions`; the version comes with the live state).
 An update, adoption or replace of a service carries ``kept``: the live fields the manifest
 language does not express, which its write keeps as they are (`kinds.service_fields`).
 """
@@ -221,7 +222,7 @@ def plan(
         selected = list(index)
     else:
         selected = [index.by_key[k] for k in wanted if k in index.by_key]
-    ctx = PlanContext(options, live.of, desired=index.by_key.get)
+    ctx = PlanContext(options, live.of, desired=index.by_key.get, api_version=live.api_version)
     actions: list[Action] = []
     for m in sorted(selected, key=lambda m: (registry.rank(m.kind), m.name)):
         action = registry.of_manifest(m).plan(m, live.get(m.key), ctx)

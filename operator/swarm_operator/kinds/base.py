@@ -182,6 +182,9 @@ class PlanContext:
     """State a kind keeps across the objects of one plan (the managers that leave)."""
     desired: Callable[[Key], Manifest | None] = field(default=lambda key: None)
     """The declared object of a key, if any (a service looks up its secrets' versions)."""
+    api_version: str | None = None
+    """The Engine API version of the engine the live state was read from (None: not
+    known): a write of a field it does not accept is blocked (`swarm.api_versions`)."""
 
 
 Progress = Callable[[str], None]

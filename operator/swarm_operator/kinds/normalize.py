@@ -8,6 +8,8 @@ differences read in the manifest's own words (``spec.updateConfig.parallelism``)
 Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
 - unset update/rollback/restart blocks and unset fields in them = the engine's defaults;
 - ``init`` unset = false; ``stopGracePeriod`` unset = 10s; empty command/args = unset;
+- the API 1.44+ fields: ``oomScoreAdj`` 0 = unset, a healthcheck's ``startInterval``
+  0 = unset (the engine stores neither);
 - ``isolation`` ``default`` = unset; a replicated job's ``maxConcurrent`` unset = its
   ``replicas``; a mount's empty ``volumeOptions``/``tmpfs`` block, an empty
   ``privileges`` or SELinux context = unset; groups and
@@ -125,6 +127,8 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
     res = {"limits": _amounts(res.get("limits")), "reservations": _amounts(res.get("reservations"))}
     s["resources"] = None if res == {"limits": None, "reservations": None} else res
     hc = s.get("healthcheck")
+    if hc is not None and hc.get("startInterval") == "0s":
+        hc["startInterval"] = None  # 0 is the engine's default (it stores none)
     if hc is not None and all(v is None for v in hc.values()):
         s["healthcheck"] = None
     s["ports"] = sorted(
@@ -152,6 +156,8 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
         s["isolation"] = None
     if s.get("mode") == "replicated-job" and s.get("maxConcurrent") is None:
         s["maxConcurrent"] = s.get("replicas")
+    if not s.get("oomScoreAdj"):  # 0 is the kernel's default: the engine stores none
+        s["oomScoreAdj"] = None
     privileges = dict(s.get("privileges") or {})
     selinux = privileges.get("seLinuxContext")
     if selinux is not None and not any(selinux.values()):  # every label unset: no block

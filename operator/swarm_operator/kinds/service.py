@@ -4,7 +4,8 @@ Owns what is particular to services beyond their engine form (`kinds.service_spe
 which live services are the user's (probe services are the operator's own plumbing,
 never drift, never pruned), the plan rules (create, update, adopt only when allowed; a
 change of mode is a ``replace``, remove and create, since the engine refuses it in place
-"service mode change is not allowed"; it needs ``--allow-replace``), the
+"service mode change is not allowed"; it needs ``--allow-replace``; a write of a field
+the engine's API version does not accept is blocked, `engine_refusal`), the
 writes (a create or update names its networks by ID, listed once per plan run and again
 once if a network went away meanwhile; an update keeps the engine's digest pin and its
 ``ForceUpdate`` counter, and every field of the live spec the manifest language does not
@@ -64,6 +65,7 @@ from swarm_operator.manifests.models import (
 from swarm_operator.manifests.service_blocks import Mount
 from swarm_operator.manifests.service_spec import ServiceSpec
 from swarm_operator.swarm import labels
+from swarm_operator.swarm.api_versions import accepts_every_field, unsupported
 from swarm_operator.swarm.errors import NetworkGone, NotFound, Transient
 
 if TYPE_CHECKING:
@@ -75,6 +77,7 @@ BLOBS = ("Secret", "Config")
 """The kinds a service mounts: its spec names their versions by ID and versioned name."""
 KEEPING_VERBS = frozenset({"update", "adopt", "replace"})
 """Verbs that write over a live service, keeping what the language does not express."""
+WRITING_VERBS = frozenset({"create", *KEEPING_VERBS})
 RECENT_APPLY = 120.0
 """Seconds after the operator changed a service during which missing tasks are
 'progressing', not 'degraded'."""
@@ -173,6 +176,24 @@ def _keeping(action: Action) -> Action:
         )
         action = replace(action, differences=changed)
     return replace(action, kept=service_fields.kept(body))
+
+
+def engine_refusal(action: Action, api_version: str | None) -> str | None:
+    """Why an engine of ``api_version`` cannot take the write ``action`` plans: the fields
+    of the spec it would send that this API version does not accept (`swarm.api_versions`;
+    the engine would drop them without a word). None when it can, or the version is not
+    known (the door still refuses the write)."""
+    m = action.desired
+    if api_version is None or accepts_every_field(api_version) or not isinstance(m, Service):
+        return None
+    if action.verb not in WRITING_VERBS:
+        return None
+    if action.live is None:
+        body = service_spec(m, references=action.references)
+    else:
+        targets = live_targets(action.live)
+        body = update_body(m, action.live.spec, targets, references=action.references)
+    return "; ".join(unsupported(body, api_version)) or None
 
 
 def live_service(
@@ -298,7 +319,9 @@ class ServiceKind(Kind):
                 action = replace(action, differences=(*action.differences, *rolled))
         if resolved:
             action = replace(action, references=resolved)
-        return _keeping(action) if action.verb in KEEPING_VERBS else action
+        action = _keeping(action) if action.verb in KEEPING_VERBS else action
+        refused = None if action.blocked else engine_refusal(action, ctx.api_version)
+        return action.block(refused) if refused else action
 
     def _plan(self, m: Service, live: LiveObject | None, ctx: PlanContext) -> Action:
         if live is None:

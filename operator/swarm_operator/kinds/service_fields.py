@@ -85,8 +85,13 @@ MANAGED: Table = {
                 ("Target", "Type"),
                 frozenset({"Type", "Source", "Target", "ReadOnly"}),
                 {
-                    # Subpath, NonRecursive, CreateMountpoint, tmpfs Options...: kept
-                    "VolumeOptions": {"NoCopy": None, "Labels": None, "DriverConfig": None},
+                    # NonRecursive, CreateMountpoint, tmpfs Options...: kept
+                    "VolumeOptions": {
+                        "NoCopy": None,
+                        "Labels": None,
+                        "DriverConfig": None,
+                        "Subpath": None,  # API 1.45
+                    },
                     "BindOptions": {"Propagation": None},
                     "TmpfsOptions": {"SizeBytes": None, "Mode": None},
                 },
@@ -103,6 +108,7 @@ MANAGED: Table = {
                 "Timeout": None,
                 "Retries": None,
                 "StartPeriod": None,
+                "StartInterval": None,  # API 1.44
             },
             "DNSConfig": {"Nameservers": None, "Search": None, "Options": None},
             "Hosts": None,
@@ -120,6 +126,7 @@ MANAGED: Table = {
             "Isolation": EngineDefault("default"),  # dockerd's convert.isolationToGRPC
             # Seccomp, AppArmor, NoNewPrivileges: not expressed, kept
             "Privileges": {"CredentialSpec": None, "SELinuxContext": None},
+            "OomScoreAdj": None,  # API 1.46
         },
         "Resources": {
             "Limits": {**_AMOUNTS, "Pids": None},

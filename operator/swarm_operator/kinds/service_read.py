@@ -102,6 +102,7 @@ def _mount_from_docker(m: Mapping[str, Any]) -> dict[str, Any]:
             "labels": dict(vo.get("Labels") or {}),
             "driver": driver.get("Name") or None,
             "driver_options": dict(driver.get("Options") or {}),
+            "subpath": some(vo.get("Subpath")),
         }
     bind = m.get("BindOptions")
     if bind:
@@ -113,7 +114,8 @@ def _mount_from_docker(m: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _container_extras(c: Mapping[str, Any]) -> dict[str, Any]:
-    """The ContainerSpec fields of issue 12 in manifest form."""
+    """The ContainerSpec fields of issue 12, and ``OomScoreAdj`` (API 1.46), in manifest
+    form."""
     privileges = None
     p = c.get("Privileges") or {}
     if p.get("CredentialSpec") or p.get("SELinuxContext"):
@@ -149,6 +151,7 @@ def _container_extras(c: Mapping[str, Any]) -> dict[str, Any]:
         "stdin_open": bool(c.get("OpenStdin")),
         "isolation": some(c.get("Isolation")),
         "privileges": privileges,
+        "oom_score_adj": c.get("OomScoreAdj") or None,
     }
 
 
@@ -210,6 +213,7 @@ def service_from_docker(
             "timeout": dur(health.get("Timeout")),
             "retries": health.get("Retries"),
             "start_period": dur(health.get("StartPeriod")),
+            "start_interval": dur(health.get("StartInterval")),
         }
     dns = c.get("DNSConfig") or {}
     place = task.get("Placement") or {}

@@ -24,7 +24,10 @@ The fields of stack files (issue 12) go where the CLI puts them: ``TaskTemplate.
 ``ReadOnly``, ``Groups``, ``TTY``, ``OpenStdin``, ``Isolation``, ``Privileges``; mount
 ``VolumeOptions``/``BindOptions``/``TmpfsOptions``; ``Resources.Limits.Pids``,
 ``Reservations.GenericResources``, ``Placement.Platforms``, attachment ``DriverOpts`` and
-``ReplicatedJob.MaxConcurrent`` (README, "ServiceSpec fields").
+``ReplicatedJob.MaxConcurrent`` (README, "ServiceSpec fields"). So do the fields of newer
+engines: ``Healthcheck.StartInterval`` (API 1.44), a volume mount's
+``VolumeOptions.Subpath`` (1.45) and ``ContainerSpec.OomScoreAdj`` (1.46); whether the
+engine accepts them is the plan's and the door's question (`swarm.api_versions`).
 Neighbours: `kinds.service` (the kind: plan, apply, health) uses both directions;
 `kinds.service_fields` lists the paths written here that the language manages.
 """
@@ -111,7 +114,12 @@ def _mount(m: Mount) -> dict[str, Any]:
         if vo.driver:
             driver = drop_empty({"Name": vo.driver, "Options": dict(vo.driver_options)})
         body["VolumeOptions"] = drop_empty(
-            {"NoCopy": vo.no_copy or None, "Labels": dict(vo.labels), "DriverConfig": driver}
+            {
+                "NoCopy": vo.no_copy or None,
+                "Labels": dict(vo.labels),
+                "DriverConfig": driver,
+                "Subpath": vo.subpath,
+            }
         )
     if m.bind is not None:
         body["BindOptions"] = {"Propagation": m.bind.propagation}
@@ -170,6 +178,7 @@ def container_spec(spec: ServiceSpec) -> dict[str, Any]:
                 "Timeout": hc.timeout,
                 "Retries": hc.retries,
                 "StartPeriod": hc.start_period,
+                "StartInterval": hc.start_interval or None,
             }
         )
     dns = drop_empty(
@@ -203,6 +212,7 @@ def container_spec(spec: ServiceSpec) -> dict[str, Any]:
             "OpenStdin": spec.stdin_open or None,
             "Isolation": spec.isolation,
             "Privileges": _privileges(spec.privileges),
+            "OomScoreAdj": spec.oom_score_adj or None,  # 0, the default: not written
         }
     )
 

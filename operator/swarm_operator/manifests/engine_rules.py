@@ -239,3 +239,28 @@ def sysctl_problem(name: str) -> str | None:
         f"sysctl {name!r} is not namespaced, so a container may not set it "
         "(allowed: net.*, fs.mqueue.*, kernel.msg*, kernel.sem, kernel.shm*)"
     )
+
+
+# --------------------------------------------------------------------------- mounts
+
+OOM_SCORE_ADJ_MIN = -1000
+OOM_SCORE_ADJ_MAX = 1000
+"""The kernel's range of ``/proc/<pid>/oom_score_adj`` (compose's ``oom_score_adj`` too)."""
+
+
+def subpath_problem(subpath: str) -> str | None:
+    """The daemon's check of a volume mount's ``Subpath`` (Go's ``filepath.IsLocal``): a
+    relative path that stays inside the volume. The engine stores any text and rejects
+    every task of the service when it starts, so `validate` says it first."""
+    parts = subpath.split("/")
+    depth = 0
+    for part in parts:
+        if part == "..":
+            depth -= 1
+        elif part not in ("", "."):
+            depth += 1
+        if depth < 0:
+            break
+    if not subpath or subpath.startswith("/") or depth < 0 or "\x00" in subpath:
+        return f"subpath {subpath!r} must be a relative path within the volume"
+    return None

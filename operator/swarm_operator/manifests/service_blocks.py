@@ -197,8 +197,13 @@ class Healthcheck(Model):
     timeout: Duration | None = None
     retries: int | None = Field(default=None, ge=0, le=INT64_MAX)
     start_period: Duration | None = None
+    start_interval: Duration | None = Field(
+        default=None,
+        description="Time between checks during the start period (Docker Engine API 1.44, "
+        "Docker 25).",
+    )
 
-    @field_validator("interval", "timeout", "start_period")
+    @field_validator("interval", "timeout", "start_period", "start_interval")
     @classmethod
     def _at_least_a_millisecond(cls, value: int | None) -> int | None:
         if value and value < engine_rules.MIN_HEALTH_DURATION_NS:
@@ -269,6 +274,21 @@ class VolumeOptions(Model):
         "Volume's driver is filled in from it).",
     )
     driver_options: StrMap = Field(default_factory=dict, description="Options of that driver.")
+    subpath: str | None = Field(
+        default=None,
+        description="Mount this directory of the volume (relative; it must exist) instead of "
+        "its root (Docker Engine API 1.45, Docker 26).",
+    )
+
+    @field_validator("subpath")
+    @classmethod
+    def _inside_the_volume(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = engine_rules.subpath_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _options_need_driver(self) -> VolumeOptions:

@@ -117,6 +117,13 @@ class ServiceSpec(Model):
     privileges: Privileges | None = Field(
         default=None, description="Credential spec and SELinux context."
     )
+    oom_score_adj: int | None = Field(
+        default=None,
+        ge=engine_rules.OOM_SCORE_ADJ_MIN,
+        le=engine_rules.OOM_SCORE_ADJ_MAX,
+        description="The tasks' preference for the kernel's OOM killer, -1000 to 1000 "
+        "(Docker Engine API 1.46, Docker 27).",
+    )
 
     @field_validator("cap_add", "cap_drop")
     @classmethod

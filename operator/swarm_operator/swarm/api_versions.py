@@ -7,11 +7,15 @@ so the write is refused first, naming the manifest field and both versions:
 
     spec.healthcheck.startInterval needs Docker Engine API 1.44; this engine speaks 1.41
 
-The lab runs engines 20.10 (API 1.41) and 26.1 (API 1.45). Every field the manifest
-language renders today is accepted by API 1.41, the oldest the door talks to
-(`swarm.client.MIN_API_VERSION`); the table lists the Engine API fields of services added
-since (Engine API version history), so the door refuses them on an older engine whoever
-builds the spec. The stack-file fields of issue 12 are all 1.41 or older, so none is in
+The lab runs engines 20.10 (API 1.41) and 26.1 (API 1.45). The table lists the Engine API
+fields of services added since 1.41, the oldest the door talks to
+(`swarm.client.MIN_API_VERSION`), that the manifest language writes: the healthcheck's
+``startInterval`` (1.44, Docker 25), a volume mount's ``subpath`` (1.45, Docker 26) and
+``oomScoreAdj`` (1.46, Docker 27). An older engine does not refuse them: it drops them
+without a word (26.1, asked for ``OomScoreAdj``, stores a spec without it), so the plan
+blocks the service (`kinds.service`, from the version the read negotiated) and the door
+refuses the write, whoever builds the spec. Every other field the language renders is
+accepted by API 1.41. The stack-file fields of issue 12 are all 1.41 or older, so none is in
 the table: ``Sysctls``, ``Placement.MaxReplicas`` and the credential spec's ``Config``
 came with 1.40; ``CapabilityAdd``/``CapabilityDrop``, ``Ulimits``,
 ``Resources.Limits.Pids`` and the job modes (``ReplicatedJob.MaxConcurrent``) with 1.41
@@ -46,7 +50,7 @@ SERVICE_FIELDS: tuple[VersionedField, ...] = (
     ),
     VersionedField(
         ("TaskTemplate", "ContainerSpec", "Mounts", "*", "VolumeOptions", "Subpath"),
-        "spec.mounts[].subpath",
+        "spec.mounts[].volumeOptions.subpath",
         "1.45",
     ),
     VersionedField(
@@ -63,6 +67,15 @@ def parse_api_version(text: str) -> tuple[int, int]:
     if not (major.isdigit() and minor.isdigit()):
         raise ValueError(f"not an Engine API version: {text!r}")
     return int(major), int(minor)
+
+
+NEWEST_NEEDED: tuple[int, int] = max(parse_api_version(f.min_api) for f in SERVICE_FIELDS)
+"""An engine of this API version or newer accepts every field of the table."""
+
+
+def accepts_every_field(api_version: str) -> bool:
+    """``api_version`` accepts every field of `SERVICE_FIELDS` (nothing to check)."""
+    return parse_api_version(api_version) >= NEWEST_NEEDED
 
 
 def _values(node: Any, path: Sequence[str]) -> Iterator[Any]:

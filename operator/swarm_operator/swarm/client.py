@@ -185,6 +185,12 @@ class SwarmClient:
         self._negotiate()
         return str(self._api.api_version)
 
+    @property
+    def negotiated_api_version(self) -> str | None:
+        """The API version, if a call already negotiated it (None: no call made yet);
+        unlike `api_version`, never asks the engine."""
+        return str(self._api.api_version) if self._negotiated else None
+
     def _negotiate(self) -> None:
         """Learn the engine's API version with ``GET /version`` unless a read already did."""
         if not self._negotiated:

@@ -39,6 +39,7 @@ from swarm_operator.manifests.compose.rules.base import (
     Table,
     boolean,
     ignored,
+    integer,
     is_external,
     lower,
     nested,
@@ -111,7 +112,6 @@ _FORBIDDEN = {
     "cpuset": "set deploy.resources.limits.cpus",
     "mem_limit": "set deploy.resources.limits.memory",
     "memswap_limit": "set deploy.resources.limits.memory",
-    "oom_score_adj": "services take no OOM score",
 }
 
 SERVICE: Table = {
@@ -150,6 +150,7 @@ SERVICE: Table = {
     "isolation": to(("isolation",), lower),
     "group_add": to(("groups",), text_list),
     "credential_spec": container.credential_spec,
+    "oom_score_adj": to(("oomScoreAdj",), integer),
     **{k: ignored(v) for k, v in _IGNORED_BY_SWARM.items()},
     **{k: refused(v) for k, v in _FORBIDDEN.items()},
 }

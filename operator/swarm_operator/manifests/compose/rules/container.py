@@ -25,7 +25,6 @@ from swarm_operator.manifests.compose.rules.base import (
     file_mode,
     health_test,
     integer,
-    not_yet,
     quantity,
     skip,
     text,
@@ -106,7 +105,7 @@ HEALTHCHECK: Table = {
     "timeout": to(("healthcheck", "timeout"), quantity),
     "retries": to(("healthcheck", "retries"), integer),
     "start_period": to(("healthcheck", "startPeriod"), quantity),
-    "start_interval": not_yet("healthcheck.startInterval"),
+    "start_interval": to(("healthcheck", "startInterval"), quantity),
     "disable": skip,
 }
 

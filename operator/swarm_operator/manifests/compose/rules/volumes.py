@@ -40,7 +40,10 @@ MOUNT: Table = {
     "target": to(("target",)),
     "read_only": to(("readOnly",), boolean),
     "volume": nested(
-        {"nocopy": to(("volumeOptions", "noCopy"), boolean), "subpath": refused("no subpath")}
+        {
+            "nocopy": to(("volumeOptions", "noCopy"), boolean),
+            "subpath": to(("volumeOptions", "subpath")),
+        }
     ),
     "bind": nested(
         {
