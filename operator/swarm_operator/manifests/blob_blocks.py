@@ -30,7 +30,8 @@ MaxConfigSize)."""
 MAX_ENGINE_NAME = 64
 """Docker's limit on the name of a secret or config."""
 HASH_LENGTH = 10
-"""Hex digits of the content hash in a version's engine name (``<name>-<hash>``)."""
+"""Hex digits after the name in a version's engine name (``<name>-<digits>``: a Config's
+sha256, a Secret's random ones)."""
 SECRETS_DIR = "/run/secrets/"
 """Where a secret with a relative (or default) target is mounted in a task."""
 DEFAULT_UID = "0"
