@@ -313,3 +313,80 @@ def test_the_refused_label_namespace_is_the_one_the_operator_writes() -> None:
         for name, value in vars(labels).items()
         if name.isupper() and isinstance(value, str) and value.startswith("io.")
     )
+
+
+# A file mode is one type wherever a manifest writes one: a secret's or config's file in a
+# task and a tmpfs mount's root read the same texts, give the same numbers and write the
+# same text back.
+MODE_TEXTS = {
+    "0440": 0o440,
+    "440": 0o440,
+    "0o440": 0o440,
+    " 0755 ": 0o755,
+    "1777": 0o1777,
+    "01777": 0o1777,
+    "0o1777": 0o1777,
+    "7": 0o7,
+    "0": 0,
+    0o640: 0o640,
+    420: 0o644,
+}
+
+
+def _modes(mode: Any) -> tuple[Any, Any]:
+    """(a secret reference's mode, a tmpfs mount's mode) of the same value, as parsed."""
+    spec = {
+        "image": "img",
+        "secrets": [{"source": "s", "mode": mode}],
+        "mounts": [{"type": "tmpfs", "target": "/t", "tmpfs": {"mode": mode}}],
+    }
+    svc = Service.model_validate({"metadata": {"name": "w"}, "spec": spec})
+    return svc.spec.secrets[0].mode, svc.spec.mounts[0].tmpfs.mode  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "number"), list(MODE_TEXTS.items()))
+def test_a_file_mode_reads_the_same_in_every_field(text: Any, number: int) -> None:
+    assert _modes(text) == (number, number)
+
+
+@pytest.mark.parametrize("bad", ["rw", "0888", "12345", "0x1ff", "0o", "", 0o10000, -1])
+def test_a_bad_file_mode_is_refused_in_every_field(bad: Any) -> None:
+    for field in ("secrets", "mounts"):
+        spec: dict[str, Any] = {"image": "img"}
+        if field == "secrets":
+            spec["secrets"] = [{"source": "s", "mode": bad}]
+        else:
+            spec["mounts"] = [{"type": "tmpfs", "target": "/t", "tmpfs": {"mode": bad}}]
+        with pytest.raises(ValidationError, match=r"octal|less than or equal|greater than"):
+            Service.model_validate({"metadata": {"name": "w"}, "spec": spec})
+
+
+def test_a_file_mode_is_written_back_as_octal_text_that_reads_the_same() -> None:
+    for number, text in ((0o440, "0440"), (0o1777, "01777"), (0o7, "0007"), (0, "0000")):
+        spec = {
+            "image": "img",
+            "configs": [{"source": "c", "mode": number}],
+            "mounts": [{"type": "tmpfs", "target": "/t", "tmpfs": {"mode": number}}],
+        }
+        svc = Service.model_validate({"metadata": {"name": "w"}, "spec": spec})
+        dumped = svc.spec.model_dump(mode="json", by_alias=True)
+        assert (dumped["configs"][0]["mode"], dumped["mounts"][0]["tmpfs"]["mode"]) == (text, text)
+        assert _modes(text) == (number, number)
+
+
+def test_every_file_mode_field_has_one_schema() -> None:
+    schema = ServiceSpec.model_json_schema()
+    found = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "pattern" in node and "[0-7]" in node["pattern"]:
+                found.append(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert len(found) == 3 and set(found) == {"^(0o?)?[0-7]{1,4}$"}  # secrets, configs, tmpfs

@@ -9,6 +9,7 @@ engines in tests/lab/test_daemon.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,11 @@ def test_an_env_value_never_leaves_the_process(rig: Rig) -> None:
     shown = json.dumps(logs) + json.dumps(rig.board.snapshot())
     for value in ("manifest-secret-1", "typed-by-hand-2"):
         assert value not in shown
+        # nor a hash of it (the JSON form once carried the sha256 of each side)
+        digest = hashlib.sha256(json.dumps(value).encode()).hexdigest()
+        assert digest[:16] not in shown and hashlib.sha256(value.encode()).hexdigest() not in shown
     assert "spec.env.DB_PASSWORD: (changed)" in shown
+    assert '"before": "(hidden)"' in shown or '"after": "(hidden)"' in shown  # the real log
     env = rig.swarm.service("web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert env == ["DB_PASSWORD=manifest-secret-1"]
 

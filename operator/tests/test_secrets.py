@@ -5,7 +5,9 @@ go keeping the one before), with the content in no plan or report output."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,9 @@ def test_a_secret_file_is_read_relative_to_its_manifest(tmp_path: Path) -> None:
     (obj,) = result.objects
     assert isinstance(obj.manifest, Secret)
     assert obj.manifest.content == b"pw-one"
-    assert obj.manifest.engine_name.startswith("db-") and len(obj.manifest.engine_name) == 13
+    target = registry.of("Secret").target(obj.manifest, None)  # type: ignore[attr-defined]
+    assert re.fullmatch(r"db-[0-9a-f]{10}", target), target
+    assert hashlib.sha256(b"pw-one").hexdigest()[:10] not in target  # no digest in the name
     # the content is in no dump, repr or schema-facing form of the manifest
     assert "pw-one" not in repr(obj.manifest)
     assert "pw-one" not in json.dumps(obj.manifest.model_dump(mode="json"))

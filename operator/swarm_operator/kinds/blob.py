@@ -1,15 +1,17 @@
 """What the Secret and Config kinds share: immutable engine objects, versioned by content.
 
 Swarm cannot change a secret's or config's data, so one manifest is a series of engine
-objects ``<name>-<short hash of the content>`` (`models.BlobManifest.engine_name`), each
-labelled with the manifest's name (`labels.OBJECT`) and the operator's ownership labels.
+objects ``<name>-<10 hex digits>``, each labelled with the manifest's name
+(`labels.OBJECT`), the operator's ownership labels and what tells which content it holds
+(`BlobKind.target`, `BlobKind.content_labels`: a Config by the sha256 of its content, a
+Secret by a salted slow fingerprint, `kinds.secret`).
 Owns reading them grouped by manifest name (the versions of one object, and the services
 using each), the plan rules (a new content is a ``rotate``: the new version is created,
 the services referencing it roll onto it through their own update, `kinds.service`; old
 versions go once no service uses them, keeping the one before so a service rollback
 still finds it; an ``external`` one must exist and is never created, changed or pruned)
 and the writes. Content is never in an action, a reason or a progress line: only the
-versioned names (a hash) are.
+versioned names are (`BlobKind.shown`: a Secret's old-format name without its hash).
 
 Neighbours: `kinds.secret` and `kinds.config` (one `BlobKind` each), `kinds.base`,
 `kinds.common`; `kinds.service` reads `versions_by_id`.
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from swarm_operator.swarm.client import SwarmClient
 
 SERVICE = "Service"
+CONTENT_LABELS = frozenset({labels.CONTENT_HASH, labels.CONTENT_SALT, labels.CONTENT_FINGERPRINT})
+"""The labels that tell a version's content, in either format (`kinds.fingerprint`)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,20 @@ class BlobKind(Kind):
         return out
 
     def comparable(self, desired: Manifest, live: Manifest) -> tuple[JSON, JSON]:
-        return {}, {}  # compared by version (the content hash), never field by field
+        return {}, {}  # compared by version (which content it holds), never field by field
+
+    def target(self, m: BlobManifest, live: LiveObject | None) -> str:
+        """The engine name of the version holding ``m``'s content: a live one, or the one
+        to create (the same for the same content throughout one process)."""
+        raise NotImplementedError
+
+    def content_labels(self, m: BlobManifest) -> dict[str, str]:
+        """The labels by which a new version of ``m`` is recognised as holding its content."""
+        raise NotImplementedError
+
+    def shown(self, version: Version) -> str:
+        """A version's name as plans, reports and logs show it."""
+        return version.name
 
     def export_spec(self, obj: LiveObject) -> dict[str, Any] | None:
         # The engine never gives the content back: a reference to what exists.
@@ -166,7 +183,7 @@ class BlobKind(Kind):
             return Action(
                 "noop", kind, name, "external: exists, left as it is", desired=m, live=live
             )
-        target = m.engine_name
+        target = self.target(m, live)
         if live is None or not live.managed:
             fields = (Difference("version", None, target),)
             reason = (
@@ -190,12 +207,13 @@ class BlobKind(Kind):
             stale = _stale(versions, target)
             if stale:
                 why.append(
-                    f"remove old versions no service uses: {', '.join(v.name for v in stale)}"
+                    "remove old versions no service uses: "
+                    + ", ".join(self.shown(v) for v in stale)
                 )
             if not why:
                 return Action("noop", kind, name, "up to date", desired=m, live=live)
             return Action("update", kind, name, "; ".join(why), diffs, m, live)
-        newest = versions[-1].name if versions else None
+        newest = self.shown(versions[-1]) if versions else None
         return Action(
             "rotate",
             kind,
@@ -217,15 +235,20 @@ class BlobKind(Kind):
 
     # ------------------------------------------------------------------ writing
 
-    def _labels(self, m: BlobManifest) -> dict[str, str]:
+    def _labels(self, m: BlobManifest, version: Version | None = None) -> dict[str, str]:
+        """A version's labels: the manifest's, ownership, and what tells its content (a
+        live ``version`` keeps its own: a relabel never changes its format)."""
         body = {**m.spec.labels, **ownership_labels(m)}
         body[labels.OBJECT] = m.name
-        body[labels.CONTENT_HASH] = m.content_hash
+        if version is None:
+            body.update(self.content_labels(m))
+        else:
+            body.update({k: v for k, v in version.labels.items() if k in CONTENT_LABELS})
         return body
 
-    def _create(self, ctx: ApplyContext, m: BlobManifest) -> str:
+    def _create(self, ctx: ApplyContext, m: BlobManifest, target: str) -> str:
         create = getattr(ctx.client, f"create_{self.noun}")
-        return str(create(m.engine_name, m.content, self._labels(m)))
+        return str(create(target, m.content, self._labels(m)))
 
     def _remove(self, ctx: ApplyContext, versions: Sequence[Version]) -> list[str]:
         remove = getattr(ctx.client, f"remove_{self.noun}")
@@ -237,7 +260,7 @@ class BlobKind(Kind):
                 pass
             except InUse:  # a service took it up since the plan: kept, tried again later
                 continue
-            removed.append(v.name)
+            removed.append(self.shown(v))
         return removed
 
     def apply(self, action: Action, ctx: ApplyContext) -> str:
@@ -248,21 +271,22 @@ class BlobKind(Kind):
             removed = self._remove(ctx, live.detail)
             return f"deleted ({len(removed)} version{'s' if len(removed) != 1 else ''})"
         m = cast(BlobManifest, action.desired)
+        target = self.target(m, live)  # as the plan found it: from the same live versions
         if action.verb == "create":
-            self._create(ctx, m)
-            return f"created {m.engine_name}"
+            self._create(ctx, m, target)
+            return f"created {target}"
         assert live is not None
         done = ""
-        current = next((v for v in live.detail if v.name == m.engine_name), None)
+        current = next((v for v in live.detail if v.name == target), None)
         relabel = current is not None and labels.user_labels(current.labels) != m.spec.labels
         if action.verb == "update" and current is not None and relabel:
-            getattr(ctx.client, f"relabel_{self.noun}")(current.id, self._labels(m))
-            done = f"relabelled {m.engine_name}"
+            getattr(ctx.client, f"relabel_{self.noun}")(current.id, self._labels(m, current))
+            done = f"relabelled {self.shown(current)}"
         if action.verb == "rotate":
-            self._create(ctx, m)
-            ctx.progress(f"{self.name} {m.name}: created version {m.engine_name}")
-            done = f"rotated to {m.engine_name}"
-        stale = _stale(live.detail, m.engine_name)
+            self._create(ctx, m, target)
+            ctx.progress(f"{self.name} {m.name}: created version {target}")
+            done = f"rotated to {target}"
+        stale = _stale(live.detail, target)
         removed = self._remove(ctx, stale)
         if removed:
             done += ("; " if done else "") + f"removed old versions {', '.join(removed)}"

@@ -4,14 +4,15 @@ Owns `Difference` (one field: ``path: before -> after``, in the manifest's own w
 `diff` (JSON-like values, deepest paths first) and sensitivity: a difference whose path
 is under one of its kind's sensitive paths (``spec.env``; from the next kinds, secret
 content) never carries its values out of the process. Its text is
-``spec.env.DB_PASSWORD: (changed)`` and its JSON form a short hash of each side, so plan
-output, logs, ``/status`` and metrics never see the value. Pure; used by every kind
+``spec.env.DB_PASSWORD: (changed)`` and its JSON form says only whether each side is set
+(`HIDDEN` or null): no hash of the value either, since an unsalted hash of a weak
+password lets whoever reads a plan or a log test guesses offline. Plan output, logs,
+``/status`` and metrics never see the value. Pure; used by every kind
 (`kinds.base.Kind.differences`) and shown by the engine, the CLI and the daemon.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CHANGED = "(changed)"
+HIDDEN = "(hidden)"
 
 
 @dataclass(frozen=True)
@@ -41,18 +43,15 @@ class Difference:
             return {
                 "path": self.path,
                 "sensitive": True,
-                "before": value_hash(self.before),
-                "after": value_hash(self.after),
+                "before": hidden(self.before),
+                "after": hidden(self.after),
             }
         return {"path": self.path, "before": self.before, "after": self.after}
 
 
-def value_hash(value: Any) -> str | None:
-    """A short hash standing in for a sensitive value (None stays None: unset)."""
-    if value is None:
-        return None
-    text = json.dumps(value, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+def hidden(value: Any) -> str | None:
+    """What stands in for a sensitive value: `HIDDEN` if set, None if unset."""
+    return None if value is None else HIDDEN
 
 
 def _show(value: Any) -> str:

@@ -44,9 +44,11 @@ from swarm_operator.kinds.base import (
     flag,
     may_adopt,
 )
-from swarm_operator.kinds.blob import names_by_reference
+from swarm_operator.kinds.blob import BlobKind, names_by_reference
 from swarm_operator.kinds.common import convert, creation_fields, unreadable, version_of
+from swarm_operator.kinds.config import KIND as CONFIG_KIND
 from swarm_operator.kinds.diff import Difference, differences_of
+from swarm_operator.kinds.secret import KIND as SECRET_KIND
 from swarm_operator.kinds.service_images import (
     image_moved,
     image_of,
@@ -73,7 +75,8 @@ if TYPE_CHECKING:
 
 NETWORK = "Network"
 """The kind a service attaches to: its spec names networks by ID."""
-BLOBS = ("Secret", "Config")
+BLOB_KINDS: Mapping[str, BlobKind] = {"Secret": SECRET_KIND, "Config": CONFIG_KIND}
+BLOBS = tuple(BLOB_KINDS)
 """The kinds a service mounts: its spec names their versions by ID and versioned name."""
 KEEPING_VERBS = frozenset({"update", "adopt", "replace"})
 """Verbs that write over a live service, keeping what the language does not express."""
@@ -221,16 +224,17 @@ def live_service(
 
 
 def resolve_references(m: Service, ctx: PlanContext) -> dict[tuple[str, str], str]:
-    """(kind, manifest name) -> the engine object to mount: the version of the declared
-    content (``<name>-<hash>``), or the name itself (external, or not declared)."""
+    """(kind, manifest name) -> the engine object to mount: the version holding the
+    declared content (as its kind finds it among the live versions, `BlobKind.target`),
+    or the name itself (external, or not declared)."""
     out: dict[tuple[str, str], str] = {}
     for kind, refs in (("Secret", m.spec.secrets), ("Config", m.spec.configs)):
         for ref in refs:
             declared = ctx.desired((kind, ref.source))
             engine = ref.source
-            if isinstance(declared, BlobManifest):
+            if isinstance(declared, BlobManifest) and not declared.external:
                 try:
-                    engine = declared.engine_name
+                    engine = BLOB_KINDS[kind].target(declared, ctx.live(kind).get(ref.source))
                 except ValueError:  # content not loaded: the name as written
                     engine = ref.source
             out[(kind, ref.source)] = engine
@@ -238,9 +242,10 @@ def resolve_references(m: Service, ctx: PlanContext) -> dict[tuple[str, str], st
 
 
 def version_differences(
-    m: Service, live: LiveObject, resolved: Mapping[tuple[str, str], str]
+    m: Service, live: LiveObject, resolved: Mapping[tuple[str, str], str], ctx: PlanContext
 ) -> tuple[Difference, ...]:
-    """References whose version changed (a rotated secret): the service rolls onto it."""
+    """References whose version changed (a rotated secret): the service rolls onto it.
+    Versions are named as their kind shows them (`BlobKind.shown`)."""
     mounted: Mapping[tuple[str, str, str], str] = live.detail or {}
     out: list[Difference] = []
     for kind, refs in (("Secret", m.spec.secrets), ("Config", m.spec.configs)):
@@ -248,7 +253,10 @@ def version_differences(
             now = mounted.get((kind, ref.source, str(ref.target)))
             want = resolved.get((kind, ref.source), ref.source)
             if now is not None and now != want:
-                out.append(Difference(f"spec.{kind.lower()}s[{ref.source}]", now, want))
+                blob = ctx.live(kind).get(ref.source)
+                version = next((v for v in (blob.detail if blob else ()) if v.name == now), None)
+                was = BLOB_KINDS[kind].shown(version) if version is not None else now
+                out.append(Difference(f"spec.{kind.lower()}s[{ref.source}]", was, want))
     return tuple(out)
 
 
@@ -304,7 +312,7 @@ class ServiceKind(Kind):
         resolved = resolve_references(m, ctx)
         action = self._plan(m, live, ctx)
         if live is not None and live.manifest is not None and action.verb in ("noop", "update"):
-            rolled = version_differences(m, live, resolved)
+            rolled = version_differences(m, live, resolved, ctx)
             if rolled and action.verb == "noop" and not action.blocked:
                 action = Action(
                     "update",
@@ -406,6 +414,8 @@ class ServiceKind(Kind):
                 if engine != name and engine not in ids[kind]
             ]
             if absent:  # its Secret/Config is not applied yet (the daemon: another key)
+                for kind in BLOBS:  # listed afresh on the next try, or it never turns up
+                    ctx.forget_ids(kind)
                 raise Transient(f"{', '.join(absent)} not in the Swarm yet; trying again")
             mounts["reference_ids"] = ids
         if action.verb == "create":

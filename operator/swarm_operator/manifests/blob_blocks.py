@@ -6,26 +6,23 @@ Owns `SecretSpec` and `ConfigSpec` (where the content comes from: exactly one of
 is read by `manifests.content`, never here), the references a service makes
 (`SecretReference`, `ConfigReference`: short form ``- db-password`` or the long form
 ``{source, target, uid, gid, mode}``, with Docker's default targets) and the engine's
-limits on both (`MAX_BLOB_BYTES`, `MAX_ENGINE_NAME`, `HASH_LENGTH`).
+limits on both (`MAX_BLOB_BYTES`, `MAX_ENGINE_NAME`, `HASH_LENGTH`). A reference's
+file mode is `fields.FileMode`, as a tmpfs mount's is.
 Neighbours: `manifests.models` (the ``Secret`` and ``Config`` kinds, ``ServiceSpec``).
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import (
-    BeforeValidator,
     Field,
-    PlainSerializer,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from swarm_operator.manifests.fields import Model, StrMap
+from swarm_operator.manifests.fields import FileMode, Model, StrMap
 
 MAX_BLOB_BYTES = 500 * 1024
 """Swarm's limit on the data of one secret or config (swarmkit's MaxSecretSize and
@@ -33,15 +30,14 @@ MaxConfigSize)."""
 MAX_ENGINE_NAME = 64
 """Docker's limit on the name of a secret or config."""
 HASH_LENGTH = 10
-"""Hex digits of the content hash in a version's engine name (``<name>-<hash>``)."""
+"""Hex digits after the name in a version's engine name (``<name>-<digits>``: a Config's
+sha256, a Secret's random ones)."""
 SECRETS_DIR = "/run/secrets/"
 """Where a secret with a relative (or default) target is mounted in a task."""
 DEFAULT_UID = "0"
 DEFAULT_GID = "0"
 DEFAULT_MODE = 0o444
 """Docker's defaults for a reference's file (``docker service create --secret``)."""
-
-_OCTAL = re.compile(r"0?[0-7]{1,4}|0o[0-7]{1,4}")
 
 
 def _sources(spec: Model, allowed: tuple[str, ...]) -> Model:
@@ -90,33 +86,6 @@ class ConfigSpec(BlobSpec):
     def _one_source(self) -> ConfigSpec:
         _sources(self, ("file", "data", "external"))
         return self
-
-
-def _mode(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if not _OCTAL.fullmatch(text):
-            raise ValueError(f"mode {value!r} is not octal text like '0440'")
-        return int(text.removeprefix("0o"), 8)
-    return value
-
-
-FileMode = Annotated[
-    int,
-    BeforeValidator(_mode),
-    Field(ge=0, le=0o7777),
-    PlainSerializer(lambda mode: f"{mode:04o}", return_type=str),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^(0o|0)?[0-7]{1,4}$"},
-                {"type": "integer", "minimum": 0, "maximum": 0o7777},
-            ],
-            "description": "File mode: octal text ('0440') or a number (YAML 0440 is octal).",
-        }
-    ),
-]
-"""The mode as a number inside, ``"0440"`` outside."""
 
 
 class _Reference(Model):

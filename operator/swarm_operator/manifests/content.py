@@ -4,7 +4,7 @@ Owns where a secret's or config's bytes come from (``file``, relative to the man
 own file; ``env``, the operator's environment; ``data``, inline) and the checks that need
 them: the file must exist and be readable (the error names the path tried), the content
 must be within Swarm's limit (`blob_blocks.MAX_BLOB_BYTES`), and the versioned engine name
-``<name>-<hash>`` within Docker's 64 characters. The bytes go into the manifest
+``<name>-<10 hex digits>`` within Docker's 64 characters. The bytes go into the manifest
 (`models.BlobManifest.with_content`) and nowhere else: no message here quotes them.
 Neighbours: `manifests.loader` calls `attach` for every valid manifest and places the
 problems it returns at their ``file:line:column``.

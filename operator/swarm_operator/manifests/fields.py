@@ -1,7 +1,8 @@
 """The building blocks of every manifest model: quantities, text maps, the base model.
 
 Owns how a quantity is written and stored (durations as integer nanoseconds, written
-``"1m30s"``; sizes as integer bytes, ``"512M"``; CPU amounts as nano-CPUs, ``"0.5"``),
+``"1m30s"``; sizes as integer bytes, ``"512M"``; CPU amounts as nano-CPUs, ``"0.5"``;
+file modes as integers, ``"0440"``),
 env values and labels as text, object names, the camelCase base `Model` and `Metadata`,
 and the label namespace a manifest may not write (`OPERATOR_LABEL_PREFIX`).
 Its neighbours: `manifests.models` and `manifests.service_spec` build every kind's model
@@ -11,6 +12,7 @@ gives the engine's bounds.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, TypeAlias
 
 from pydantic import (
@@ -107,6 +109,39 @@ ScalarText = Annotated[str, BeforeValidator(_stringify)]
 StrMap: TypeAlias = dict[str, ScalarText]
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
+_OCTAL = re.compile(r"(0o?)?[0-7]{1,4}")
+MAX_FILE_MODE = 0o7777
+
+
+def _file_mode(value: Any) -> Any:
+    """Octal text (``"0440"``, ``"1777"``, ``"0o755"``) as its number; a number as it is."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not _OCTAL.fullmatch(text):
+            raise ValueError(f"mode {value!r} is not octal text such as '0440' or '1777'")
+        return int(text.removeprefix("0o"), 8)
+    return value
+
+
+FileMode = Annotated[
+    int,
+    BeforeValidator(_file_mode),
+    Field(ge=0, le=MAX_FILE_MODE),
+    PlainSerializer(lambda mode: f"0{mode:03o}", return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": f"^{_OCTAL.pattern}$"},
+                {"type": "integer", "minimum": 0, "maximum": MAX_FILE_MODE},
+            ],
+            "description": "A file mode: octal text such as '0440' or '1777', or a number "
+            "(YAML 0440 is octal).",
+        }
+    ),
+]
+"""A file mode (a secret's or config's file in a task, a tmpfs mount's root): a number
+inside, octal text with a leading 0 outside (``"0440"``, ``"01777"``), which reads back as
+the same number."""
 Port = Annotated[int, Field(ge=1, le=65535)]
 Count = Annotated[int, Field(ge=0, le=UINT64_MAX)]
 """A Go uint64 of the engine (replicas, parallelism, attempts)."""

@@ -368,6 +368,7 @@ class BlobManifest(Manifest):
     spec: BlobSpec
     _content: bytes | None = PrivateAttr(default=None)
     _content_file: str | None = PrivateAttr(default=None)
+    _content_sha256: bytes | None = PrivateAttr(default=None)
 
     @property
     def external(self) -> bool:
@@ -377,6 +378,16 @@ class BlobManifest(Manifest):
         """Keep the content (read by `manifests.content`), and the file it came from."""
         self._content = data
         self._content_file = file
+        self._content_sha256 = hashlib.sha256(data).digest()  # with it: equality unchanged
+
+    @property
+    def content_sha256(self) -> bytes:
+        """The sha256 digest of the content, computed once when it is read (a plan asks
+        for it once per service mounting it): never shown, and for a Secret never written
+        anywhere."""
+        if self._content_sha256 is None:
+            raise ValueError(f"{self.kind} {self.name}: its content was not loaded")
+        return self._content_sha256
 
     @property
     def content_file(self) -> str | None:
@@ -389,15 +400,6 @@ class BlobManifest(Manifest):
             raise ValueError(f"{self.kind} {self.name}: its content was not loaded")
         return self._content
 
-    @property
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()[: blob_blocks.HASH_LENGTH]
-
-    @property
-    def engine_name(self) -> str:
-        """The engine object of this content: ``<name>-<hash>``, or the name if external."""
-        return self.name if self.external else f"{self.name}-{self.content_hash}"
-
     @field_validator("metadata")
     @classmethod
     def _name(cls, value: Metadata) -> Metadata:
@@ -407,9 +409,12 @@ class BlobManifest(Manifest):
 class Secret(BlobManifest):
     """A Swarm secret, one engine object per version of its content."""
 
+    # A version's name says nothing of the content (<name>-<random hex>): which version
+    # holds it is told by a salted fingerprint (kinds.fingerprint) among the live ones.
+
     DESCRIPTION = (
-        "A Swarm secret; a change of its content is a new version (<name>-<hash>) that the "
-        "services using it roll onto."
+        "A Swarm secret; a change of its content is a new version (<name>-<random hex>) "
+        "that the services using it roll onto."
     )
     kind: Literal["Secret"] = "Secret"
     spec: SecretSpec
@@ -418,12 +423,24 @@ class Secret(BlobManifest):
 class Config(BlobManifest):
     """A Swarm config, one engine object per version of its content."""
 
+    # Not secret: a version is named by the sha256 of its content (engine_name).
+
     DESCRIPTION = (
         "A Swarm config; a change of its content is a new version (<name>-<hash>) that the "
         "services using it roll onto."
     )
     kind: Literal["Config"] = "Config"
     spec: ConfigSpec
+
+    @property
+    def content_hash(self) -> str:
+        """The first hex digits of the content's sha256."""
+        return self.content_sha256.hex()[: blob_blocks.HASH_LENGTH]
+
+    @property
+    def engine_name(self) -> str:
+        """The engine object of this content: ``<name>-<hash>``, or the name if external."""
+        return self.name if self.external else f"{self.name}-{self.content_hash}"
 
 
 class Volume(Manifest):

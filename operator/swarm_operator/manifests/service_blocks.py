@@ -9,14 +9,11 @@ mount's paths), as the engine checks them (`manifests.engine_rules`). Neighbours
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    BeforeValidator,
     Field,
-    PlainSerializer,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,6 +25,7 @@ from swarm_operator.manifests.fields import (
     Count,
     Cpus,
     Duration,
+    FileMode,
     Model,
     Port,
     StrMap,
@@ -232,35 +230,6 @@ class Healthcheck(Model):
                 "(or write the test as one string to run it with a shell)"
             )
         return value
-
-
-def _octal(value: Any) -> Any:
-    """A file mode as octal text (``"1777"``, ``"0o755"``) or a number (taken as is)."""
-    if isinstance(value, str):
-        text = value.strip().lower().removeprefix("0o")
-        try:
-            return int(text, 8)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an octal file mode such as '0755'") from None
-    return value
-
-
-FileMode = Annotated[
-    int,
-    BeforeValidator(_octal),
-    Field(ge=0, le=0o7777),
-    PlainSerializer(lambda mode: f"0{mode:o}", return_type=str),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^(0o?)?[0-7]{1,4}$"},
-                {"type": "integer", "minimum": 0, "maximum": 4095},
-            ],
-            "description": "A file mode: octal text such as '1777', or a number.",
-        }
-    ),
-]
-"""A file mode: an integer inside, octal text (``"01777"``) outside."""
 
 
 class VolumeOptions(Model):

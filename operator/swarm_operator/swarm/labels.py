@@ -22,9 +22,14 @@ IMAGE = "io.swarm-operator.image"
 """The image as the manifest wrote it; the engine (or the CLI) may pin a digest into it."""
 OBJECT = "io.swarm-operator.object"
 """On a version of a Secret or Config: the manifest's name (the engine object is called
-``<name>-<short hash of the content>``, `kinds.blob`)."""
+``<name>-<10 hex digits>``, `kinds.blob`)."""
 CONTENT_HASH = "io.swarm-operator.content-hash"
-"""On a version of a Secret or Config: the short hash its engine name ends with."""
+"""On a version of a Config (and of a Secret made before fingerprints): the short sha256
+of the content that its engine name ends with."""
+CONTENT_SALT = "io.swarm-operator.content-salt"
+"""On a version of a Secret: the random salt of its fingerprint, hex (`kinds.fingerprint`)."""
+CONTENT_FINGERPRINT = "io.swarm-operator.content-fingerprint"
+"""On a version of a Secret: ``scrypt:n=..,r=..,p=..:<hex>`` of the content with that salt."""
 PROTECT = "swarm-operator/protect"
 """A live label ``swarm-operator/protect=true`` keeps the object from ever being pruned."""
 
