@@ -192,6 +192,13 @@ def test_errors_of_many_documents_are_counted_not_kept(tmp_path: Path) -> None:
     assert f"{total} errors in 1 of 1 file" in summary(result)
 
 
+@pytest.mark.parametrize("target", ["/proc/kmsg", "/proc/self/status", "/sys/kernel/notes"])
+def test_a_file_named_through_a_symlink_into_proc_is_not_read(tmp_path: Path, target: str) -> None:
+    # /proc files claim size 0 and read as text; /proc/kmsg is drained by reading it
+    os.symlink(target, tmp_path / "k.yaml")
+    assert_one_error(load_file(tmp_path / "k.yaml"), "is a kernel file, not a manifest")
+
+
 def test_fifo_is_refused_not_waited_for(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.yaml")
     started = time.monotonic()

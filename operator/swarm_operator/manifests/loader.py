@@ -141,6 +141,10 @@ def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Lo
         return _fail(path, f"{path}: no such file")
     if path.is_dir():
         return _fail(path, f"{path}: is a directory")
+    real = Path(os.path.realpath(path))
+    if any(real == f or f in real.parents for f in FORBIDDEN_ROOTS):
+        # their files claim size 0 and some are drained by reading (/proc/kmsg)
+        return _fail(path, f"{display_path(real)} is a kernel file, not a manifest: not read")
     objects, errors = _load_guarded(path, max_file_bytes, None)
     counts = [0, 0]
     return _finish(objects, _cap(path, errors, counts), [path], counts)

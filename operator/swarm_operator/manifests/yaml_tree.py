@@ -100,8 +100,6 @@ MAX_ALIAS_EXPANSION = 50_000
 """At most this many nodes may be reached through aliases in one file (alias bombs)."""
 MAX_DEPTH = 100
 """Deeper nesting is refused (per document; no manifest nests more than ~10 levels)."""
-"""At most this many errors are reported per file, then one line says how many more."""
-"""A symlink never leads here, wherever the manifest directory is."""
 
 
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
