@@ -354,6 +354,22 @@ def test_newline_in_a_key_cannot_forge_an_error_line(tmp_path: Path) -> None:
     assert "x\\nforged.yaml" in line
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        svc("  args: [a,\n  labels: {}\n"),  # a syntax error with its context on another line
+        svc('  user: "a\\nb\\rc\\u2028d"\n  replicas: "x\\ny"\n'),  # values quoted in errors
+        SVC.replace("image: app:1", 'image: "a\\nb"'),
+    ],
+)
+def test_every_error_is_one_line(tmp_path: Path, text: str) -> None:
+    result = load_text(tmp_path, text)
+    assert result.errors
+    for line in messages(result):
+        assert line.startswith(f"{tmp_path / 'm.yaml'}:")
+        assert not any(c in line for c in "\n\r\x85\u2028\u2029"), repr(line)
+
+
 def test_column_after_multibyte_characters(tmp_path: Path) -> None:
     text = svc("  env: {'ü€': 1, B: x, ü€: 2}\n")
     assert_one_error(load_text(tmp_path, text), "m.yaml:6:24: duplicate key")
