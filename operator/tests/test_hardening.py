@@ -18,7 +18,7 @@ from swarm_operator.engine.plan import PlanOptions, plan
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.network import network_spec
 from swarm_operator.kinds.service_spec import service_spec
-from swarm_operator.manifests import loader
+from swarm_operator.manifests import loader, yaml_tree
 from swarm_operator.manifests.loader import LoadResult, load_directory, load_file
 from swarm_operator.manifests.models import Network, Service
 
@@ -159,6 +159,44 @@ def test_alias_fan_out_errors_are_capped(tmp_path: Path) -> None:
     text += "  x: &x [" + ", ".join(["*e"] * 50) + "]\n  y: [" + ", ".join(["*x"] * 50) + "]\n"
     result = load_text(tmp_path, text)
     assert len(result.errors) <= loader.MAX_ERRORS_PER_FILE + 1
+
+
+def test_a_document_with_too_many_nodes_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    # 1 MiB of `[a,a,a,...]` is half a million nodes: about 300 MB composed, 700 MB as errors
+    n = yaml_tree.MAX_NODES_PER_DOCUMENT
+    text = svc("", name="ok") + "---\n" + svc("  args: [" + ",".join(["[]"] * n) + "]\n")
+    result = load_text(tmp_path, text)
+    assert [o.manifest.name for o in result.objects] == ["ok"]
+    line = assert_one_error(result, f"more than {n} YAML nodes")
+    assert line.startswith(f"{tmp_path / 'm.yaml'}:12:9: "), line  # the list that is too long
+    assert "syntax" not in line
+    exact = svc("  args: [" + ",".join(["a"] * (n - 15)) + "]\n")  # 15 other nodes: at the cap
+    assert load_text(tmp_path, exact).ok
+    assert not load_text(tmp_path, exact.replace("[a,", "[a,a,")).ok
+
+
+def test_errors_of_many_documents_are_counted_not_kept(tmp_path: Path) -> None:
+    # each document has more errors than are kept while the file is read (`_trim`)
+    per_doc = 3 * loader.MAX_ERRORS_PER_FILE * 5
+    doc = "---\n" + svc("  args: [" + ",".join(["[]"] * per_doc) + "]\n")
+    result = load_text(tmp_path, doc * 4 + "---\n" + svc("  replicas: x\n", name="db"))
+    total = 4 * per_doc + 1
+    assert result.error_count == total
+    assert len(result.errors) == loader.MAX_ERRORS_PER_FILE + 1
+    shown = result.errors[:-1]
+    assert [e.source.column for e in shown] == list(range(10, 10 + 3 * len(shown), 3))
+    assert {e.source.line for e in shown} == {7}
+    more = result.errors[-1]
+    assert more.message.startswith(f"... and {total - loader.MAX_ERRORS_PER_FILE} more errors")
+    assert (more.source.line, more.source.column) == (7, 10 + 3 * loader.MAX_ERRORS_PER_FILE)
+    assert f"{total} errors in 1 of 1 file" in summary(result)
+
+
+@pytest.mark.parametrize("target", ["/proc/kmsg", "/proc/self/status", "/sys/kernel/notes"])
+def test_a_file_named_through_a_symlink_into_proc_is_not_read(tmp_path: Path, target: str) -> None:
+    # /proc files claim size 0 and read as text; /proc/kmsg is drained by reading it
+    os.symlink(target, tmp_path / "k.yaml")
+    assert_one_error(load_file(tmp_path / "k.yaml"), "is a kernel file, not a manifest")
 
 
 def test_fifo_is_refused_not_waited_for(tmp_path: Path) -> None:
@@ -314,6 +352,22 @@ def test_newline_in_a_key_cannot_forge_an_error_line(tmp_path: Path) -> None:
     text = svc('  labels: {"x\\nforged.yaml:1:1: fake": [1]}\n')
     line = assert_one_error(load_text(tmp_path, text), "spec.labels")
     assert "x\\nforged.yaml" in line
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        svc("  args: [a,\n  labels: {}\n"),  # a syntax error with its context on another line
+        svc('  user: "a\\nb\\rc\\u2028d"\n  replicas: "x\\ny"\n'),  # values quoted in errors
+        SVC.replace("image: app:1", 'image: "a\\nb"'),
+    ],
+)
+def test_every_error_is_one_line(tmp_path: Path, text: str) -> None:
+    result = load_text(tmp_path, text)
+    assert result.errors
+    for line in messages(result):
+        assert line.startswith(f"{tmp_path / 'm.yaml'}:")
+        assert not any(c in line for c in "\n\r\x85\u2028\u2029"), repr(line)
 
 
 def test_column_after_multibyte_characters(tmp_path: Path) -> None:

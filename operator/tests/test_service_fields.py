@@ -278,8 +278,8 @@ def fields(spec: Mapping[str, Any], table: Table = MANAGED, at: Path = ()) -> It
                     where = (*at, key, ident, seen[ident], k)
                     if k in rule.nested and isinstance(v, Mapping):
                         yield from fields(v, rule.nested[k], where)
-                    else:
-                        yield where, v, k in rule.fields
+                    else:  # a nested block that is not a mapping (null) is the merge's
+                        yield where, v, k in rule.fields or k in rule.nested
         elif isinstance(value, Mapping):
             yield from fields(value, rule, (*at, key))  # type: ignore[arg-type]
         else:
@@ -406,6 +406,23 @@ def test_update_keeps_every_unmanaged_field_and_writes_every_managed_one(
     assert set(kept_body) <= {p for p, _, m in fields(live) if not m}
     # the blocks the render writes (empty Placement, Resources.Limits, ...) are all there
     assert set(containers(rendered)) <= set(containers(body))
+
+
+def test_a_null_options_block_on_a_mount_is_dropped_like_an_empty_one() -> None:
+    # found by the property above (not derandomized): a volume mount whose live spec had
+    # `TmpfsOptions: null`; the block is the merge's, and null holds nothing to keep
+    desired = Service.model_validate(
+        {
+            "metadata": {"name": "a"},
+            "spec": {"image": "a:1", "mounts": [{"type": "volume", "source": "a", "target": "/d"}]},
+        }
+    )
+    rendered = service_spec(desired)
+    live = simulated_engine(rendered, {}, pin=False)
+    live["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["TmpfsOptions"] = None
+    (mount,) = merge(live, rendered)["TaskTemplate"]["ContainerSpec"]["Mounts"]
+    assert "TmpfsOptions" not in mount
+    assert mount == rendered["TaskTemplate"]["ContainerSpec"]["Mounts"][0]
 
 
 # --------------------------------------------------------------------------- the plan

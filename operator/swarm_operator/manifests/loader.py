@@ -64,6 +64,7 @@ from swarm_operator.manifests.yaml_tree import (
     ComposeLoader,
     Lines,
     Pos,
+    TooManyNodes,
 )
 
 __all__ = [  # the results are re-exported: callers import them from here
@@ -137,6 +138,10 @@ def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Lo
         return _fail(path, f"{path}: no such file")
     if path.is_dir():
         return _fail(path, f"{path}: is a directory")
+    real = Path(os.path.realpath(path))
+    if any(real == f or f in real.parents for f in FORBIDDEN_ROOTS):
+        # their files claim size 0 and some are drained by reading (/proc/kmsg)
+        return _fail(path, f"{display_path(real)} is a kernel file, not a manifest: not read")
     objects, errors = _load_guarded(path, max_file_bytes, None)
     counts = [0, 0]
     return _finish(objects, _cap(path, errors, counts), [path], counts)
@@ -162,12 +167,39 @@ def _load_guarded(
         return [], [ManifestError(SourceRef(path, 1, 1), message)]
 
 
+@dataclass(frozen=True)
+class _Hidden(ManifestError):
+    """How many of a file's errors `_trim` dropped while the file was read (never shown)."""
+
+    count: int = 0
+
+
+_TRIM_AT = 10 * MAX_ERRORS_PER_FILE
+
+
+def _trim(errors: list[ManifestError]) -> None:
+    """Keep a file's first errors (one more than listed) and count the rest: what a file
+    of many documents with many errors each holds stays small while it is read."""
+    hidden = sum(e.count for e in errors if isinstance(e, _Hidden))
+    real = sorted((e for e in errors if not isinstance(e, _Hidden)), key=_place_key)
+    keep = real[: MAX_ERRORS_PER_FILE + 1]
+    hidden += len(real) - len(keep)
+    errors[:] = [*keep, _Hidden(keep[-1].source, "", hidden)]
+
+
+def _place_key(error: ManifestError) -> tuple[int, int]:
+    return error.source.line, error.source.column
+
+
 def _cap(path: Path, errors: list[ManifestError], counts: list[int]) -> list[ManifestError]:
     """One file's errors in file order, at most `MAX_ERRORS_PER_FILE`, then one line more."""
-    errors.sort(key=lambda e: (e.source.line, e.source.column))
-    if len(errors) <= MAX_ERRORS_PER_FILE:
+    hidden = sum(e.count for e in errors if isinstance(e, _Hidden))
+    if hidden:
+        errors = [e for e in errors if not isinstance(e, _Hidden)]
+    errors.sort(key=_place_key)
+    if len(errors) + hidden <= MAX_ERRORS_PER_FILE:
         return errors
-    rest = len(errors) - MAX_ERRORS_PER_FILE
+    rest = len(errors) - MAX_ERRORS_PER_FILE + hidden
     first_hidden = errors[MAX_ERRORS_PER_FILE].source
     counts[0] += rest
     counts[1] += 1
@@ -284,6 +316,8 @@ def _parse(path: Path, data: bytes) -> tuple[list[LoadedObject], list[ManifestEr
             if node is None:
                 continue  # an empty document
             _load_document(path, node, objects, errors, lines, budget)
+            if len(errors) > _TRIM_AT:
+                _trim(errors)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = lines.at(mark) if mark else (1, 1)
@@ -362,6 +396,8 @@ def _line_col(data: bytes, offset: int) -> tuple[int, int]:
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError, lines: Lines) -> str:
+    if isinstance(exc, TooManyNodes):
+        return str(exc.problem)
     problem = exc.problem or "invalid YAML"
     message = f"YAML syntax error: {problem}"
     if exc.context:

@@ -34,6 +34,10 @@ _FLOAT_TAG = _TAG + "float"
 _MERGE_TAG = _TAG + "merge"
 
 
+class TooManyNodes(yaml.MarkedYAMLError):
+    """A document too large to compose (`MAX_NODES_PER_DOCUMENT`); not a syntax error."""
+
+
 class ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
     """The safe loader, with YAML 1.2 booleans and the tag resolution of scalars cached.
 
@@ -66,19 +70,36 @@ class ComposeLoader(_Loader):  # type: ignore[valid-type,misc]
             self._cache[key] = tag
         return tag
 
+    nodes = 0
+    """Nodes composed in the current document (both parsers call `descend_resolver` once
+    per node, with the collection it is in): a cap here bounds the memory of one document
+    before its tree exists, which no later check can."""
+
+    def get_node(self) -> Any:
+        self.nodes = 0
+        return super().get_node()
+
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
+        self.nodes += 1
+        if self.nodes > MAX_NODES_PER_DOCUMENT:
+            mark = current_node.start_mark if current_node is not None else None
+            raise TooManyNodes(
+                problem=f"a document with more than {MAX_NODES_PER_DOCUMENT} YAML nodes "
+                "(in the collection here): refused, and the rest of this file is not read",
+                problem_mark=mark,
+            )
 
     def ascend_resolver(self) -> None:
         pass
 
 
+MAX_NODES_PER_DOCUMENT = 10_000
+"""At most this many YAML nodes in one document (a manifest has tens; 1 MiB of YAML can
+hold half a million, and each costs about 2 KB on the way to an error)."""
 MAX_ALIAS_EXPANSION = 50_000
 """At most this many nodes may be reached through aliases in one file (alias bombs)."""
 MAX_DEPTH = 100
 """Deeper nesting is refused (per document; no manifest nests more than ~10 levels)."""
-"""At most this many errors are reported per file, then one line says how many more."""
-"""A symlink never leads here, wherever the manifest directory is."""
 
 
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used

@@ -156,3 +156,40 @@ def test_unlabelled_matching_network_is_used_as_is(engine: Engine, docker_cli: D
     plan = engine.plan("--verbose")
     assert plan.code == 0, plan.out
     assert "used as is and never pruned" in plan.out
+
+
+def test_vxlanid_list_and_dns_option_order_replan_clean(engine: Engine) -> None:
+    # issue 10: the engine accepts the VXLAN id option and never reports it back, and it
+    # may store resolv.conf options in its own order: neither may plan a change forever
+    engine.write(
+        "net.yaml",
+        """
+apiVersion: swarm-operator/v1alpha1
+kind: Network
+metadata: {name: eng-vx-net}
+spec:
+  subnet: 10.43.0.0/24
+  options: {com.docker.network.driver.overlay.vxlanid_list: "4242"}
+---
+apiVersion: swarm-operator/v1alpha1
+kind: Service
+metadata: {name: eng-vx-svc}
+spec:
+  image: {image}
+  command: [sleep, "3600"]
+  stopGracePeriod: 1s
+  networks: [eng-vx-net]
+  dnsOptions: [timeout:2, ndots:1, rotate]
+  mounts: [{type: tmpfs, source: "", target: /tmp/t}]
+""",
+    )
+    applied = engine.apply("--wait", "--allow-replace")
+    assert applied.code == 0, applied.out + applied.err
+    for _ in range(2):  # a second apply must have nothing to do either
+        again = engine.plan("--allow-replace")
+        assert again.code == 0, again.out
+        assert "No changes" in again.out, again.out
+        assert engine.apply("--allow-replace").code == 0
+    net_id = engine.client.inspect_network("eng-vx-net")["Id"]
+    assert engine.apply("--allow-replace").code == 0
+    assert engine.client.inspect_network("eng-vx-net")["Id"] == net_id  # never recreated
