@@ -1,15 +1,18 @@
-"""Finding the manifest files of a directory: which names count, and the walk.
+"""Finding the manifest files of a directory and reading one: which names count, the
+walk, and the bounded read.
 
 Owns which files of a manifest directory are manifests (``.yaml``/``.yml``, not hidden,
 not an editor's temporary: `is_ignored`) and the walk that finds them (`walk`: sorted,
 recursive, a symlink followed once and only to a place inside the directory, never to
-/proc, /sys or /dev). Neighbours: `manifests.loader` loads what the walk finds; the
+/proc, /sys or /dev) and how one is read (`read_bounded`: never blocks, never allocates
+beyond the file or the size limit). Neighbours: `manifests.loader` loads what the walk finds; the
 daemon's file watcher (`daemon.watch`) uses the same rule for the events it reacts to.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from swarm_operator.manifests.results import ManifestError, SourceRef, display_p
 
 FORBIDDEN_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+READ_CHUNK = 64 * 1024
 
 
 def is_ignored(name: str) -> bool:
@@ -28,8 +32,14 @@ def is_ignored(name: str) -> bool:
     )
 
 
+def is_kernel_file(real: Path) -> bool:
+    """A resolved path under /proc, /sys or /dev: their files claim size 0 and some are
+    drained by reading (/proc/kmsg), so none is ever read as a manifest."""
+    return any(real == f or f in real.parents for f in FORBIDDEN_ROOTS)
+
+
 def _inside(real: Path, root_real: Path) -> bool:
-    if any(real == f or f in real.parents for f in FORBIDDEN_ROOTS):
+    if is_kernel_file(real):
         return False
     return real == root_real or root_real in real.parents
 
@@ -105,3 +115,41 @@ def walk(
 
 def os_message(exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
+
+
+class Refused(Exception):
+    """A file that is not read: at ``line`` (0 for the file as a whole), why."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, at most ``limit``; never blocks, never allocates beyond the file.
+
+    Opened without blocking (a FIFO or a device would wait forever), checked to be a
+    regular file on the open descriptor, read in chunks up to its size (plus one byte,
+    to see a file that grew).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused(0, "not a regular file: refused")
+        if st.st_size > limit:
+            raise Refused(1, f"file is {st.st_size} bytes, more than the limit of {limit}: refused")
+        chunks: list[bytes] = []
+        total = 0
+        want = min(st.st_size, limit) + 1
+        while total < want:
+            chunk = os.read(fd, min(READ_CHUNK, want - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:  # grew while we looked
+            raise Refused(1, f"file is more than the limit of {limit} bytes: refused")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

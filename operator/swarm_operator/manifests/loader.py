@@ -37,14 +37,14 @@ from __future__ import annotations
 import errno
 import gc
 import os
-import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from swarm_operator.manifests import DEFAULT_MAX_FILE_BYTES, content, links
-from swarm_operator.manifests.files import os_message, walk
+from swarm_operator.manifests.files import Refused, is_kernel_file, os_message, read_bounded, walk
 from swarm_operator.manifests.locate import child_of, did_you_mean, locate
 from swarm_operator.manifests.models import API_VERSION, models_by_kind
 from swarm_operator.manifests.parse_cache import ParseCache
@@ -80,7 +80,6 @@ __all__ = [  # the results are re-exported: callers import them from here
 
 """Files larger than this are refused (manifests are small; this stops accidents)."""
 MAX_ERRORS_PER_FILE = 100
-READ_CHUNK = 64 * 1024
 
 
 # --------------------------------------------------------------------------- entry points
@@ -139,8 +138,7 @@ def load_file(path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Lo
     if path.is_dir():
         return _fail(path, f"{path}: is a directory")
     real = Path(os.path.realpath(path))
-    if any(real == f or f in real.parents for f in FORBIDDEN_ROOTS):
-        # their files claim size 0 and some are drained by reading (/proc/kmsg)
+    if is_kernel_file(real):
         return _fail(path, f"{display_path(real)} is a kernel file, not a manifest: not read")
     objects, errors = _load_guarded(path, max_file_bytes, None)
     counts = [0, 0]
@@ -266,8 +264,8 @@ def _load_one(
         if unchanged is not None:
             return unchanged
     try:
-        data = _read_bounded(path, max_file_bytes)
-    except _Refused as exc:
+        data = read_bounded(path, max_file_bytes)
+    except Refused as exc:
         return [], [ManifestError(SourceRef(path, exc.line, exc.line), str(exc))]
     except OSError as exc:
         if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
@@ -338,44 +336,6 @@ def _parse(path: Path, data: bytes) -> tuple[list[LoadedObject], list[ManifestEr
     except RecursionError:
         err(1, 1, "YAML nesting is too deep")
     return objects, errors
-
-
-class _Refused(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-def _read_bounded(path: Path, limit: int) -> bytes:
-    """The file's bytes, at most ``limit``; never blocks, never allocates beyond the file.
-
-    Opened without blocking (a FIFO or a device would wait forever), checked to be a
-    regular file on the open descriptor, read in chunks up to its size (plus one byte,
-    to see a file that grew).
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _Refused(0, "not a regular file: refused")
-        if st.st_size > limit:
-            raise _Refused(
-                1, f"file is {st.st_size} bytes, more than the limit of {limit}: refused"
-            )
-        chunks: list[bytes] = []
-        total = 0
-        want = min(st.st_size, limit) + 1
-        while total < want:
-            chunk = os.read(fd, min(READ_CHUNK, want - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:  # grew while we looked
-            raise _Refused(1, f"file is more than the limit of {limit} bytes: refused")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def _utf16(data: bytes) -> str | None:
