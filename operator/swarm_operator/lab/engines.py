@@ -342,17 +342,31 @@ def _cache_lock(engine: str) -> Iterator[None]:
 
 def apt_options(apt_dir: Path) -> list[str]:
     """apt options that keep everything in ``apt_dir``: our source list, lists and cache,
-    no system source parts or preferences (the system's apt state is never written)."""
+    no system source parts or preferences (the system's apt state is never written), and
+    an empty dpkg status of our own. apt's candidate for a package is its installed
+    version whenever no source has a newer one: with the system's status, Debian 13's
+    docker.io 26.1 would be the candidate over bookworm's 20.10 and ``apt-get download``
+    fails (``Can't find a source to download version '26.1.5...'``)."""
     return [
         "-o", f"Dir::Etc::SourceList={apt_dir / 'sources.list'}",
         "-o", f"Dir::Etc::SourceParts={apt_dir / 'sources.list.d'}",
         "-o", f"Dir::Etc::Preferences={apt_dir / 'preferences'}",
         "-o", f"Dir::Etc::PreferencesParts={apt_dir / 'preferences.d'}",
         "-o", f"Dir::State::Lists={apt_dir / 'lists'}",
+        "-o", f"Dir::State::status={apt_dir / 'status'}",
         "-o", f"Dir::Cache={apt_dir / 'cache'}",
         "-o", "APT::Sandbox::User=root",
         "-o", "Acquire::Languages=none",
     ]  # fmt: skip
+
+
+def prepare_apt_dir(apt_dir: Path, source: str) -> None:
+    """The directories and files `apt_options` names: ``source`` as the only source list,
+    an empty dpkg status (nothing installed, as far as this apt knows)."""
+    for sub in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
+        (apt_dir / sub).mkdir(parents=True, exist_ok=True)
+    (apt_dir / "sources.list").write_text(source)
+    (apt_dir / "status").write_text("")
 
 
 def ensure_cached(release: Release, progress: Progress | None = None) -> Engine:
@@ -364,11 +378,9 @@ def ensure_cached(release: Release, progress: Progress | None = None) -> Engine:
             return found
         base = cache_dir(release.engine)
         apt_dir, debs, staging = base / "apt", base / "debs", base / "root.new"
-        for sub in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
-            (apt_dir / sub).mkdir(parents=True, exist_ok=True)
         mirror = debian_mirror(system_sources(), system_codename())
         line = source_line(mirror, release.suite)
-        (apt_dir / "sources.list").write_text(line)
+        prepare_apt_dir(apt_dir, line)
         say(f"fetching Docker {release.engine} from Debian {release.suite}: {line.strip()}")
         options = apt_options(apt_dir)
         _output(["apt-get", *options, "-q", "update"])

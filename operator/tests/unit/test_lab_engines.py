@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,41 @@ def test_the_system_engine_serves_only_its_own_release() -> None:
     assert not engines.system_serves(None, "26.1")
     assert engines.RELEASES["20.10"].suite == "bookworm"
     assert engines.RELEASES["26.1"].suite == "trixie"
+
+
+def test_the_fetch_takes_the_suites_version_even_below_the_installed_one(
+    tmp_path: Path,
+) -> None:
+    # On Debian 13 the system's docker.io (26.1) is newer than bookworm's 20.10: with the
+    # system's dpkg status apt's candidate is the installed version, which no source of
+    # ours has, and `apt-get download` failed. Our apt sees an empty status of its own, so
+    # the one version our source offers is taken, however old (here 0.1, below whatever
+    # docker.io this machine has installed). Real apt, a local repository, no network.
+    arch = subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "Packages").write_text(
+        f"Package: docker.io\nVersion: 0.1\nArchitecture: {arch}\n"
+        f"Filename: ./docker.io_0.1_{arch}.deb\nSize: 1\n"
+        "SHA256: 6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d\n"
+        "Description: the oldest docker.io\n\n"
+    )
+    apt_dir = tmp_path / "apt"
+    engines.prepare_apt_dir(apt_dir, f"deb [trusted=yes] file:{repo} ./\n")
+    assert (apt_dir / "status").read_text() == ""
+    options = engines.apt_options(apt_dir)
+    assert f"Dir::State::status={apt_dir / 'status'}" in options
+    subprocess.run(["apt-get", *options, "-q", "update"], capture_output=True, check=True)
+    proc = subprocess.run(
+        ["apt-get", *options, "download", "--print-uris", "docker.io"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"docker.io_0.1_{arch}.deb" in proc.stdout
 
 
 def test_engine_choice_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
