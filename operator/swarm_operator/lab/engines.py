@@ -45,6 +45,10 @@ CACHE_ROOT = Path("/var/cache/swarm-operator/engines")
 SYSTEM_DOCKERD = "/usr/sbin/dockerd"
 SYSTEM_CONTAINERD = "/usr/bin/containerd"
 PACKAGES = ("docker.io", "containerd")
+# Shared libraries a fetched release links that the system may lack, and the Debian package
+# of each (`make deps` installs it there): bookworm's dockerd 20.10 links libdevmapper (its
+# devicemapper storage driver), which Debian 13's docker.io 26.1 no longer pulls in.
+LIBRARY_PACKAGES = {"libdevmapper.so.1.02.1": "libdevmapper1.02.1"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,24 @@ def parse_containerd_version(output: str) -> str:
     if len(parts) < 3 or parts[0] != "containerd":
         raise LabError(f"cannot read a version from `containerd --version`: {output.strip()!r}")
     return parts[2].removeprefix("v")
+
+
+def missing_library_hint(output: str) -> str | None:
+    """What to do when a binary's output says the dynamic loader lacks a library (None if
+    it does not): ``... error while loading shared libraries: libdevmapper.so.1.02.1: ...``
+    -> ``the shared library libdevmapper.so.1.02.1 is missing: install the Debian package
+    libdevmapper1.02.1 (make deps does)``."""
+    match = re.search(r"error while loading shared libraries: ([^:\s]+)", output)
+    if not match:
+        return None
+    library = match.group(1)
+    package = LIBRARY_PACKAGES.get(library)
+    where = (
+        f"install the Debian package {package} (make deps does)"
+        if package
+        else "install the Debian package that provides it"
+    )
+    return f"the shared library {library} is missing: {where}"
 
 
 def is_release(version: str, release: str) -> bool:
@@ -255,13 +277,23 @@ def _output(cmd: list[str]) -> str:
     return proc.stdout
 
 
+def _version_output(binary: str) -> str:
+    try:
+        return _output([binary, "--version"])
+    except LabError as exc:
+        hint = missing_library_hint(str(exc))
+        if hint is None:
+            raise
+        raise LabError(f"{binary} cannot run: {hint}") from exc
+
+
 def _probe(dockerd: str, containerd: str, path: str, source: str, engine: str) -> Engine:
     return Engine(
         engine=engine,
         dockerd=dockerd,
         path=path,
-        dockerd_version=parse_dockerd_version(_output([dockerd, "--version"])),
-        containerd_version=parse_containerd_version(_output([containerd, "--version"])),
+        dockerd_version=parse_dockerd_version(_version_output(dockerd)),
+        containerd_version=parse_containerd_version(_version_output(containerd)),
         source=source,
     )
 

@@ -85,6 +85,24 @@ def test_versions_are_read_and_matched_to_releases() -> None:
         engines.parse_dockerd_version("dockerd: not found")
 
 
+def test_a_missing_shared_library_names_its_debian_package() -> None:
+    # Bookworm's dockerd 20.10 unpacked on Debian 13, before `make deps` added the library.
+    out = (
+        "/var/cache/swarm-operator/engines/20.10/root/usr/sbin/dockerd: error while loading "
+        "shared libraries: libdevmapper.so.1.02.1: cannot open shared object file: "
+        "No such file or directory"
+    )
+    assert engines.missing_library_hint(out) == (
+        "the shared library libdevmapper.so.1.02.1 is missing: install the Debian package "
+        "libdevmapper1.02.1 (make deps does)"
+    )
+    other = "x: error while loading shared libraries: libfoo.so.9: cannot open shared object"
+    assert engines.missing_library_hint(other) == (
+        "the shared library libfoo.so.9 is missing: install the Debian package that provides it"
+    )
+    assert engines.missing_library_hint("dockerd: permission denied") is None
+
+
 def test_the_system_engine_serves_only_its_own_release() -> None:
     # Debian 12: docker.io 20.10 serves 20.10; 26.1 comes from trixie into the cache.
     assert engines.system_serves("20.10.24+dfsg1", "20.10")
