@@ -21,7 +21,7 @@ PIP=${PIP:-.venv/bin/pip}
 ROOTFS_CACHE=${ROOTFS_CACHE:-/var/cache/swarm-operator/rootfs}
 # The machine's own release: its apt sources carry no other suite (mmdebstrap of bookworm
 # from Debian 13's trixie sources finds no package), and its python3 is the venv's.
-SUITE=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+SUITE=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}" || true)
 SUITE=${SUITE:-bookworm}
 PACKAGES=python3,python3-venv,git,ca-certificates
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
