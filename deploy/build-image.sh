@@ -36,16 +36,19 @@ key=$(printf '%s %s v1' "$SUITE" "$PACKAGES" | sha256sum | cut -c1-12)
 rootfs=$ROOTFS_CACHE/debian-$SUITE-$key.tar
 base=swarm-operator-base:$SUITE-$key
 
-if [ ! -s "$rootfs" ]; then
+if [ ! -f "$rootfs" ] || [ ! -s "$rootfs" ]; then
     command -v mmdebstrap >/dev/null || { say "mmdebstrap is missing (make deps installs it)"; exit 1; }
     step "building the Debian $SUITE root file system into $rootfs (once per machine)"
     mkdir -p "$ROOTFS_CACHE"
+    rm -rf "$rootfs" "$rootfs.tmp"
     # The machine's apt sources (its mirror), docs/man pages/locales left out.
     sources=()
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
         [ -s "$f" ] && sources+=("$f")
     done
-    mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
+    # --format=tar: the automatic format goes by the target's name, and `.tar.tmp` makes a
+    # directory (mmdebstrap 1.3 and 1.5 alike), which `docker import` cannot read.
+    mmdebstrap --quiet --variant=minbase --format=tar --include="$PACKAGES" \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
         "$SUITE" "$rootfs.tmp" "${sources[@]}"
