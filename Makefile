@@ -8,9 +8,10 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/swarm-operator-lab-deps.stamp
 LAB_PACKAGES := docker.io docker-registry busybox-static iproute2 iptables
-# Debian 13 ships the docker CLI in a package of its own.
+# Debian 13 ships the docker CLI in a package of its own, and its docker.io no longer pulls
+# in libdevmapper, which bookworm's dockerd 20.10 (the 20.10 lab, fetched into the cache) links.
 ifeq ($(shell cut -d. -f1 /etc/debian_version 2>/dev/null),13)
-LAB_PACKAGES += docker-cli
+LAB_PACKAGES += docker-cli libdevmapper1.02.1
 endif
 PYTEST_ARGS ?=
 # Docker engine release of the lab (see README "Lab"): 26.1 (default) or 20.10.

@@ -102,8 +102,14 @@ def imported_after(code: str) -> set[str]:
     return {m.split(".")[0] for m in all_imported_after(code)}
 
 
+# What the interpreter itself imports before any code of ours: with Debian's own python3
+# (Debian 12's 3.11, Debian 13's 3.13) that includes its `sitecustomize` (the apport hook),
+# which is no package of ours nor one we import.
+AT_STARTUP = all_imported_after("")
+
+
 def third_party(modules: set[str]) -> set[str]:
-    tops = {m.split(".")[0] for m in modules}
+    tops = {m.split(".")[0] for m in modules - AT_STARTUP}
     return {
         m
         for m in tops

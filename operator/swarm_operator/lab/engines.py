@@ -45,6 +45,10 @@ CACHE_ROOT = Path("/var/cache/swarm-operator/engines")
 SYSTEM_DOCKERD = "/usr/sbin/dockerd"
 SYSTEM_CONTAINERD = "/usr/bin/containerd"
 PACKAGES = ("docker.io", "containerd")
+# Shared libraries a fetched release links that the system may lack, and the Debian package
+# of each (`make deps` installs it there): bookworm's dockerd 20.10 links libdevmapper (its
+# devicemapper storage driver), which Debian 13's docker.io 26.1 no longer pulls in.
+LIBRARY_PACKAGES = {"libdevmapper.so.1.02.1": "libdevmapper1.02.1"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,24 @@ def parse_containerd_version(output: str) -> str:
     if len(parts) < 3 or parts[0] != "containerd":
         raise LabError(f"cannot read a version from `containerd --version`: {output.strip()!r}")
     return parts[2].removeprefix("v")
+
+
+def missing_library_hint(output: str) -> str | None:
+    """What to do when a binary's output says the dynamic loader lacks a library (None if
+    it does not): ``... error while loading shared libraries: libdevmapper.so.1.02.1: ...``
+    -> ``the shared library libdevmapper.so.1.02.1 is missing: install the Debian package
+    libdevmapper1.02.1 (make deps does)``."""
+    match = re.search(r"error while loading shared libraries: ([^:\s]+)", output)
+    if not match:
+        return None
+    library = match.group(1)
+    package = LIBRARY_PACKAGES.get(library)
+    where = (
+        f"install the Debian package {package} (make deps does)"
+        if package
+        else "install the Debian package that provides it"
+    )
+    return f"the shared library {library} is missing: {where}"
 
 
 def is_release(version: str, release: str) -> bool:
@@ -255,13 +277,23 @@ def _output(cmd: list[str]) -> str:
     return proc.stdout
 
 
+def _version_output(binary: str) -> str:
+    try:
+        return _output([binary, "--version"])
+    except LabError as exc:
+        hint = missing_library_hint(str(exc))
+        if hint is None:
+            raise
+        raise LabError(f"{binary} cannot run: {hint}") from exc
+
+
 def _probe(dockerd: str, containerd: str, path: str, source: str, engine: str) -> Engine:
     return Engine(
         engine=engine,
         dockerd=dockerd,
         path=path,
-        dockerd_version=parse_dockerd_version(_output([dockerd, "--version"])),
-        containerd_version=parse_containerd_version(_output([containerd, "--version"])),
+        dockerd_version=parse_dockerd_version(_version_output(dockerd)),
+        containerd_version=parse_containerd_version(_version_output(containerd)),
         source=source,
     )
 
@@ -342,17 +374,31 @@ def _cache_lock(engine: str) -> Iterator[None]:
 
 def apt_options(apt_dir: Path) -> list[str]:
     """apt options that keep everything in ``apt_dir``: our source list, lists and cache,
-    no system source parts or preferences (the system's apt state is never written)."""
+    no system source parts or preferences (the system's apt state is never written), and
+    an empty dpkg status of our own. apt's candidate for a package is its installed
+    version whenever no source has a newer one: with the system's status, Debian 13's
+    docker.io 26.1 would be the candidate over bookworm's 20.10 and ``apt-get download``
+    fails (``Can't find a source to download version '26.1.5...'``)."""
     return [
         "-o", f"Dir::Etc::SourceList={apt_dir / 'sources.list'}",
         "-o", f"Dir::Etc::SourceParts={apt_dir / 'sources.list.d'}",
         "-o", f"Dir::Etc::Preferences={apt_dir / 'preferences'}",
         "-o", f"Dir::Etc::PreferencesParts={apt_dir / 'preferences.d'}",
         "-o", f"Dir::State::Lists={apt_dir / 'lists'}",
+        "-o", f"Dir::State::status={apt_dir / 'status'}",
         "-o", f"Dir::Cache={apt_dir / 'cache'}",
         "-o", "APT::Sandbox::User=root",
         "-o", "Acquire::Languages=none",
     ]  # fmt: skip
+
+
+def prepare_apt_dir(apt_dir: Path, source: str) -> None:
+    """The directories and files `apt_options` names: ``source`` as the only source list,
+    an empty dpkg status (nothing installed, as far as this apt knows)."""
+    for sub in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
+        (apt_dir / sub).mkdir(parents=True, exist_ok=True)
+    (apt_dir / "sources.list").write_text(source)
+    (apt_dir / "status").write_text("")
 
 
 def ensure_cached(release: Release, progress: Progress | None = None) -> Engine:
@@ -364,11 +410,9 @@ def ensure_cached(release: Release, progress: Progress | None = None) -> Engine:
             return found
         base = cache_dir(release.engine)
         apt_dir, debs, staging = base / "apt", base / "debs", base / "root.new"
-        for sub in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
-            (apt_dir / sub).mkdir(parents=True, exist_ok=True)
         mirror = debian_mirror(system_sources(), system_codename())
         line = source_line(mirror, release.suite)
-        (apt_dir / "sources.list").write_text(line)
+        prepare_apt_dir(apt_dir, line)
         say(f"fetching Docker {release.engine} from Debian {release.suite}: {line.strip()}")
         options = apt_options(apt_dir)
         _output(["apt-get", *options, "-q", "update"])

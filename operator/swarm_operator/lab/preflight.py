@@ -38,9 +38,10 @@ LAB_PACKAGES: tuple[str, ...] = (
 )
 
 if debian_major() == 13:
-    # Debian 13 ships the docker CLI in a package of its own.
+    # Debian 13 ships the docker CLI in a package of its own, and its docker.io no longer
+    # pulls in libdevmapper, which bookworm's dockerd 20.10 (fetched into the cache) links.
     REQUIRED_COMMANDS["docker"] = "docker-cli"
-    LAB_PACKAGES = (*LAB_PACKAGES, "docker-cli")
+    LAB_PACKAGES = (*LAB_PACKAGES, "docker-cli", "libdevmapper1.02.1")
 
 
 @dataclass(frozen=True)

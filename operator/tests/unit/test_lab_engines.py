@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,24 @@ def test_versions_are_read_and_matched_to_releases() -> None:
         engines.parse_dockerd_version("dockerd: not found")
 
 
+def test_a_missing_shared_library_names_its_debian_package() -> None:
+    # Bookworm's dockerd 20.10 unpacked on Debian 13, before `make deps` added the library.
+    out = (
+        "/var/cache/swarm-operator/engines/20.10/root/usr/sbin/dockerd: error while loading "
+        "shared libraries: libdevmapper.so.1.02.1: cannot open shared object file: "
+        "No such file or directory"
+    )
+    assert engines.missing_library_hint(out) == (
+        "the shared library libdevmapper.so.1.02.1 is missing: install the Debian package "
+        "libdevmapper1.02.1 (make deps does)"
+    )
+    other = "x: error while loading shared libraries: libfoo.so.9: cannot open shared object"
+    assert engines.missing_library_hint(other) == (
+        "the shared library libfoo.so.9 is missing: install the Debian package that provides it"
+    )
+    assert engines.missing_library_hint("dockerd: permission denied") is None
+
+
 def test_the_system_engine_serves_only_its_own_release() -> None:
     # Debian 12: docker.io 20.10 serves 20.10; 26.1 comes from trixie into the cache.
     assert engines.system_serves("20.10.24+dfsg1", "20.10")
@@ -94,6 +113,41 @@ def test_the_system_engine_serves_only_its_own_release() -> None:
     assert not engines.system_serves(None, "26.1")
     assert engines.RELEASES["20.10"].suite == "bookworm"
     assert engines.RELEASES["26.1"].suite == "trixie"
+
+
+def test_the_fetch_takes_the_suites_version_even_below_the_installed_one(
+    tmp_path: Path,
+) -> None:
+    # On Debian 13 the system's docker.io (26.1) is newer than bookworm's 20.10: with the
+    # system's dpkg status apt's candidate is the installed version, which no source of
+    # ours has, and `apt-get download` failed. Our apt sees an empty status of its own, so
+    # the one version our source offers is taken, however old (here 0.1, below whatever
+    # docker.io this machine has installed). Real apt, a local repository, no network.
+    arch = subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "Packages").write_text(
+        f"Package: docker.io\nVersion: 0.1\nArchitecture: {arch}\n"
+        f"Filename: ./docker.io_0.1_{arch}.deb\nSize: 1\n"
+        "SHA256: 6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d\n"
+        "Description: the oldest docker.io\n\n"
+    )
+    apt_dir = tmp_path / "apt"
+    engines.prepare_apt_dir(apt_dir, f"deb [trusted=yes] file:{repo} ./\n")
+    assert (apt_dir / "status").read_text() == ""
+    options = engines.apt_options(apt_dir)
+    assert f"Dir::State::status={apt_dir / 'status'}" in options
+    subprocess.run(["apt-get", *options, "-q", "update"], capture_output=True, check=True)
+    proc = subprocess.run(
+        ["apt-get", *options, "download", "--print-uris", "docker.io"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"docker.io_0.1_{arch}.deb" in proc.stdout
 
 
 def test_engine_choice_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
