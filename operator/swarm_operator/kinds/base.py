@@ -310,6 +310,21 @@ class Kind(ABC):
         """Name -> ID of raw objects of this kind (network targets of a service spec)."""
         return {}
 
+    def read_needed(
+        self,
+        desired: Collection[Manifest],
+        raws: Mapping[str, Sequence[Raw]],
+        options: PlanOptions,
+    ) -> bool:
+        """Whether a plan of ``desired`` lists this kind although no manifest declares it.
+
+        A declared kind is always listed (`engine.live.read_for`); this answers for the
+        others, given the kinds listed so far (``raws``) and what the user allowed. The
+        default, yes: the plan reports managed objects of this kind that are no longer
+        declared (or prunes them), so it must see them.
+        """
+        return True
+
     # ------------------------------------------------------------------ planning
 
     def differences(self, desired: Manifest, live: Manifest) -> tuple[Difference, ...]:
