@@ -72,6 +72,7 @@ VALIDATE_MODULES = {
             "models",
             "results",
             "service_blocks",
+            "service_spec",
             "units",
             "yaml_tree",
         )

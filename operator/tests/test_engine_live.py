@@ -8,7 +8,7 @@ from engine_helpers import EVERY_NETWORK, EVERY_SERVICE, captured_state, fixture
 from swarm_operator.engine.plan import differences
 from swarm_operator.kinds.network import network_from_docker
 from swarm_operator.kinds.node import status_of
-from swarm_operator.kinds.service_spec import service_from_docker
+from swarm_operator.kinds.service_read import service_from_docker
 
 
 def test_every_field_service_reads_back_equal_to_its_manifest() -> None:

@@ -1,4 +1,4 @@
-"""kinds.service.service_progress and output: convergence and failure read from task lists."""
+"""kinds.service_progress and output: convergence and failure read from task lists."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from engine_helpers import captured_state, svc
 from swarm_operator.cli.output import plan_text, report_text
 from swarm_operator.engine.executor import Report, Result
 from swarm_operator.engine.plan import PlanOptions, plan
-from swarm_operator.kinds.service import parse_time, service_progress
+from swarm_operator.kinds.service_progress import parse_time, service_progress
 
 NOW = "2026-11-27T14:00:10.123456789Z"
 OLD = "2026-11-27T13:00:00Z"

@@ -19,9 +19,9 @@ from swarm_operator.manifests.models import (
     NetworkSpec,
     Node,
     Service,
-    ServiceSpec,
     models_by_kind,
 )
+from swarm_operator.manifests.service_spec import ServiceSpec
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -304,7 +304,7 @@ def test_union_helpers_cover_optional_models() -> None:
 def test_the_refused_label_namespace_is_the_one_the_operator_writes() -> None:
     # The manifest language may not import `swarm` (an import contract), so it keeps its
     # own copy of the prefix; this is what keeps the two from drifting apart.
-    from swarm_operator.manifests.models import OPERATOR_LABEL_PREFIX
+    from swarm_operator.manifests.fields import OPERATOR_LABEL_PREFIX
     from swarm_operator.swarm import labels
 
     assert OPERATOR_LABEL_PREFIX == labels.PREFIX

@@ -18,7 +18,8 @@ from swarm_operator.engine.live import read_live
 from swarm_operator.engine.plan import Plan, PlanOptions, plan
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.blob import names_by_reference
-from swarm_operator.kinds.service_spec import service_from_docker, service_spec
+from swarm_operator.kinds.service_read import service_from_docker
+from swarm_operator.kinds.service_spec import service_spec
 from swarm_operator.manifests.loader import load_directory
 from swarm_operator.manifests.models import Config, Manifest, Secret, Service
 

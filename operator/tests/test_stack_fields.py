@@ -15,7 +15,8 @@ from swarm_operator.engine.live import build_state
 from swarm_operator.engine.plan import PlanOptions, plan
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.service import VOLUME_OPTIONS_WARNING
-from swarm_operator.kinds.service_spec import service_from_docker, service_spec
+from swarm_operator.kinds.service_read import service_from_docker
+from swarm_operator.kinds.service_spec import service_spec
 from swarm_operator.manifests.loader import load_directory
 from swarm_operator.swarm.labels import MANAGED_BY, MANAGER
 

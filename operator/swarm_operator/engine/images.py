@@ -5,7 +5,7 @@ Owns the one piece of I/O a plan of followed images needs, done before planning:
 `follow_images` asks the registry about each followed image once (through the manager,
 `SwarmClient.image_digest`, with the same registry credentials as service writes) and
 puts the answers in the `PlanOptions`, so that the pure planner compares them with the
-digest each live service is pinned to (`kinds.service.image_moved`: policy ``digest``
+digest each live service is pinned to (`kinds.service_images.image_moved`: policy ``digest``
 plans an update onto the new digest). `plan` and `apply` call it once per run; the daemon
 asks per service, when its interval is due (`daemon.images`).
 """

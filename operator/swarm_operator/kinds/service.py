@@ -10,20 +10,21 @@ once if a network went away meanwhile; an update keeps the engine's digest pin a
 ``ForceUpdate`` counter, and every field of the live spec the manifest language does not
 express: `kinds.service_fields` merges the render into the live spec, and the plan of an
 update, adoption or replace lists those fields as kept), where a service stands from its
-tasks (`service_progress`), its health for the daemon, and its sensitive paths: env values
+tasks (`kinds.service_progress`), its health for the daemon, and its sensitive paths: env values
 are never shown.
 
-Neighbours: `kinds.base` (the interface), `kinds.service_spec`, `kinds.service_fields`,
-`kinds.normalize`; the
-engine reaches it through `kinds.registry`.
+Neighbours: `kinds.base` (the interface); `kinds.service_spec` writes a service in the
+engine's form and `kinds.service_read` reads it back; `kinds.service_fields` (the managed
+fields and the merge), `kinds.service_images` (a followed tag's digest, the image's
+platforms), `kinds.service_progress` (where a service stands from its tasks),
+`kinds.normalize`; the engine reaches it through `kinds.registry`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from swarm_operator.kinds import normalize, service_fields
@@ -45,17 +46,25 @@ from swarm_operator.kinds.base import (
 from swarm_operator.kinds.blob import names_by_reference
 from swarm_operator.kinds.common import convert, creation_fields, unreadable, version_of
 from swarm_operator.kinds.diff import Difference, differences_of
-from swarm_operator.kinds.service_spec import engine_references, service_from_docker, service_spec
+from swarm_operator.kinds.service_images import (
+    image_moved,
+    image_of,
+    resolved_image,
+    resolved_platforms,
+)
+from swarm_operator.kinds.service_progress import service_progress
+from swarm_operator.kinds.service_read import engine_references, service_from_docker
+from swarm_operator.kinds.service_spec import service_spec
 from swarm_operator.manifests.models import (
     ANNOTATION_ALLOW_REPLACE,
     BlobManifest,
     Manifest,
     Service,
-    ServiceSpec,
 )
 from swarm_operator.manifests.service_blocks import Mount
+from swarm_operator.manifests.service_spec import ServiceSpec
 from swarm_operator.swarm import labels
-from swarm_operator.swarm.errors import ApiError, NetworkGone, NotFound, Transient
+from swarm_operator.swarm.errors import NetworkGone, NotFound, Transient
 
 if TYPE_CHECKING:
     from swarm_operator.swarm.client import SwarmClient
@@ -398,7 +407,7 @@ class ServiceKind(Kind):
             ctx.client.remove_service(live.id)
             ctx.client.create_service(body)
             return "replaced (mode changed)"
-        live_image = _live_image(live)
+        live_image = image_of(live)
         pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
         follow = m.spec.image_update
         image = None
@@ -465,142 +474,3 @@ class ServiceKind(Kind):
 
 
 KIND = ServiceKind()
-
-
-# --------------------------------------------------------------------------- progress
-
-
-def _live_image(live: LiveObject) -> str:
-    task = live.spec.get("TaskTemplate") or {}
-    return str((task.get("ContainerSpec") or {}).get("Image", ""))
-
-
-def image_moved(m: Service, live: LiveObject, digests: Mapping[str, str]) -> tuple[Difference, ...]:
-    """``spec.image: IMG@OLD -> IMG@NEW`` when ``m`` follows its tag (``imageUpdate``
-    policy digest), the live service runs that tag, and the registry's digest for it
-    (``digests``, resolved before planning) is another than the one pinned; else ()."""
-    follow = m.spec.image_update
-    digest = digests.get(m.spec.image)
-    live_image = _live_image(live)
-    if follow is None or follow.policy != "digest" or not digest:
-        return ()
-    if not normalize.image_pins(live_image, m.spec.image):
-        return ()  # another tag: the comparison of spec.image already says so
-    if live_image.partition("@")[2] == digest:
-        return ()
-    return (Difference("spec.image", live_image, f"{m.spec.image}@{digest}"),)
-
-
-def resolved_image(m: Service, ctx: ApplyContext) -> str | None:
-    """``m``'s image pinned to the digest its tag names now, as ``docker service create``
-    pins it, for a service with ``imageUpdate``; None for the others (their nodes resolve
-    the tag), and when the registry cannot say (a progress line tells why)."""
-    if m.spec.image_update is None:
-        return None
-    try:
-        digest = ctx.client.image_digest(m.spec.image)
-    except ApiError as exc:
-        ctx.progress(f"{m.name}: {m.spec.image} not resolved to a digest ({exc.explanation})")
-        return None
-    return f"{m.spec.image}@{digest}" if digest else None
-
-
-def resolved_platforms(m: Service, ctx: ApplyContext, image: str | None) -> list[Any] | None:
-    """The platforms of the image a write sends, when the manifest sets none: what
-    ``docker service create`` and ``docker stack deploy`` put in ``Placement.Platforms``
-    (the scheduler then places tasks only on nodes the image runs on). None when the
-    registry cannot say (a progress line tells why): the nodes decide, as before."""
-    if m.spec.placement is not None and m.spec.placement.platforms:
-        return None
-    wanted = image or m.spec.image
-    try:
-        return ctx.client.image_platforms(wanted) or None
-    except (ApiError, NotFound) as exc:
-        ctx.progress(f"{m.name}: the platforms of {wanted} are not known ({exc})")
-        return None
-
-
-def parse_time(text: str) -> float:
-    """Docker's RFC 3339 timestamps (nanoseconds) as POSIX seconds."""
-    text = text.rstrip("Z")
-    main, _, frac = text.partition(".")
-    stamp = datetime.fromisoformat(main + "+00:00").timestamp()
-    return stamp + (float("0." + frac[:9]) if frac else 0.0)
-
-
-FAILED_TASK_STATES = frozenset({"rejected", "failed"})
-BAD_UPDATE_STATES = frozenset(
-    {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
-)
-
-
-@dataclass(frozen=True)
-class ServiceProgress:
-    name: str
-    running: int
-    desired: int
-    update_state: str | None
-    errors: tuple[str, ...]
-    converged: bool
-    failed: str | None
-
-
-def service_progress(
-    raw_service: Mapping[str, Any],
-    tasks: Sequence[Mapping[str, Any]],
-    since: float,
-    pending_grace: bool,
-    current: Sequence[Mapping[str, Any]] | None = None,
-) -> ServiceProgress:
-    """Where a service stands, from its inspect body and its tasks. Pure.
-
-    ``since``: tasks created before this POSIX time are history and ignored for errors.
-    ``pending_grace``: False once a "no suitable node" task has been seen long enough to
-    count as a failure.
-    ``current``: the tasks of the service's current spec version (the engine's
-    ``_up-to-date`` filter, as `docker service update` uses). Only these count as running:
-    right after an update the old tasks still run, and the engine may not have set the
-    UpdateStatus yet, so counting them declares convergence before the update began.
-    """
-    spec = raw_service.get("Spec") or {}
-    name = str(spec.get("Name", ""))
-    mode = spec.get("Mode") or {}
-    status = raw_service.get("UpdateStatus") or {}
-    state = status.get("State")
-    counted = tasks if current is None else current
-    live_tasks = [t for t in counted if t.get("DesiredState") == "running"]
-    running = sum(1 for t in live_tasks if (t.get("Status") or {}).get("State") == "running")
-    if "Replicated" in mode:
-        desired = int((mode["Replicated"] or {}).get("Replicas", 0))
-    else:
-        desired = len(live_tasks)
-    errors: list[str] = []
-    no_node = False
-    for t in tasks:
-        st = t.get("Status") or {}
-        created = parse_time(str(t.get("CreatedAt", "1970-01-01T00:00:00Z")))
-        if created < since or t.get("DesiredState") == "remove":
-            # "remove": the engine took the task's slot away (a scale-down, e.g. a hand-made
-            # scale being put back); how it ended then says nothing of the service.
-            continue
-        err = str(st.get("Err") or "")
-        if st.get("State") in FAILED_TASK_STATES and err:
-            errors.append(f"task {str(t.get('ID', ''))[:12]} {st.get('State')}: {err}")
-        if st.get("State") == "pending" and "no suitable node" in err:
-            no_node = True
-            errors.append(f"task {str(t.get('ID', ''))[:12]} pending: {err}")
-    errors = sorted(set(errors))
-    failed = None
-    if state in BAD_UPDATE_STATES:
-        failed = f"update {state}: {status.get('Message', '')}".rstrip(": ")
-    elif no_node and not pending_grace:
-        failed = "tasks cannot be scheduled"
-    elif sum(1 for e in errors if " rejected: " in e or " failed: " in e) >= 2:
-        failed = "tasks keep failing"
-    converged = (
-        failed is None
-        and running == desired
-        and all((t.get("Status") or {}).get("State") == "running" for t in live_tasks)
-        and state in (None, "completed")
-    )
-    return ServiceProgress(name, running, desired, state, tuple(errors), converged, failed)

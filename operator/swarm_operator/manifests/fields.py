@@ -2,9 +2,11 @@
 
 Owns how a quantity is written and stored (durations as integer nanoseconds, written
 ``"1m30s"``; sizes as integer bytes, ``"512M"``; CPU amounts as nano-CPUs, ``"0.5"``),
-env values and labels as text, object names, the camelCase base `Model` and `Metadata`.
-Its neighbours: `manifests.models` builds every kind's model from these; `manifests.units`
-parses and formats the quantities; `manifests.engine_rules` gives the engine's bounds.
+env values and labels as text, object names, the camelCase base `Model` and `Metadata`,
+and the label namespace a manifest may not write (`OPERATOR_LABEL_PREFIX`).
+Its neighbours: `manifests.models` and `manifests.service_spec` build every kind's model
+from these; `manifests.units` parses and formats the quantities; `manifests.engine_rules`
+gives the engine's bounds.
 """
 
 from __future__ import annotations
@@ -129,3 +131,19 @@ class Metadata(Model):
         default_factory=dict,
         description="Instructions to the operator, e.g. swarm-operator/reconcile: disabled.",
     )
+
+
+OPERATOR_LABEL_PREFIX = "io.swarm-operator."
+"""The labels the operator writes itself (`swarm.labels.PREFIX`, which the manifest
+language may not import: a test checks the two agree). A manifest may not set them."""
+
+
+def no_operator_labels(value: dict[str, str]) -> dict[str, str]:
+    """``value`` if no label is in the operator's own namespace; raises ValueError."""
+    for key in value:
+        if key.startswith(OPERATOR_LABEL_PREFIX):
+            raise ValueError(
+                f"label {key!r} is in the operator's own namespace {OPERATOR_LABEL_PREFIX}*: "
+                "the operator writes those labels itself"
+            )
+    return value

@@ -4,7 +4,7 @@ update and rollback policies, restart policy, healthcheck, mounts.
 Owns what each block may say and the rules inside one block (a constraint's grammar,
 a memory limit's minimum, a reservation within its limit, a healthcheck's form, a
 mount's paths), as the engine checks them (`manifests.engine_rules`). Neighbours:
-`manifests.models.ServiceSpec` is built from these and holds the rules across blocks.
+`manifests.service_spec.ServiceSpec` is built from these and holds the rules across blocks.
 """
 
 from __future__ import annotations
