@@ -165,6 +165,8 @@ def _merge_list(live: Any, render: Any, rule: Keyed) -> list[Any]:
             lv = match.get(key) if match is not None else None
             rv = element.get(key)
             if not isinstance(lv, Mapping) and not isinstance(rv, Mapping):
+                if match is not None and key in match and key not in element:
+                    merged[key] = match[key]  # no block to look into: kept as it is
                 continue
             sub = _merge(
                 lv if isinstance(lv, Mapping) else {}, rv if isinstance(rv, Mapping) else {}, table
@@ -193,8 +195,8 @@ def _merge(live: Mapping[str, Any], render: Mapping[str, Any], table: Table) -> 
             else:
                 out[key] = _merge_list(lv, rv, rule)
         else:
-            if rv is _ABSENT and lv is _ABSENT:
-                continue
+            if rv is _ABSENT and (lv is _ABSENT or not isinstance(lv, Mapping)):
+                continue  # nothing rendered; a live value that is no block is kept as it is
             sub = _merge(
                 lv if isinstance(lv, Mapping) else {},
                 rv if isinstance(rv, Mapping) else {},
