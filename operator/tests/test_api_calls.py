@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_helpers import net, node, svc
-from fake_swarm import CountingSwarm
+from fake_swarm import DIGEST, CountingSwarm
 from prometheus_client import CollectorRegistry
 
 from swarm_operator.cli.output import plan_text
@@ -285,3 +285,57 @@ def test_drift_seen_in_the_snapshot_is_read_again_before_acting(tmp_path: Path) 
     status = d.board.get("Service", "s002")
     assert status is not None and status.sync_status == "out_of_sync"
     assert labels.MANAGED_BY in drifted["Spec"]["Labels"]
+
+
+# ------------------------------------------------------------------ registry questions
+
+
+def test_a_write_asks_the_registry_once_for_its_digest_and_platforms() -> None:
+    follow = {"policy": "digest", "interval": "1m"}
+    manifests: list[Manifest] = [
+        net("app"),
+        svc("s000", image="fix/busybox:1", imageUpdate=follow),  # digest and platforms
+        svc("s001", image="fix/busybox:1"),  # platforms only
+        svc(
+            "s002",
+            image="fix/busybox:1",
+            imageUpdate=follow,
+            placement={"platforms": [{"architecture": "arm64", "os": "linux"}]},
+        ),  # digest only
+        svc(
+            "s003",
+            image="fix/busybox:1",
+            placement={"platforms": [{"architecture": "amd64", "os": "linux"}]},
+        ),  # none
+    ]
+    swarm = CountingSwarm()
+    the_plan = plan(manifests, build_state({"Node": swarm.nodes()}), PlanOptions())
+    swarm.calls.clear()
+    report = apply_plan(swarm, manifests, PlanOptions(), the_plan)  # type: ignore[arg-type]
+    assert report.ok, report.to_dict()
+    assert swarm.calls["create_service"] == 4
+    assert swarm.calls["image_distribution"] == 3  # one per write that needs an answer
+    specs = {s["Spec"]["Name"]: s["Spec"]["TaskTemplate"] for s in swarm._services.values()}
+    lab_platform = [{"Architecture": "amd64", "OS": "linux"}]
+    assert specs["s000"]["ContainerSpec"]["Image"] == f"fix/busybox:1@{DIGEST}"
+    assert specs["s000"]["Placement"]["Platforms"] == lab_platform
+    assert specs["s001"]["ContainerSpec"]["Image"] == "fix/busybox:1"
+    assert specs["s001"]["Placement"]["Platforms"] == lab_platform
+    assert specs["s002"]["ContainerSpec"]["Image"] == f"fix/busybox:1@{DIGEST}"
+    assert specs["s002"]["Placement"]["Platforms"] != lab_platform
+
+    # an update onto another image of a followed tag: one question again
+    moved = [
+        manifests[0],
+        svc("s000", image="fix/busybox:2", imageUpdate=follow),
+        *manifests[2:],
+    ]
+    the_plan = plan(moved, read_for(swarm, moved, PlanOptions()), PlanOptions())  # type: ignore[arg-type]
+    swarm.calls.clear()
+    report = apply_plan(swarm, moved, PlanOptions(), the_plan)  # type: ignore[arg-type]
+    assert report.ok, report.to_dict()
+    assert swarm.calls["update_service"] == 1 and swarm.calls["image_distribution"] == 1
+    updated = next(s for s in swarm._services.values() if s["Spec"]["Name"] == "s000")
+    task = updated["Spec"]["TaskTemplate"]
+    assert task["ContainerSpec"]["Image"] == f"fix/busybox:2@{DIGEST}"
+    assert task["Placement"]["Platforms"] == lab_platform

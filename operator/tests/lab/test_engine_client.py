@@ -70,6 +70,36 @@ def test_a_no_op_plan_lists_what_it_needs_the_first_read_negotiates(lab: Lab) ->
     assert pruning.calls == {"services": 1, "networks": 1, "secrets": 1, "configs": 1}
 
 
+def test_a_create_following_its_tag_asks_the_registry_once(lab: Lab, swarm_cleanup: None) -> None:
+    from swarm_operator.engine.converge import apply_plan
+    from swarm_operator.engine.live import read_for
+    from swarm_operator.engine.plan import PlanOptions, plan
+
+    m = Service.model_validate(
+        {
+            "metadata": {"name": "eng-follow"},
+            "spec": {
+                "image": lab.image,
+                "command": ["sleep", "3600"],
+                "replicas": 0,
+                "imageUpdate": {"policy": "digest", "interval": "1m"},
+            },
+        }
+    )
+    client = SwarmClient(lab.manager.docker_host)
+    the_plan = plan([m], read_for(client, [m], PlanOptions()), PlanOptions())
+    client.calls.clear()
+    report = apply_plan(client, [m], PlanOptions(), the_plan)
+    assert report.ok, report.to_dict()
+    # the digest it pins and the platforms it places by come from one GET /distribution
+    assert client.calls["image_distribution"] == 1 and client.calls["create_service"] == 1
+    assert "image_digest" not in client.calls
+    task = client.inspect_service("eng-follow")["Spec"]["TaskTemplate"]
+    image, _, digest = task["ContainerSpec"]["Image"].partition("@")
+    assert image == lab.image and digest == client.image_digest(lab.image)
+    assert task["Placement"]["Platforms"]
+
+
 def test_counter_and_observer(lab: Lab) -> None:
     seen: list[tuple[str, float, bool]] = []
     client = SwarmClient(lab.manager.docker_host, observer=lambda *a: seen.append(a))
