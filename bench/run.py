@@ -9,7 +9,7 @@ version it was measured on), and writes
 
   a, b  cold apply and no-op re-apply of N services (apply_bench.py)
   c, d  drift-correction and manifest-edit latency with the daemon running (daemon_bench.py)
-  e     the daemon at rest with 100 and 500 managed services: RSS, CPU, full resync pass
+  e     the daemon at rest with 100 and 2,000 managed services: RSS, CPU, full resync pass
   f     GitOps: a commit pushed to a git server on loopback until the service spec
         carries it, via webhook and via polling at the default interval (gitops_bench.py)
   g     the lab grown to --matrix-hosts hosts (7): doctor's node x node matrix (49 pairs)
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--trials", type=int, default=20, help="trials per latency in (c), (d)")
     p.add_argument("--repeats", type=int, default=1, help="cold applies per contender and N")
     p.add_argument("--noop-repeats", type=int, default=3, help="timed no-op runs per N")
-    p.add_argument("--rest-sizes", type=_int_list, default=[100, 500], help="N for (e)")
+    p.add_argument("--rest-sizes", type=_int_list, default=[100, 2000], help="N for (e)")
     p.add_argument("--rest-window", type=float, default=30.0, help="CPU window in (e), seconds")
     p.add_argument(
         "--rest-edits", type=int, default=5, help="manifest edits timed per N in (e) (median)"
