@@ -290,7 +290,7 @@ def test_drift_seen_in_the_snapshot_is_read_again_before_acting(tmp_path: Path) 
 # ------------------------------------------------------------------ registry questions
 
 
-def test_a_write_asks_the_registry_once_for_its_digest_and_platforms() -> None:
+def test_a_run_asks_the_registry_once_per_image_for_digest_and_platforms() -> None:
     follow = {"policy": "digest", "interval": "1m"}
     manifests: list[Manifest] = [
         net("app"),
@@ -314,7 +314,8 @@ def test_a_write_asks_the_registry_once_for_its_digest_and_platforms() -> None:
     report = apply_plan(swarm, manifests, PlanOptions(), the_plan)  # type: ignore[arg-type]
     assert report.ok, report.to_dict()
     assert swarm.calls["create_service"] == 4
-    assert swarm.calls["image_distribution"] == 3  # one per write that needs an answer
+    # one question for the image the three writes that need an answer share
+    assert swarm.calls["image_distribution"] == 1
     specs = {s["Spec"]["Name"]: s["Spec"]["TaskTemplate"] for s in swarm._services.values()}
     lab_platform = [{"Architecture": "amd64", "OS": "linux"}]
     assert specs["s000"]["ContainerSpec"]["Image"] == f"fix/busybox:1@{DIGEST}"

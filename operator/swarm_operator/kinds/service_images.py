@@ -3,23 +3,27 @@
 Owns what `kinds.service` asks the registry (through the Swarm client) when it plans or
 writes a service with ``imageUpdate``: whether the tag moved since the live service was
 pinned (`image_moved`, from digests resolved before planning), and, from one registry
-question per write (`resolve`), the digest to pin the write to and the image's platforms
-for ``Placement.Platforms``, as ``docker service create`` resolves them. Neighbours:
-`kinds.service` (the kind) calls these; `engine.images` resolves the digests the plan
-compares against; `kinds.normalize.image_pins` says whether a live image pins a tag.
+question per image and plan run (`resolve`), the digest to pin the write to and the
+image's platforms for ``Placement.Platforms``, as ``docker service create`` resolves
+them. Neighbours: `kinds.service` (the kind) calls these; `engine.images` resolves the
+digests the plan compares against; `kinds.normalize.image_pins` says whether a live
+image pins a tag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm_operator.kinds import normalize
 from swarm_operator.kinds.base import ApplyContext, LiveObject
 from swarm_operator.kinds.diff import Difference
 from swarm_operator.manifests.models import Service
 from swarm_operator.swarm.errors import ApiError
+
+if TYPE_CHECKING:
+    from swarm_operator.swarm.client import Distribution
 
 
 def image_of(live: LiveObject) -> str:
@@ -60,14 +64,18 @@ def resolve(m: Service, ctx: ApplyContext, digest: bool = True) -> Resolved:
     """The digest to pin a write of ``m`` to (with ``digest``, for a service with
     ``imageUpdate``) and its image's platforms, as ``docker service create`` and ``docker
     stack deploy`` resolve them, from one ``GET /distribution`` (one answer names both:
-    the platforms are those of the digest pinned). A registry that cannot answer leaves
+    the platforms are those of the digest pinned), asked once per plan run for each
+    image (`ApplyContext.once`: 100 services of one tag are one question, and all are
+    pinned to the same digest). A registry that cannot answer leaves
     both to the nodes, as before (a progress line says why)."""
     pin = digest and m.spec.image_update is not None
     platforms = m.spec.placement is None or not m.spec.placement.platforms
     if not pin and not platforms:
         return Resolved()
     try:
-        answer = ctx.client.image_distribution(m.spec.image)
+        answer: Distribution = ctx.once(
+            f"distribution {m.spec.image}", lambda: ctx.client.image_distribution(m.spec.image)
+        )
     except ApiError as exc:
         if pin:
             ctx.progress(f"{m.name}: {m.spec.image} not resolved to a digest ({exc.explanation})")
