@@ -339,7 +339,50 @@ def render(results: dict[str, Any]) -> str:
             rest.get("note", ""),
             "",
         ]
+    multi = results.get("multihost")
+    if multi:
+        out += multihost_lines(multi, engine_of(results))
     return "\n".join(out).rstrip() + "\n"
+
+
+def multihost_lines(multi: dict[str, Any], engine: str) -> list[str]:
+    """Part (g): the doctor's matrix and the daemon's probe on the larger lab."""
+    doctor = multi.get("doctor") or {}
+    probe = multi.get("probe") or {}
+    rows = []
+    for m in doctor.get("matrices") or []:
+        rows.append(
+            [
+                "doctor -o json (start to exit)",
+                f"{m.get('network')}: {m.get('pairs')} pairs, {m.get('ok')} ok",
+                seconds(doctor.get("seconds")),
+                _loads(doctor.get("load")),
+            ]
+        )
+    if doctor.get("error"):
+        rows.append(["doctor -o json", f"failed: {doctor['error'][-120:]}", "", ""])
+    pairs = f"{probe.get('pairs')} ordered pairs of distinct hosts"
+    load = f"{_loads(probe.get('load_before'))} .. {_loads(probe.get('load_after'))}"
+    for what, key in (
+        ("daemon probe: every pair reachable after start", "all_up_s"),
+        (f"4789/udp dropped on {probe.get('blocked')}: its pairs 0, the others 1", "detect_s"),
+        ("unblocked: every pair back at 1", "recover_s"),
+    ):
+        if key in probe:
+            value = probe.get(key)
+            shown = seconds(value) if value is not None else "timed out"
+            rows.append([what, pairs, shown, load if key == "detect_s" else ""])
+    if probe.get("error"):
+        rows.append(["daemon probe", f"failed: {probe['error']}", "", ""])
+    return [
+        f"### {multi.get('hosts')} hosts: the doctor's matrix and the daemon's probe ({engine})",
+        "",
+        f"Lab grown to {multi.get('hosts')} hosts in {seconds(multi.get('lab_up_s'))}; the "
+        "probe at its default interval (5 s), its matrix read from /metrics every 0.2 s.",
+        "",
+        markdown_table(["measure", "what", "seconds", "load (1, 5, 15 min)"], rows),
+        "",
+    ]
 
 
 def plot(results: dict[str, Any], path: Path) -> bool:

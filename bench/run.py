@@ -9,9 +9,11 @@ version it was measured on), and writes
 
   a, b  cold apply and no-op re-apply of N services (apply_bench.py)
   c, d  drift-correction and manifest-edit latency with the daemon running (daemon_bench.py)
-  e     the daemon at rest with 100 and 500 managed services: RSS, CPU, full resync pass
+  e     the daemon at rest with 100 and 2,000 managed services: RSS, CPU, full resync pass
   f     GitOps: a commit pushed to a git server on loopback until the service spec
         carries it, via webhook and via polling at the default interval (gitops_bench.py)
+  g     the lab grown to --matrix-hosts hosts (7): doctor's node x node matrix (49 pairs)
+        and the daemon probe's time to see 4789/udp dropped on one host (multihost_bench.py)
 
 Every figure that depends on the machine is shown beside a baseline measured in the
 same run (the floor, or the peers' documented intervals), since the absolute numbers
@@ -46,7 +48,7 @@ from swarm_operator.lab.engines import (  # noqa: E402
     engine_from_env,
 )
 
-PARTS = "abcdef"
+PARTS = "abcdefg"
 
 
 def _int_list(text: str) -> list[int]:
@@ -69,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--trials", type=int, default=20, help="trials per latency in (c), (d)")
     p.add_argument("--repeats", type=int, default=1, help="cold applies per contender and N")
     p.add_argument("--noop-repeats", type=int, default=3, help="timed no-op runs per N")
-    p.add_argument("--rest-sizes", type=_int_list, default=[100, 500], help="N for (e)")
+    p.add_argument("--rest-sizes", type=_int_list, default=[100, 2000], help="N for (e)")
     p.add_argument("--rest-window", type=float, default=30.0, help="CPU window in (e), seconds")
     p.add_argument(
         "--rest-edits", type=int, default=5, help="manifest edits timed per N in (e) (median)"
@@ -77,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--poll-ms", type=float, default=5.0, help="spec poll interval in (c), (d)")
     p.add_argument(
         "--git-poll-trials", type=int, default=3, help="trials of (f) by polling (1 min each)"
+    )
+    p.add_argument(
+        "--matrix-hosts", type=int, default=7, help="hosts of the lab in (g) (default 7)"
     )
     p.add_argument("--parts", default=PARTS, help=f"which parts to run (default {PARTS})")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
@@ -174,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             import gitops_bench
 
             gitops_bench.run(ctx, args, results, lambda: write_outputs(results, args.out))
+        if "g" in args.parts:
+            import multihost_bench
+
+            multihost_bench.run(ctx, args, results, lambda: write_outputs(results, args.out))
     finally:
         benchlab.cleanup(lab, ctx.engine)
     results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M %Z")

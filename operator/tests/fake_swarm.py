@@ -18,9 +18,12 @@ from swarm_operator.engine.converge import apply_plan
 from swarm_operator.engine.live import build_state
 from swarm_operator.engine.plan import PlanOptions, plan
 from swarm_operator.manifests.models import Manifest
+from swarm_operator.swarm.client import Distribution
 from swarm_operator.swarm.errors import classify
 
 NOW = "2026-01-01T00:00:00.000000000Z"
+DIGEST = "sha256:" + "d" * 64
+"""What the stand-in's registry answers for every tag."""
 
 
 class CountingSwarm:
@@ -126,10 +129,11 @@ class CountingSwarm:
             )
         return out
 
-    def image_platforms(self, image: str) -> list[dict[str, str]]:
-        """The registry's answer for every image (one architecture, as the lab's)."""
-        self.calls["image_platforms"] += 1
-        return [{"Architecture": "amd64", "OS": "linux"}]
+    def image_distribution(self, image: str) -> Distribution:
+        """The registry's answer for every image (one digest, one architecture, as the
+        lab's)."""
+        self.calls["image_distribution"] += 1
+        return Distribution(DIGEST, [{"Architecture": "amd64", "OS": "linux"}])
 
     # writes
     def create_network(self, spec: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from swarm_operator.daemon.watch import (
     Debouncer,
@@ -348,3 +349,22 @@ def test_a_new_commit_is_seen_even_without_manifest_changes(tmp_path: Path) -> N
         assert wait_for(lambda: calls.n >= 1)
     finally:
         w.stop()
+
+
+def test_a_manifest_event_wakes_the_loop_instead_of_waiting_for_its_poll(tmp_path: Path) -> None:
+    # Without the wake the loop slept until its next directory poll (1 s): every edit
+    # went live up to a second late. Not timed: the wake itself is what is checked.
+    w = ManifestWatcher(tmp_path, Counter(), quiet=0.3, poll_interval=1.0)
+    for kind, src, dest in (
+        ("moved", tmp_path / ".web.yaml.tmp", tmp_path / "web.yaml"),  # an atomic save
+        ("modified", tmp_path / "web.yaml", ""),
+        ("deleted", tmp_path / "db.yaml", ""),
+    ):
+        w._wake.clear()
+        w.dispatch(
+            SimpleNamespace(
+                event_type=kind, src_path=str(src), dest_path=str(dest), is_directory=False
+            )
+        )
+        assert w._wake.is_set(), kind
+        assert w.debouncer.wait_time() is not None

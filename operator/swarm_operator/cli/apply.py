@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from swarm_operator.cli.common import (
@@ -140,19 +141,19 @@ def _apply(
     from swarm_operator.cli import output
     from swarm_operator.engine.converge import apply_plan
     from swarm_operator.engine.images import follow_images
-    from swarm_operator.engine.live import read_live
-    from swarm_operator.engine.plan import Plan, plan
+    from swarm_operator.engine.live import read_for
+    from swarm_operator.engine.plan import plan
 
     options, problems = follow_images(client, desired.manifests, options_from_args(args, desired))
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
-    the_plan = plan(desired.manifests, read_live(client), options)
+    the_plan = plan(desired.manifests, read_for(client, desired.manifests, options), options)
     if desired.held:
         held = tuple(
             a.block(BLOCK_HELD) if a.key in desired.held and a.changes else a
             for a in the_plan.actions
         )
-        the_plan = Plan(held, the_plan.refusals, the_plan.notes)
+        the_plan = replace(the_plan, actions=held)
     if not as_json:
         print(output.plan_text(the_plan, desired.errors, output.use_colour(sys.stdout)), flush=True)
     started = time.time()

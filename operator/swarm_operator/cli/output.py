@@ -103,6 +103,11 @@ def plan_text(
         lines.append(_paint(refusal, "blocked", colour))
     for note in the_plan.notes:
         lines.append(f"note: {note}")
+    if verbose and the_plan.unread:
+        lines.append(
+            f"note: not listed (nothing declared or mounts one; --prune lists them): "
+            f"{', '.join(the_plan.unread)}"
+        )
     if errors:
         lines.append(
             f"Incomplete: {len(errors)} manifest error(s); objects of files that failed to "

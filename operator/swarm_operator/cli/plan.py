@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from swarm_operator.cli import output
     from swarm_operator.engine.images import follow_images
-    from swarm_operator.engine.live import read_live
+    from swarm_operator.engine.live import read_for
     from swarm_operator.engine.plan import plan
 
     desired = load_desired(args.directory)
@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
             options, problems = follow_images(client, desired.manifests, options)
             for problem in problems:
                 print(f"warning: {problem}", file=sys.stderr)
-            the_plan = plan(desired.manifests, read_live(client), options)
+            the_plan = plan(
+                desired.manifests, read_for(client, desired.manifests, options), options
+            )
         finally:
             client.close()
     except SwarmOperatorError as exc:

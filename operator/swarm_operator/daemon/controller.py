@@ -15,12 +15,12 @@ reconciler's (`daemon.reconciler`), like a Controller's Reconcile:
 
 Level-triggered: a key carries no event content; every reconcile re-reads both sides, so
 a missed or duplicated event costs nothing. A full resync reads the Swarm once (one call
-per kind and one for the tasks, whatever N) into a `daemon.snapshot.Snapshot` that the
-keys of that pass plan from; a key enqueued by an event or a file change after the
-snapshot was started, a retry, a requeue, or a snapshot older than its TTL reads fresh,
-and nothing is ever written on the snapshot's word alone. The periodic resync (default
-3 min, ±10 % jitter) is the safety net for what has no event (task state, a missed
-inotify event), and it brings back stalled keys.
+per kind a plan of the manifests needs and one for the tasks, whatever N) into a
+`daemon.snapshot.Snapshot` that the keys of that pass plan from; a key enqueued by an
+event or a file change after the snapshot was started, a retry, a requeue, or a snapshot
+older than its TTL reads fresh, and nothing is ever written on the snapshot's word
+alone. The periodic resync (default 3 min, ±10 % jitter) is the safety net for what has
+no event (task state, a missed inotify event), and it brings back stalled keys.
 
 Robustness:
 - a manifest file that fails to load holds its objects: they are neither changed nor
@@ -65,6 +65,7 @@ from swarm_operator.daemon.watch import Change, DesiredState, ManifestWatcher
 from swarm_operator.daemon.webhooks import WebhookServer
 from swarm_operator.daemon.workqueue import Outcome, WorkerPool, WorkQueue
 from swarm_operator.kinds import registry
+from swarm_operator.kinds.base import PlanOptions
 from swarm_operator.manifests.loader import load_directory
 from swarm_operator.manifests.parse_cache import ParseCache
 from swarm_operator.observe import logs
@@ -367,7 +368,9 @@ class Daemon:
         self.watcher.check_swap()
         self.reload()
         snapshot = self._snapshot = Snapshot(self.clock.monotonic())
-        live = snapshot.read(client)
+        live = snapshot.read(
+            client, self.desired.manifests(), PlanOptions(prune=self.options.prune)
+        )
         keys = set(self.desired.declared())
         managed = [o for o in live.objects() if o.managed and registry.of(o.kind).prunable]
         orphans = [o.key for o in managed if o.key not in keys and not o.protected]

@@ -1,11 +1,13 @@
 """One read of the whole Swarm, shared by the keys of one resync pass.
 
 Owns `Snapshot`: the raw objects of every kind and what their health needs (a service's
-tasks), read in one call per kind whatever N (4 calls today: services, networks, nodes,
-tasks), and the rule for using it. Each key may use it once (`take`), only if no event
-or file change enqueued the key since the read began (`drop`): a trigger always gets a
-fresh read; and never after ``SNAPSHOT_TTL``. Nothing is ever written on the snapshot's
-word alone: the reconciler re-reads a key whose plan from the snapshot shows a change.
+tasks), read in one call per kind whatever N (services, networks and the tasks: 3 calls;
+nodes, secrets and configs as well when something declared, mounted or --prune needs
+them, `engine.live.read_raw_for`), and the rule for using it. Each key may use it once
+(`take`), only if no event or file change enqueued the key since the read began
+(`drop`): a trigger always gets a fresh read; and never after ``SNAPSHOT_TTL``. Nothing
+is ever written on the snapshot's word alone: the reconciler re-reads a key whose plan
+from the snapshot shows a change.
 
 Neighbours: `daemon.controller` fills one per resync pass; `daemon.reconciler` takes it.
 """
@@ -16,10 +18,12 @@ import threading
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from swarm_operator.engine.live import LiveState, build_state, read_raw
+from swarm_operator.engine.live import LiveState, build_state, read_raw, read_raw_for
 from swarm_operator.kinds import registry
+from swarm_operator.kinds.base import PlanOptions
 
 if TYPE_CHECKING:
+    from swarm_operator.manifests.models import Manifest
     from swarm_operator.swarm.client import SwarmClient
 
 Key = tuple[str, str]
@@ -37,9 +41,19 @@ class Snapshot:
         self._dropped: set[Key] = set()
         self._lock = threading.Lock()
 
-    def read(self, client: SwarmClient) -> LiveState:
-        """Read every kind once, and what their health needs; return the live state."""
-        raws = read_raw(client)
+    def read(
+        self,
+        client: SwarmClient,
+        desired: Collection[Manifest] | None = None,
+        options: PlanOptions | None = None,
+    ) -> LiveState:
+        """Read every kind once (or, given the desired manifests, every kind a plan of them
+        needs: `engine.live.read_raw_for`), and what their health needs; return the live
+        state."""
+        if desired is None:
+            raws = read_raw(client)
+        else:
+            raws = read_raw_for(client, desired, options or PlanOptions())
         self.live = build_state(raws, client.negotiated_api_version)
         for kind in registry.KINDS:
             self.status[kind.name] = kind.read_all_status(client, raws.get(kind.name, []))

@@ -380,6 +380,7 @@ class ManifestWatcher:
                 self.debouncer.touch()
             else:
                 self.debouncer.touch(*one)
+            self._wake.set()  # the loop sleeps until its next poll otherwise (up to 1 s)
         elif kind in ("created", "modified", "moved", "closed", "deleted") and any(
             os.path.realpath(p) in self._content_files() for p in (src, dest) if p
         ):

@@ -1,8 +1,11 @@
 """The live Swarm as the planner sees it: every kind's live objects, read once per pass.
 
 Owns `LiveState` (the live objects of every kind, by name) and the two ways to get one:
-`build_state` from raw lists the caller already read (pure), and `read_live`, which reads
-what the given keys need through a `SwarmClient` handed in (it does not import docker).
+`build_state` from raw lists the caller already read (pure), `read_live`, which reads
+what the given keys need (or everything) through a `SwarmClient` handed in (it does not
+import docker), and `read_for`, which reads what a whole plan of the given manifests needs:
+a kind nothing declares is listed only if its kind says a plan needs it anyway
+(`Kind.read_needed`), so a no-op plan of networks and services is two list calls.
 How a kind's raw objects are read and turned into `LiveObject`s (the same typed manifest
 a file gives, plus what only the live side knows) is that kind's own business, asked of
 `kinds.registry`; nothing here names a kind.
@@ -18,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from swarm_operator.kinds import registry
-from swarm_operator.kinds.base import Key, LiveObject, Raw
+from swarm_operator.kinds.base import Key, LiveObject, PlanOptions, Raw
 
 if TYPE_CHECKING:
+    from swarm_operator.manifests.models import Manifest
     from swarm_operator.swarm.client import SwarmClient
 
 RawState = Mapping[str, Sequence[Raw]]
@@ -43,6 +47,11 @@ class LiveState:
     def get(self, key: Key) -> LiveObject | None:
         kind, name = key
         return self.of(kind).get(name)
+
+    @property
+    def listed(self) -> frozenset[str]:
+        """The kinds that were read (a kind not read has no table, not an empty one)."""
+        return frozenset(self.tables)
 
     def objects(self) -> list[LiveObject]:
         """Every live object, in apply order of their kinds."""
@@ -82,5 +91,33 @@ def read_raw(client: SwarmClient, keys: Collection[Key] | None = None) -> dict[s
 def read_live(client: SwarmClient, keys: Collection[Key] | None = None) -> LiveState:
     """Read the live Swarm (all of it, or what ``keys`` need) into a `LiveState`, with
     the API version the reads negotiated (no call of its own)."""
-    raws = read_raw(client, keys)
-    return build_state(raws, client.negotiated_api_version)
+    return build_state(read_raw(client, keys), client.negotiated_api_version)
+
+
+def read_raw_for(
+    client: SwarmClient, desired: Collection[Manifest], options: PlanOptions
+) -> dict[str, list[Raw]]:
+    """The raw lists a whole plan of ``desired`` needs: one list call per kind it needs.
+
+    A declared kind is listed; another kind only if it says a plan needs it anyway
+    (`Kind.read_needed`: the kinds whose leftovers the plan reports or prunes, and those
+    the objects already listed refer to, such as the secrets a live service mounts). The
+    kinds are asked again once more are listed, until none is added.
+    """
+    declared = {registry.of(m.kind).name for m in desired}
+    out: dict[str, list[Raw]] = {}
+    added = True
+    while added:
+        added = False
+        for kind in registry.KINDS:
+            if kind.name in out:
+                continue
+            if kind.name in declared or kind.read_needed(desired, out, options):
+                out[kind.name] = list(kind.read_raw(client))
+                added = True
+    return out
+
+
+def read_for(client: SwarmClient, desired: Collection[Manifest], options: PlanOptions) -> LiveState:
+    """`read_raw_for` into a `LiveState` (what `plan` of ``desired`` is given)."""
+    return build_state(read_raw_for(client, desired, options), client.negotiated_api_version)

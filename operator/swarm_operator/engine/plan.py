@@ -78,6 +78,9 @@ class Plan:
     refusals: tuple[str, ...] = ()
     """Plan-wide guards that tripped (prune refused): nothing of that kind is done."""
     notes: tuple[str, ...] = field(default=())
+    unread: tuple[str, ...] = ()
+    """Prunable kinds the live state did not list (`engine.live.read_for`: nothing declared
+    or used them, and no --prune): leftovers of those kinds are not in ``notes``."""
 
     @property
     def pending(self) -> tuple[Action, ...]:
@@ -105,6 +108,7 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "refusals": list(self.refusals),
             "notes": list(self.notes),
+            "unread": list(self.unread),
             "summary": {
                 **counts,
                 "blocked": len(self.blocked),
@@ -232,4 +236,7 @@ def plan(
     deletes, refusals, notes = _prune(index, ctx, live, wanted)
     actions.extend(deletes)
     actions.sort(key=_order)
-    return Plan(tuple(actions), tuple(refusals), tuple(notes))
+    unread: tuple[str, ...] = ()
+    if wanted is None:
+        unread = tuple(k.name for k in registry.prunable() if k.name not in live.listed)
+    return Plan(tuple(actions), tuple(refusals), tuple(notes), unread)

@@ -195,7 +195,8 @@ def no_progress(_: str) -> None:
 
 
 class ApplyContext:
-    """What a kind's writer is handed: the client, progress lines, sleep, an ID cache."""
+    """What a kind's writer is handed: the client, progress lines, sleep, an ID cache and
+    the answers asked once per plan run (`once`)."""
 
     def __init__(
         self,
@@ -210,14 +211,28 @@ class ApplyContext:
         self._list_ids = ids
         self._ids: dict[str, Mapping[str, str]] = {}
         self._lock = threading.Lock()
+        self._answers: dict[str, Any] = {}
+        self._answers_lock = threading.Lock()
 
     def with_client(self, client: SwarmClient) -> ApplyContext:
-        """The same context (one ID cache, listed once per plan run) for another worker's
-        client: the workers of a concurrent apply each write on a connection of their own."""
+        """The same context (one ID cache, listed once per plan run, and one set of
+        `once` answers) for another worker's client: the workers of a concurrent apply
+        each write on a connection of their own."""
         other = ApplyContext(client, self._list_ids, self.progress, self.sleep)
         other._ids = self._ids
         other._lock = self._lock
+        other._answers = self._answers
+        other._answers_lock = self._answers_lock
         return other
+
+    def once(self, key: str, ask: Callable[[], Any]) -> Any:
+        """``ask()``'s answer for ``key``, asked once per plan run (the registry's answer
+        for an image tag that many services of the run use); workers asking at once wait
+        for the one question. A question that raised is asked again next time."""
+        with self._answers_lock:
+            if key not in self._answers:
+                self._answers[key] = ask()
+            return self._answers[key]
 
     def ids(self, kind: str) -> Mapping[str, str]:
         """Name -> ID of every live object of ``kind``, listed once per plan run (workers
@@ -312,6 +327,21 @@ class Kind(ABC):
     def ids(self, raws: Sequence[Raw]) -> dict[str, str]:
         """Name -> ID of raw objects of this kind (network targets of a service spec)."""
         return {}
+
+    def read_needed(
+        self,
+        desired: Collection[Manifest],
+        raws: Mapping[str, Sequence[Raw]],
+        options: PlanOptions,
+    ) -> bool:
+        """Whether a plan of ``desired`` lists this kind although no manifest declares it.
+
+        A declared kind is always listed (`engine.live.read_for`); this answers for the
+        others, given the kinds listed so far (``raws``) and what the user allowed. The
+        default, yes: the plan reports managed objects of this kind that are no longer
+        declared (or prunes them), so it must see them.
+        """
+        return True
 
     # ------------------------------------------------------------------ planning
 

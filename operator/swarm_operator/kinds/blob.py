@@ -31,6 +31,7 @@ from swarm_operator.kinds.base import (
     Kind,
     LiveObject,
     PlanContext,
+    PlanOptions,
     Raw,
 )
 from swarm_operator.kinds.common import ownership_labels, version_of
@@ -112,6 +113,24 @@ class BlobKind(Kind):
 
     def ids(self, raws: Sequence[Raw]) -> dict[str, str]:
         return {str((r.get("Spec") or {}).get("Name")): str(r.get("ID")) for r in raws}
+
+    def read_needed(
+        self,
+        desired: Collection[Manifest],
+        raws: Mapping[str, Sequence[Raw]],
+        options: PlanOptions,
+    ) -> bool:
+        """Listed (besides when declared) for --prune, and when a live service mounts one
+        (its spec names versions by ID) or a declared service references one. Otherwise
+        not: a managed version left over with nothing declaring or mounting any object of
+        this kind is then not in the no-prune plan's leftover note (`Plan.unread` says
+        the kind was not listed; ``--prune`` lists it)."""
+        if options.prune or _users(self.name, raws.get(SERVICE, ())):
+            return True
+        field = reference_field(self.name)[0].lower()
+        return any(
+            getattr(getattr(m, "spec", None), field, None) for m in desired if m.kind == SERVICE
+        )
 
     def live(self, raws: Mapping[str, Sequence[Raw]]) -> dict[str, LiveObject]:
         users = _users(self.name, raws.get(SERVICE, ()))

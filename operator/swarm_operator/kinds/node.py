@@ -6,7 +6,8 @@ node left and came back), the merge of a manifest into the live node spec (`node
 the engine replaces a node's whole spec), the plan rules (a node that is not in the Swarm
 is ``missing``; never demote or drain the last active manager), health (ready or not),
 and the events (node events name the hostname; without it every declared node is looked
-at). Nodes are never created, deleted or pruned.
+at). Nodes are never created, deleted or pruned, so a plan lists them only when a Node
+is declared (`read_needed`).
 
 Neighbours: `kinds.base`, `kinds.normalize` (`node_pair`); the probes read a node's state
 through `node_status` too (`probing.probe.nodes_from_api`, which adds the address).
@@ -28,6 +29,7 @@ from swarm_operator.kinds.base import (
     Kind,
     LiveObject,
     PlanContext,
+    PlanOptions,
     Raw,
 )
 from swarm_operator.kinds.common import version_of
@@ -133,6 +135,16 @@ class NodeKind(Kind):
 
     def read_raw(self, client: SwarmClient, names: Collection[str] | None = None) -> list[JSON]:
         return client.nodes()  # always whole: the last-manager guard needs every node
+
+    def read_needed(
+        self,
+        desired: Collection[Manifest],
+        raws: Mapping[str, Sequence[Raw]],
+        options: PlanOptions,
+    ) -> bool:
+        # Nodes are never pruned and no other kind's plan looks at them: only a declared
+        # Node needs the list.
+        return False
 
     def live(self, raws: Mapping[str, Sequence[Raw]]) -> dict[str, LiveObject]:
         by_host: dict[str, LiveObject] = {}

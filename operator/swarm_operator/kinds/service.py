@@ -50,10 +50,10 @@ from swarm_operator.kinds.config import KIND as CONFIG_KIND
 from swarm_operator.kinds.diff import Difference, differences_of
 from swarm_operator.kinds.secret import KIND as SECRET_KIND
 from swarm_operator.kinds.service_images import (
+    Resolved,
     image_moved,
     image_of,
-    resolved_image,
-    resolved_platforms,
+    resolve,
 )
 from swarm_operator.kinds.service_progress import service_progress
 from swarm_operator.kinds.service_read import engine_references, service_from_docker
@@ -419,22 +419,23 @@ class ServiceKind(Kind):
                 raise Transient(f"{', '.join(absent)} not in the Swarm yet; trying again")
             mounts["reference_ids"] = ids
         if action.verb == "create":
-            image = resolved_image(m, ctx)
-            platforms = resolved_platforms(m, ctx, image)
+            got = resolve(m, ctx)
             ctx.client.create_service(
-                service_spec(m, network_targets=targets, image=image, platforms=platforms, **mounts)
+                service_spec(
+                    m,
+                    network_targets=targets,
+                    image=got.image,
+                    platforms=got.platforms,
+                    **mounts,
+                )
             )
             return "created"
         live = action.live
         assert live is not None
         if action.verb == "replace":  # a mode change: the engine has no update for it
-            image = resolved_image(m, ctx)
+            got = resolve(m, ctx)
             rendered = service_spec(
-                m,
-                network_targets=targets,
-                image=image,
-                platforms=resolved_platforms(m, ctx, image),
-                **mounts,
+                m, network_targets=targets, image=got.image, platforms=got.platforms, **mounts
             )
             body = service_fields.merge(live.spec, rendered)
             ctx.client.remove_service(live.id)
@@ -443,16 +444,18 @@ class ServiceKind(Kind):
         live_image = image_of(live)
         pinned = live_image != m.spec.image and normalize.image_pins(live_image, m.spec.image)
         follow = m.spec.image_update
-        image = None
+        pinning: Resolved | None = None
         if follow is not None and (follow.policy == "digest" or not pinned):
-            image = resolved_image(m, ctx)
+            pinning = resolve(m, ctx)
+        image = pinning.image if pinning is not None else None
         body = update_body(m, live.spec, targets, image, **mounts)
         placement = body.get("TaskTemplate", {}).get("Placement") or {}
         new_image = live_image.split("@", 1)[0] != (image or m.spec.image).split("@", 1)[0]
         if new_image and not placement.get("Platforms"):
             # a new image: its own platforms (the same image keeps the live ones, or none:
             # adding them would restart every task of a service that had none)
-            platforms = resolved_platforms(m, ctx, image)
+            # the answer the digest came with names them too; else ask for them alone
+            platforms = (pinning or resolve(m, ctx, digest=False)).platforms
             if platforms:
                 body["TaskTemplate"]["Placement"] = {**placement, "Platforms": platforms}
         ctx.client.update_service(live.id, live.version, body)

@@ -38,7 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import docker
 import docker.auth
@@ -63,6 +63,29 @@ JSON = dict[str, Any]
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
+
+
+class Distribution(NamedTuple):
+    """The registry's answer for an image tag (`SwarmClient.image_distribution`)."""
+
+    digest: str
+    """``sha256:...`` (empty if the registry gave none)."""
+    platforms: list[dict[str, str]]
+    """Architecture and OS of each platform, as ``Placement.Platforms`` lists them."""
+
+
+def _digest_of(result: Any) -> str:
+    return str((result.get("Descriptor") or {}).get("digest") or "")
+
+
+def _platforms_of(result: Any) -> list[dict[str, str]]:
+    return [
+        {"Architecture": str(p.get("architecture") or ""), "OS": str(p.get("os") or "")}
+        for p in result.get("Platforms") or []
+        if isinstance(p, Mapping)
+    ]
+
+
 _NEGOTIATING = frozenset({"version", "info", "services", "networks", "nodes", "secrets", "configs"})
 """Calls that run before the version is known: `_read`'s, and the version probe itself."""
 MIN_API_VERSION = "1.41"
@@ -322,18 +345,14 @@ class SwarmClient:
         refused credentials is an `ApiError` naming it."""
 
         result = self._call("image_digest", lambda: self._distribution(image))
-        return str((result.get("Descriptor") or {}).get("digest") or "")
+        return _digest_of(result)
 
-    def image_platforms(self, image: str) -> list[dict[str, str]]:
-        """The platforms ``image`` is built for, as ``docker service create`` writes them
-        into ``Placement.Platforms`` (architecture and OS of each, in the registry's
-        order), asked like `image_digest`."""
-        result = self._call("image_platforms", lambda: self._distribution(image))
-        return [
-            {"Architecture": str(p.get("architecture") or ""), "OS": str(p.get("os") or "")}
-            for p in result.get("Platforms") or []
-            if isinstance(p, Mapping)
-        ]
+    def image_distribution(self, image: str) -> Distribution:
+        """The digest ``image``'s tag names now and the platforms it is built for, from one
+        question to the registry (asked like `image_digest`): a service write that pins
+        the digest and fills in ``Placement.Platforms`` asks once."""
+        result = self._call("image_distribution", lambda: self._distribution(image))
+        return Distribution(_digest_of(result), _platforms_of(result))
 
     def _distribution(self, image: str) -> Any:
         headers = self.registry_auth.header(image)

@@ -47,22 +47,57 @@ def test_errors_are_ours(lab: Lab, swarm_cleanup: None, tmp_path: Any) -> None:
     assert client.inspect_service(service_id)["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
 
 
-def test_a_no_op_plan_is_one_list_per_kind_the_first_read_negotiates(lab: Lab) -> None:
+def test_a_no_op_plan_lists_what_it_needs_the_first_read_negotiates(lab: Lab) -> None:
     from swarm_operator.engine.converge import apply_plan
-    from swarm_operator.engine.live import read_live
+    from swarm_operator.engine.live import read_for
     from swarm_operator.engine.plan import PlanOptions, plan
 
     client = SwarmClient(lab.manager.docker_host)
-    the_plan = plan([], read_live(client), PlanOptions())
+    the_plan = plan([], read_for(client, [], PlanOptions()), PlanOptions())
     report = apply_plan(client, [], PlanOptions(), the_plan)
     assert report.ok
-    # one list of each kind the engine keeps (secrets and configs since issue 12)
-    assert client.calls == {"services": 1, "networks": 1, "nodes": 1, "secrets": 1, "configs": 1}
+    # services and networks (their leftovers are reported); nothing declares a node, a
+    # secret or a config, and no live service mounts one
+    assert client.calls == {"services": 1, "networks": 1}
     # the version came with the first answer: asking for it (and writing) costs no probe
     probe = SwarmClient(lab.manager.docker_host)
     assert client.api_version == probe.api_version  # the other learnt it from GET /version
     assert probe.calls == {"version": 1}
     assert "version" not in client.calls
+    # --prune lists every kind whose leftovers it may delete (nodes are never pruned)
+    pruning = SwarmClient(lab.manager.docker_host)
+    plan([], read_for(pruning, [], PlanOptions(prune=True)), PlanOptions(prune=True))
+    assert pruning.calls == {"services": 1, "networks": 1, "secrets": 1, "configs": 1}
+
+
+def test_a_create_following_its_tag_asks_the_registry_once(lab: Lab, swarm_cleanup: None) -> None:
+    from swarm_operator.engine.converge import apply_plan
+    from swarm_operator.engine.live import read_for
+    from swarm_operator.engine.plan import PlanOptions, plan
+
+    m = Service.model_validate(
+        {
+            "metadata": {"name": "eng-follow"},
+            "spec": {
+                "image": lab.image,
+                "command": ["sleep", "3600"],
+                "replicas": 0,
+                "imageUpdate": {"policy": "digest", "interval": "1m"},
+            },
+        }
+    )
+    client = SwarmClient(lab.manager.docker_host)
+    the_plan = plan([m], read_for(client, [m], PlanOptions()), PlanOptions())
+    client.calls.clear()
+    report = apply_plan(client, [m], PlanOptions(), the_plan)
+    assert report.ok, report.to_dict()
+    # the digest it pins and the platforms it places by come from one GET /distribution
+    assert client.calls["image_distribution"] == 1 and client.calls["create_service"] == 1
+    assert "image_digest" not in client.calls
+    task = client.inspect_service("eng-follow")["Spec"]["TaskTemplate"]
+    image, _, digest = task["ContainerSpec"]["Image"].partition("@")
+    assert image == lab.image and digest == client.image_digest(lab.image)
+    assert task["Placement"]["Platforms"]
 
 
 def test_counter_and_observer(lab: Lab) -> None:
