@@ -115,6 +115,29 @@ def test_zero_is_the_default_and_not_written() -> None:
     assert "OomScoreAdj" not in container
 
 
+ZERO_HEALTH = {"test": "true", "interval": "0s", "timeout": "0s", "startPeriod": "0s", "retries": 0}
+
+
+def test_healthcheck_zeros_read_back_clean_from_what_the_engines_store() -> None:
+    """20.10 and 26.1 store a healthcheck written with interval/timeout/startPeriod 0s and
+    retries 0 as its test alone (the lab's test_engine_fields): no drift; a non-zero value
+    written later is one."""
+    stored = simulated_engine(service_spec(service(healthcheck=ZERO_HEALTH)), {}, pin=True)
+    stored["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = {"Test": ["CMD-SHELL", "true"]}
+    live = build_state({"Service": [{"ID": "s1", "Version": {"Index": 3}, "Spec": stored}]})
+    (action,) = plan([service(healthcheck=ZERO_HEALTH)], live, PlanOptions()).actions
+    assert action.verb == "noop", [str(d) for d in action.differences]
+    (action,) = plan(
+        [service(healthcheck={**ZERO_HEALTH, "interval": "5s", "retries": 3})],
+        live,
+        PlanOptions(),
+    ).actions
+    assert {(d.path, d.before, d.after) for d in action.differences} == {
+        ("spec.healthcheck.interval", None, "5s"),
+        ("spec.healthcheck.retries", None, 3),
+    }
+
+
 def test_what_26_1_stores_reads_back_clean_and_an_edit_is_a_difference() -> None:
     """The spec as ``docker service inspect`` showed it on the 26.1 lab for a service made
     by the CLI (--health-start-interval 2s, --mount ...,volume-subpath=a/b), plus the

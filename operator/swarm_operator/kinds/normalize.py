@@ -9,7 +9,11 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
 - unset update/rollback/restart blocks and unset fields in them = the engine's defaults;
 - ``init`` unset = false; ``stopGracePeriod`` unset = 10s; empty command/args = unset;
 - the API 1.44+ fields: ``oomScoreAdj`` 0 = unset, a healthcheck's ``startInterval``
-  0 = unset (the engine stores neither);
+  0 = unset (the engine stores neither); so are the healthcheck's ``interval``,
+  ``timeout``, ``startPeriod`` of 0s and ``retries`` 0 (20.10 and 26.1 store none: 0 means
+  "inherit the image's or the default"). Other zeros seen stored as absent are already
+  equal (update/rollback ``delay``/``monitor``/``maxFailureRatio``, restart ``delay``/
+  ``window``, resources, ``stopGracePeriod`` 0s, ``maxReplicasPerNode`` 0);
 - ``isolation`` ``default`` = unset; a replicated job's ``maxConcurrent`` unset = its
   ``replicas``; a mount's empty ``volumeOptions``/``tmpfs`` block, an empty
   ``privileges`` or SELinux context = unset; groups and
@@ -127,8 +131,12 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
     res = {"limits": _amounts(res.get("limits")), "reservations": _amounts(res.get("reservations"))}
     s["resources"] = None if res == {"limits": None, "reservations": None} else res
     hc = s.get("healthcheck")
-    if hc is not None and hc.get("startInterval") == "0s":
-        hc["startInterval"] = None  # 0 is the engine's default (it stores none)
+    if hc is not None:
+        for key in ("interval", "timeout", "startPeriod", "startInterval"):
+            if hc.get(key) == "0s":
+                hc[key] = None  # 0 is the engine's default (it stores none)
+        if hc.get("retries") == 0:
+            hc["retries"] = None
     if hc is not None and all(v is None for v in hc.values()):
         s["healthcheck"] = None
     s["ports"] = sorted(

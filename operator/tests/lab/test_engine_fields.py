@@ -119,3 +119,43 @@ def test_stack_fields_apply_and_replan_clean(engine: Engine, docker_cli: DockerC
     assert "fld-edge" in engine.network_names()
     # volumes are the nodes' (swarm_cleanup removes services, containers and networks)
     docker_cli("volume", "rm", "fld-data", host=host, check=False)
+
+
+ZEROS = """
+apiVersion: swarm-operator/v1alpha1
+kind: Service
+metadata: {name: fld-zeros}
+spec:
+  image: {image}
+  command: [sleep, "3600"]
+  stopGracePeriod: 0s
+  healthcheck: {test: "true", interval: 0s, timeout: 0s, startPeriod: 0s, retries: 0}
+  updateConfig: {parallelism: 0, delay: 0s, monitor: 0s, maxFailureRatio: 0}
+  rollbackConfig: {parallelism: 0, delay: 0s, monitor: 0s, maxFailureRatio: 0}
+  restartPolicy: {delay: 0s, window: 0s, maxAttempts: 0}
+  resources:
+    limits: {cpus: 0, memory: 0, pids: 0}
+    reservations: {cpus: 0, memory: 0}
+  placement: {maxReplicasPerNode: 0}
+"""
+
+
+def test_zero_values_the_engine_stores_as_absent_replan_clean(engine: Engine) -> None:
+    """Zeros a user may write for "the default": the engine stores the healthcheck's as
+    absent (20.10 and 26.1), and plan right after apply shows no change for any of them."""
+    engine.write("zeros.yaml", ZEROS)
+    applied = engine.apply("--wait", "--timeout", "120s")
+    assert applied.code == 0, applied.out + applied.err
+    spec = engine.service("fld-zeros")["Spec"]
+    task = spec["TaskTemplate"]
+    # what 20.10 and 26.1 store: the zeros of the healthcheck and of the update/rollback
+    # durations are absent, the others are kept as 0 (pointers in the engine's API)
+    assert task["ContainerSpec"]["Healthcheck"] == {"Test": ["CMD-SHELL", "true"]}
+    assert task["ContainerSpec"]["StopGracePeriod"] == 0
+    for block in ("UpdateConfig", "RollbackConfig"):
+        assert "Delay" not in spec[block] and "Monitor" not in spec[block], spec[block]
+    assert task["RestartPolicy"]["Delay"] == 0 and task["RestartPolicy"]["Window"] == 0
+    assert task["Resources"] == {"Limits": {}, "Reservations": {}}
+    again = engine.plan()
+    assert again.code == 0, again.out + again.err
+    assert "No changes" in again.out, again.out
