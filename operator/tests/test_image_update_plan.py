@@ -1,17 +1,23 @@
 """Image updates, pure: the ``imageUpdate`` field, and how a digest the registry names now
 (`PlanOptions.image_digests`, resolved before planning by `engine.images`) meets the digest
 a live service is pinned to. Policy digest plans an update onto the new digest; notify,
-an unchanged digest, an unknown one, or another tag plan nothing more."""
+an unchanged digest, an unknown one, or another tag plan nothing more; a moved tag of
+policy notify is a note of the plan (`engine.images.moved_notes`), never an action."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_helpers import captured_state, fixture, svc
+from fake_swarm import DIGEST, CountingSwarm
 from pydantic import ValidationError
 
-from swarm_operator.engine.images import followed
+from swarm_operator.cli import main
+from swarm_operator.cli import plan as cli_plan
+from swarm_operator.engine.images import followed, moved_notes
 from swarm_operator.engine.plan import PlanOptions, plan
 
 IMAGE = "fix/busybox:1"
@@ -101,3 +107,77 @@ def test_bad_image_update_is_refused(
 def test_the_default_interval_is_five_minutes() -> None:
     m = svc("x", imageUpdate={"policy": "notify"})
     assert m.spec.image_update is not None and m.spec.image_update.interval == 300 * 10**9
+
+
+def _notes(desired: Any, live_image: str, digests: dict[str, str]) -> list[str]:
+    return moved_notes([desired], _state(live_image), digests)
+
+
+def test_a_moved_notify_tag_is_a_note_naming_the_new_digest() -> None:
+    assert _notes(_minimal("notify"), f"{IMAGE}@{OLD}", {IMAGE: NEW}) == [
+        f"Service minimal: image {IMAGE} moved to sha256:bbbbbbbbbbbb... "
+        "(imageUpdate notify: not applied)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "image", "live", "digests"),
+    [
+        ("notify", IMAGE, f"{IMAGE}@{NEW}", {IMAGE: NEW}),  # runs the tag's digest
+        ("notify", IMAGE, f"{IMAGE}@{OLD}", {}),  # the registry could not say
+        ("notify", IMAGE, IMAGE, {IMAGE: NEW}),  # never pinned: nothing to compare
+        ("notify", IMAGE, f"fix/other:1@{OLD}", {IMAGE: NEW}),  # runs another tag
+        ("digest", IMAGE, f"{IMAGE}@{OLD}", {IMAGE: NEW}),  # planned as an update instead
+        (None, IMAGE, f"{IMAGE}@{OLD}", {IMAGE: NEW}),  # not followed
+    ],
+)
+def test_no_note_otherwise(
+    policy: str | None, image: str, live: str, digests: dict[str, str]
+) -> None:
+    assert _notes(_minimal(policy, image=image), live, digests) == []
+
+
+def test_no_note_for_a_service_not_yet_created() -> None:
+    assert moved_notes([_minimal("notify")], captured_state(services=[]), {IMAGE: NEW}) == []
+
+
+class _MovedRegistry(CountingSwarm):
+    """The stand-in Swarm whose registry names NEW for every tag (a moved tag)."""
+
+    def image_digest(self, image: str) -> str:
+        return NEW
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_plan_shows_the_note_and_keeps_actions_and_exit_code(
+    output: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    desired = _minimal("notify")
+    swarm = _MovedRegistry()
+    swarm.adopt([desired])  # created pinned to the stand-in registry's digest then
+    assert swarm.service("minimal")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == (
+        f"{IMAGE}@{DIGEST}"
+    )
+    (tmp_path / "web.yaml").write_text(
+        "apiVersion: swarm-operator/v1alpha1\nkind: Service\nmetadata: {name: minimal}\n"
+        f"spec: {{image: {IMAGE}, command: [sleep, '3600'], "
+        "imageUpdate: {policy: notify, interval: 1m}}\n"
+    )
+    monkeypatch.setattr(cli_plan, "connect", lambda *_a, **_k: swarm)
+    code = main(["plan", str(tmp_path), "-o", output])
+    out = capsys.readouterr().out
+    note = f"Service minimal: image {IMAGE} moved to sha256:bbbbbbbbbbbb... (imageUpdate"
+    assert code == 0, out  # nothing to change: the note is no action
+    if output == "json":
+        data = json.loads(out)
+        assert [n for n in data["notes"] if n.startswith(note)] == [note + " notify: not applied)"]
+        assert data["summary"]["pending"] == 0
+    else:
+        assert f"note: {note} notify: not applied)" in out.splitlines(), out
+        assert "No changes" in out, out

@@ -10,6 +10,7 @@ hash in ``-o json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
@@ -43,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from swarm_operator.cli import output
-    from swarm_operator.engine.images import follow_images
+    from swarm_operator.engine.images import follow_images, moved_notes
     from swarm_operator.engine.live import read_for
     from swarm_operator.engine.plan import plan
 
@@ -55,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
             options, problems = follow_images(client, desired.manifests, options)
             for problem in problems:
                 print(f"warning: {problem}", file=sys.stderr)
-            the_plan = plan(
-                desired.manifests, read_for(client, desired.manifests, options), options
-            )
+            live = read_for(client, desired.manifests, options)
+            the_plan = plan(desired.manifests, live, options)
+            # notify followers whose tag moved: a note, never an action (exit code unchanged)
+            moved = moved_notes(desired.manifests, live, options.image_digests)
+            the_plan = dataclasses.replace(the_plan, notes=(*the_plan.notes, *moved))
         finally:
             client.close()
     except SwarmOperatorError as exc:

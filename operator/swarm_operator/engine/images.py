@@ -7,18 +7,22 @@ Owns the one piece of I/O a plan of followed images needs, done before planning:
 puts the answers in the `PlanOptions`, so that the pure planner compares them with the
 digest each live service is pinned to (`kinds.service_images.image_moved`: policy ``digest``
 plans an update onto the new digest). `plan` and `apply` call it once per run; the daemon
-asks per service, when its interval is due (`daemon.images`).
+asks per service, when its interval is due (`daemon.images`). `moved_notes` words, for the
+plan, the followers of policy ``notify`` whose tag moved (the planner plans nothing for
+them: the daemon only reports them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from swarm_operator.engine.live import LiveState
 from swarm_operator.engine.plan import PlanOptions
-from swarm_operator.kinds import registry
+from swarm_operator.kinds import normalize, registry
 from swarm_operator.kinds.base import FollowedImage
+from swarm_operator.kinds.service_images import image_of
 from swarm_operator.manifests.models import Manifest
 from swarm_operator.swarm.errors import ApiError
 
@@ -62,3 +66,36 @@ def follow_images(
         return options, []
     digests, problems = resolve(client, images)
     return replace(options, image_digests={**options.image_digests, **digests}), problems
+
+
+def moved_notes(
+    manifests: Iterable[Manifest], live: LiveState, digests: Mapping[str, str]
+) -> list[str]:
+    """A note for each follower of policy ``notify`` whose live service runs its tag
+    pinned to another digest than the one the registry names now (``digests``, from
+    `follow_images`): nothing is planned for it, so the plan says so in words. A service
+    not yet created, never pinned, running another tag, or whose tag the registry could not
+    answer for, gets none."""
+    notes: list[str] = []
+    for image, users in sorted(followed(manifests).items()):
+        digest = digests.get(image)
+        if not digest:
+            continue
+        for m, follow in sorted(users, key=lambda u: (u[0].kind, u[0].name)):
+            obj = live.get(m.key)
+            if follow.policy != "notify" or obj is None:
+                continue
+            running = image_of(obj)
+            pinned = running.partition("@")[2]
+            if not pinned or pinned == digest or not normalize.image_pins(running, image):
+                continue
+            notes.append(
+                f"{m.kind} {m.name}: image {image} moved to {_short(digest)} "
+                f"(imageUpdate notify: not applied)"
+            )
+    return notes
+
+
+def _short(digest: str) -> str:
+    algorithm, _, hexits = digest.partition(":")
+    return f"{algorithm}:{hexits[:12]}..." if len(hexits) > 12 else digest

@@ -3,13 +3,15 @@
 the tag's digest; a new image is pushed under the same tag; the follower of policy
 ``digest`` rolls onto the new digest (its task runs it), the one of policy ``notify``
 keeps its digest and is only reported: in `/status`, by the metric, and by one
-notification each, on a real receiver on loopback.
+notification each, on a real receiver on loopback, and as a note of `plan` (text and
+json), which plans nothing for it.
 
 Not a ``test_engine_*`` file: it runs on the CI pass of the default engine only.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import subprocess
@@ -21,6 +23,7 @@ import pytest
 from receiver import Receiver
 from test_daemon import Daemon, note, wait_for
 
+from swarm_operator.cli import main
 from swarm_operator.lab import Lab
 from swarm_operator.swarm.client import SwarmClient
 
@@ -39,7 +42,11 @@ spec:
 
 
 def test_a_moved_tag_rolls_the_digest_follower_and_is_only_reported_for_notify(
-    lab: Lab, swarm_cleanup: None, docker_cli: DockerCli, tmp_path: Path
+    lab: Lab,
+    swarm_cleanup: None,
+    docker_cli: DockerCli,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     client = SwarmClient(lab.manager.docker_host)
     image = f"{lab.registry}/so-imgupd/app-{secrets.token_hex(3)}:1"
@@ -103,6 +110,21 @@ def test_a_moved_tag_rolls_the_digest_follower_and_is_only_reported_for_notify(
         assert status["imageUpdate"] == f"{image} now names {new}; the service runs {old}"
         assert (d.obj("Service", "imgupd-digest") or {})["imageUpdate"] is None
         assert re.search(r'image_update_available\{service="imgupd-digest"\}', d.metrics()) is None
+        # plan says so too, as a note: no action, exit code 0 (both services are as declared)
+        moved = (
+            f"Service imgupd-notify: image {image} moved to {new[:19]}... "
+            "(imageUpdate notify: not applied)"
+        )
+        argv = ["plan", str(manifests), "--host", lab.manager.docker_host]
+        capsys.readouterr()
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        assert f"note: {moved}" in text.splitlines(), text
+        assert "No changes" in text and "imgupd-digest: image" not in text, text
+        assert main([*argv, "-o", "json"]) == 0
+        plan_json = json.loads(capsys.readouterr().out)
+        assert moved in plan_json["notes"], plan_json["notes"]
+        assert plan_json["summary"]["pending"] == 0
 
         def titled(prefix: str) -> list[str]:
             return [t for t in receiver.titles() if t.startswith(prefix)]
