@@ -11,9 +11,10 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
 - the API 1.44+ fields: ``oomScoreAdj`` 0 = unset, a healthcheck's ``startInterval``
   0 = unset (the engine stores neither); so are the healthcheck's ``interval``,
   ``timeout``, ``startPeriod`` of 0s and ``retries`` 0 (20.10 and 26.1 store none: 0 means
-  "inherit the image's or the default"). Other zeros seen stored as absent are already
-  equal (update/rollback ``delay``/``monitor``/``maxFailureRatio``, restart ``delay``/
-  ``window``, resources, ``stopGracePeriod`` 0s, ``maxReplicasPerNode`` 0);
+  "inherit the image's or the default"). The other zeros a user may write re-plan clean
+  by the rules below (update/rollback ``delay``/``monitor``, stored absent, and
+  ``maxFailureRatio``; restart ``delay``/``window`` and ``stopGracePeriod``, stored as 0;
+  resources of 0, stored as empty blocks; ``maxReplicasPerNode`` 0);
 - ``isolation`` ``default`` = unset; a replicated job's ``maxConcurrent`` unset = its
   ``replicas``; a mount's empty ``volumeOptions``/``tmpfs`` block, an empty
   ``privileges`` or SELinux context = unset; groups and

@@ -149,7 +149,8 @@ def test_zero_values_the_engine_stores_as_absent_replan_clean(engine: Engine) ->
     spec = engine.service("fld-zeros")["Spec"]
     task = spec["TaskTemplate"]
     # what 20.10 and 26.1 store: the zeros of the healthcheck and of the update/rollback
-    # durations are absent, the others are kept as 0 (pointers in the engine's API)
+    # durations are absent, restart and stop durations 0 (pointers in the engine's API),
+    # resources of 0 empty blocks
     assert task["ContainerSpec"]["Healthcheck"] == {"Test": ["CMD-SHELL", "true"]}
     assert task["ContainerSpec"]["StopGracePeriod"] == 0
     for block in ("UpdateConfig", "RollbackConfig"):
