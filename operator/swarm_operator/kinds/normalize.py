@@ -12,9 +12,10 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
   0 = unset (the engine stores neither); so are the healthcheck's ``interval``,
   ``timeout``, ``startPeriod`` of 0s and ``retries`` 0 (20.10 and 26.1 store none: 0 means
   "inherit the image's or the default"). The other zeros a user may write re-plan clean
-  by the rules below (update/rollback ``delay``/``monitor``, stored absent, and
-  ``maxFailureRatio``; restart ``delay``/``window`` and ``stopGracePeriod``, stored as 0;
-  resources of 0, stored as empty blocks; ``maxReplicasPerNode`` 0);
+  already (update/rollback ``delay``/``monitor``, stored absent and read as 0 by
+  `kinds.service_read`, and ``maxFailureRatio``; restart ``delay``/``window`` and
+  ``stopGracePeriod``, stored as 0; resources of 0, stored as empty blocks;
+  ``maxReplicasPerNode`` 0);
 - ``isolation`` ``default`` = unset; a replicated job's ``maxConcurrent`` unset = its
   ``replicas``; a mount's empty ``volumeOptions``/``tmpfs`` block, an empty
   ``privileges`` or SELinux context = unset; groups and
