@@ -1,5 +1,5 @@
 """`python -m swarm_operator` is the `swarm-operator` command."""
 
-from swarm_operator.cli import main
+from swarm_operator.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -13,10 +13,13 @@ command stays at Python's own start-up (operator/tests/test_cli_imports.py).
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 from swarm_operator import __version__
 from swarm_operator.cli.common import EXIT_FAILED
@@ -35,6 +38,11 @@ COMMANDS: tuple[str, ...] = (
     "swarm_operator.cli.doctor",
     "swarm_operator.cli.lab",
 )
+
+# Commands that leave no file open for writing when they return (their output is stdout
+# and stderr, their writes to the Swarm are answered calls): `entry` ends them without
+# the interpreter's teardown.
+NO_TEARDOWN = frozenset({"validate", "plan", "apply"})
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -88,3 +96,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_FAILED
+
+
+def entry() -> NoReturn:
+    """The `swarm-operator` command (and ``python -m swarm_operator``): `main`, then exit.
+
+    After `validate`, `plan` and `apply` (`NO_TEARDOWN`) the process ends without
+    Python's teardown of every module and object: that teardown was 0.12 s of CPU after
+    an `apply` of 100 services (a fifth of the command's own), and up to 0.9 s of the
+    wait at the prompt on a loaded machine, for nothing a user can see. What an exit
+    does that can be seen is kept: the exit code, the `atexit` callbacks (logging's
+    flush among them) and the flush of stdout and stderr. Any other command, a command
+    that left a thread running, or a flush that fails exits the ordinary way."""
+    code = main()
+    args = sys.argv[1:2]
+    if args and args[0] in NO_TEARDOWN and threading.active_count() == 1:
+        atexit._run_exitfuncs()  # what the interpreter runs first at exit
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        except (OSError, ValueError):
+            raise SystemExit(code) from None  # Python's own exit reports it, as before
+        os._exit(code)
+    raise SystemExit(code)
