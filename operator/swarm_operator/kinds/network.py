@@ -1,11 +1,13 @@
 """The Network kind: a Swarm-scope network, to and from the engine, planned and written.
 
 Owns everything that is particular to networks: the ``NetworkCreate`` body written for a
-manifest (`network_spec`) and its inverse (`network_from_docker`), which live networks are
+manifest (`network_spec`, every IPAM pool) and its inverse (`network_from_docker`, every
+live pool: `manifests.network_pools`), which live networks are
 the Swarm's user networks (not the routing mesh, not a probe's), who uses a network (the
 services attached), the plan rules (networks have no update call: a change is a
 ``replace``, which needs ``--allow-replace``; an unlabelled network that matches is used
-as is; an ``external`` one is only looked up: it must exist and is never written), the
+as is; an ``external`` one is only looked up: it must exist and is never written; a
+replace lists what the recreate drops, `dropped`), the
 prune guard (a network still used is never deleted), and the writes: create,
 remove (waiting while endpoints go, then until the manager let go of the name) and
 replace (detach the services, remove, create, reattach to the new ID).
@@ -60,12 +62,11 @@ def network_spec(network: Network) -> JSON:
         options[labels.OPTION_ENCRYPTED] = ""
     if spec.mtu is not None:
         options[labels.OPTION_MTU] = str(spec.mtu)
-    ipam = None
-    if spec.subnet is not None:
-        pool = drop_empty(
-            {"Subnet": spec.subnet, "Gateway": spec.gateway, "IPRange": spec.ip_range}
-        )
-        ipam = {"Driver": "default", "Config": [pool]}
+    pools = [
+        drop_empty({"Subnet": p.subnet, "Gateway": p.gateway, "IPRange": p.ip_range})
+        for p in spec.ipam_pools()
+    ]
+    ipam = {"Driver": "default", "Config": pools} if pools else None
     return drop_empty(
         {
             "Name": network.name,
@@ -89,13 +90,23 @@ def network_from_docker(inspect: Mapping[str, Any]) -> Network:
     mtu = options.pop(labels.OPTION_MTU, None)
     for key in normalize.ENGINE_NETWORK_OPTIONS:
         options.pop(key, None)
-    pools = ((inspect.get("IPAM") or {}).get("Config")) or []
-    pool = pools[0] if pools else {}
+    pools = [
+        {
+            "subnet": p.get("Subnet"),
+            "gateway": p.get("Gateway") or None,
+            "ip_range": p.get("IPRange") or None,
+        }
+        for p in ((inspect.get("IPAM") or {}).get("Config")) or []
+        if p.get("Subnet")
+    ]
+    # one pool is read as the shorthand (as it is most often written), several as pools
+    shorthand = pools[0] if len(pools) == 1 else {}
     body = {
         "driver": inspect.get("Driver") or "overlay",
-        "subnet": pool.get("Subnet") or None,
-        "gateway": pool.get("Gateway") or None,
-        "ip_range": pool.get("IPRange") or None,
+        "subnet": shorthand.get("subnet"),
+        "gateway": shorthand.get("gateway"),
+        "ip_range": shorthand.get("ip_range"),
+        "pools": pools if len(pools) > 1 else [],
         "attachable": bool(inspect.get("Attachable")),
         "internal": bool(inspect.get("Internal")),
         "encrypted": encrypted,
@@ -104,24 +115,52 @@ def network_from_docker(inspect: Mapping[str, Any]) -> Network:
         "options": options,
         "labels": labels.user_labels(inspect.get("Labels")),
     }
-    return Network.model_validate({"metadata": {"name": inspect.get("Name", "")}, "spec": body})
+    return Network.model_validate(
+        {"metadata": {"name": inspect.get("Name", "")}, "spec": body}, context={"live": True}
+    )
 
 
 def unexpressed(inspect: Mapping[str, Any]) -> tuple[str, ...]:
     """Fields of a live network that the language cannot express, so a recreate loses them
-    (the plan lists them as dropped): an IPAM driver or options, pools beyond the first,
-    auxiliary addresses, a config-only network or one made from a config."""
+    (the plan lists them as dropped): an IPAM driver or options, auxiliary addresses, a
+    pool without a subnet, a config-only network or one made from a config."""
     ipam = inspect.get("IPAM") or {}
     pools = ipam.get("Config") or []
     found = [
         "IPAM.Driver" if ipam.get("Driver") not in (None, "", "default") else "",
         "IPAM.Options" if ipam.get("Options") else "",
-        "IPAM.Config[0].AuxiliaryAddresses" if pools and pools[0].get("AuxiliaryAddresses") else "",
-        *(f"IPAM.Config[{i}]" for i in range(1, len(pools))),
+        *(
+            f"IPAM.Config[{i}].AuxiliaryAddresses"
+            for i, p in enumerate(pools)
+            if p.get("AuxiliaryAddresses")
+        ),
+        *(f"IPAM.Config[{i}]" for i, p in enumerate(pools) if not p.get("Subnet")),
         "ConfigOnly" if inspect.get("ConfigOnly") else "",
         "ConfigFrom" if (inspect.get("ConfigFrom") or {}).get("Network") else "",
     ]
     return tuple(f for f in found if f)
+
+
+def dropped_pools(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """Live pools a recreate from ``desired`` does not make again (by subnet): those it
+    leaves out, or all of them when it declares none (IPAM then picks anew)."""
+    kept = {p.subnet for p in desired.spec.ipam_pools()}
+    pools = ((inspect.get("IPAM") or {}).get("Config")) or []
+    return tuple(
+        f"IPAM.Config[{i}] (subnet {p['Subnet']}: "
+        + (
+            "the manifest declares no pool, IPAM picks anew)"
+            if not kept
+            else "not in the manifest)"
+        )
+        for i, p in enumerate(pools)
+        if p.get("Subnet") and p["Subnet"] not in kept
+    )
+
+
+def dropped(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a recreate of the live network ``inspect`` from ``desired`` loses."""
+    return (*unexpressed(inspect), *dropped_pools(desired, inspect))
 
 
 def is_swarm_network(raw: Mapping[str, Any]) -> bool:
@@ -228,7 +267,7 @@ class NetworkKind(Kind):
                 m,
                 live,
                 disrupts=live.used_by,
-                dropped=unexpressed(live.spec),
+                dropped=dropped(m, live.spec),
             )
         else:
             action = Action(
@@ -241,7 +280,7 @@ class NetworkKind(Kind):
                 m,
                 live,
                 disrupts=live.used_by,
-                dropped=unexpressed(live.spec),
+                dropped=dropped(m, live.spec),
             )
             if not may_adopt(m, ctx.options):
                 return action.block(BLOCK_NOT_ADOPTED)
