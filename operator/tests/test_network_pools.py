@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from swarm_operator.engine.live import build_state
 from swarm_operator.engine.plan import PlanOptions, plan
-from swarm_operator.kinds.network import KIND, dropped, network_from_docker, network_spec
+from swarm_operator.kinds.network import (
+    KIND,
+    dropped,
+    inherited_pools,
+    network_from_docker,
+    network_spec,
+)
 from swarm_operator.manifests.models import Network
 
 
@@ -144,15 +150,35 @@ def test_pool_order_is_no_drift_and_a_dropped_pool_is_listed() -> None:
     assert only_action(fewer, live, allow_replace=True).blocked is None
 
 
-def test_a_replace_that_declares_no_pool_lists_what_ipam_will_pick_anew() -> None:
-    live = stored(
-        network_spec(net({"pools": [{"subnet": "10.4.0.0/24"}, {"subnet": "10.5.0.0/24"}]}))
-    )
+def test_a_replace_that_declares_no_pool_keeps_the_live_pools() -> None:
+    """Unset, the pools are whatever the network has (so they compare equal): a recreate
+    for another change makes them again instead of letting IPAM pick new subnets."""
+    live = {
+        **stored(
+            network_spec(net({"pools": [{"subnet": "10.5.0.0/24"}, {"subnet": "10.4.0.0/24"}]}))
+        ),
+        "Labels": {"io.swarm-operator.managed-by": "swarm-operator"},
+    }
     bare = net({"encrypted": True})
-    assert [d.path for d in KIND.differences(bare, network_from_docker(live))] == ["spec.encrypted"]
-    assert dropped(bare, live) == (
-        "IPAM.Config[0] (subnet 10.4.0.0/24: the manifest declares no pool, IPAM picks anew)",
-        "IPAM.Config[1] (subnet 10.5.0.0/24: the manifest declares no pool, IPAM picks anew)",
+    action = only_action(bare, live, allow_replace=True)
+    assert action.verb == "replace" and action.blocked is None
+    assert [d.path for d in action.differences] == ["spec.encrypted"]
+    assert action.dropped == ()
+    assert action.kept == tuple(
+        f"IPAM.Config[{i}] (subnet {s}: the manifest declares no pool; recreated with the "
+        "live ones)"
+        for i, s in enumerate(["10.4.0.0/24", "10.5.0.0/24"])
+    )
+    body = network_spec(bare, inherited_pools(bare, live))
+    assert body["IPAM"]["Config"] == [
+        {"Subnet": "10.4.0.0/24", "Gateway": "10.4.0.1"},
+        {"Subnet": "10.5.0.0/24", "Gateway": "10.5.0.1"},
+    ]
+    assert only_action(bare, {**stored(body), "Labels": live["Labels"]}).verb == "noop"
+    # a manifest that declares pools gets those only
+    assert inherited_pools(net({"subnet": "10.4.0.0/24"}), live) == []
+    assert dropped(net({"subnet": "10.4.0.0/24"}), live) == (
+        "IPAM.Config[1] (subnet 10.5.0.0/24: not in the manifest)",
     )
 
 

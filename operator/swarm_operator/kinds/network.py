@@ -54,8 +54,9 @@ MAX_CONFLICT_RETRIES = 3
 # --------------------------------------------------------------------------- engine form
 
 
-def network_spec(network: Network) -> JSON:
-    """The ``NetworkCreate`` body for ``network`` (swarm scope)."""
+def network_spec(network: Network, inherit: Sequence[Mapping[str, Any]] = ()) -> JSON:
+    """The ``NetworkCreate`` body for ``network`` (swarm scope); ``inherit``: the live
+    pools a recreate keeps when the manifest declares none (`inherited_pools`)."""
     spec = network.spec
     options = dict(spec.options)
     if spec.encrypted:
@@ -65,7 +66,7 @@ def network_spec(network: Network) -> JSON:
     pools = [
         drop_empty({"Subnet": p.subnet, "Gateway": p.gateway, "IPRange": p.ip_range})
         for p in spec.ipam_pools()
-    ]
+    ] or [drop_empty({k: p.get(k) for k in ("Subnet", "Gateway", "IPRange")}) for p in inherit]
     ipam = {"Driver": "default", "Config": pools} if pools else None
     return drop_empty(
         {
@@ -141,20 +142,39 @@ def unexpressed(inspect: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(f for f in found if f)
 
 
-def dropped_pools(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
-    """Live pools a recreate from ``desired`` does not make again (by subnet): those it
-    leaves out, or all of them when it declares none (IPAM then picks anew)."""
-    kept = {p.subnet for p in desired.spec.ipam_pools()}
+def _live_pools(inspect: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
     pools = ((inspect.get("IPAM") or {}).get("Config")) or []
+    return [(i, p) for i, p in enumerate(pools) if p.get("Subnet")]
+
+
+def inherited_pools(desired: Network, inspect: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The live pools a recreate from ``desired`` makes again although the manifest does
+    not name them: all of them when it declares no pool (unset, a pool is whatever the
+    network has, as the comparison holds; IPAM would otherwise pick new subnets)."""
+    if desired.spec.ipam_pools():
+        return []
+    return [p for _i, p in _live_pools(inspect)]
+
+
+def kept_pools(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """`inherited_pools` as the plan lists them (``kept``)."""
+    if desired.spec.ipam_pools():
+        return ()
     return tuple(
-        f"IPAM.Config[{i}] (subnet {p['Subnet']}: "
-        + (
-            "the manifest declares no pool, IPAM picks anew)"
-            if not kept
-            else "not in the manifest)"
-        )
-        for i, p in enumerate(pools)
-        if p.get("Subnet") and p["Subnet"] not in kept
+        f"IPAM.Config[{i}] (subnet {p['Subnet']}: the manifest declares no pool; recreated "
+        "with the live ones)"
+        for i, p in _live_pools(inspect)
+    )
+
+
+def dropped_pools(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """Live pools a recreate from ``desired`` does not make again (by subnet): those a
+    manifest that declares pools leaves out."""
+    declared = {p.subnet for p in desired.spec.ipam_pools()}
+    return tuple(
+        f"IPAM.Config[{i}] (subnet {p['Subnet']}: not in the manifest)"
+        for i, p in _live_pools(inspect)
+        if declared and p["Subnet"] not in declared
     )
 
 
@@ -267,6 +287,7 @@ class NetworkKind(Kind):
                 m,
                 live,
                 disrupts=live.used_by,
+                kept=kept_pools(m, live.spec),
                 dropped=dropped(m, live.spec),
             )
         else:
@@ -280,6 +301,7 @@ class NetworkKind(Kind):
                 m,
                 live,
                 disrupts=live.used_by,
+                kept=kept_pools(m, live.spec),
                 dropped=dropped(m, live.spec),
             )
             if not may_adopt(m, ctx.options):
@@ -426,7 +448,7 @@ def _replace(ctx: ApplyContext, action: Action, m: Network) -> str:
         _set_service_networks(client, raw["ID"], _without(old_id, live.name))
     ctx.progress(f"Network {m.name}: removing {old_id[:12]}")
     remove_network(ctx, old_id, m.name)
-    new_id = client.create_network(network_spec(m))
+    new_id = client.create_network(network_spec(m, inherited_pools(m, live.spec)))
     ctx.progress(f"Network {m.name}: recreated as {new_id[:12]}")
     for name, raw in services.items():
         again = [{**a, "Target": new_id} for a in saved[name]]

@@ -1,6 +1,7 @@
 """Networks with several IPAM pools on the lab: a dual-stack overlay and a two-pool one
 applied, re-planned clean, a service on both starts; a hand-made two-pool network is
-used as is, and a manifest leaving a pool out plans a guarded replace that lists it."""
+used as is, a manifest leaving a pool out plans a guarded replace that lists it, and one
+declaring no pool recreates it with both."""
 
 from __future__ import annotations
 
@@ -106,3 +107,18 @@ def test_hand_made_two_pool_network_is_adopted_without_losing_a_pool(
     refused = engine.apply()
     assert refused.code == 1
     assert _subnets(engine, "pool-hand") == ["10.64.0.0/24", "10.65.0.0/24"]
+    # no pool declared and another field changed: the recreate keeps both live pools
+    old_id = engine.client.inspect_network("pool-hand")["Id"]
+    engine.write(
+        "hand.yaml",
+        both.replace("pools: [{subnet: 10.65.0.0/24}, {subnet: 10.64.0.0/24}]", "attachable: true"),
+    )
+    plan = engine.plan()
+    assert plan.code == 2 and "kept: IPAM.Config[1] (subnet 10.65.0.0/24" in plan.out, plan.out
+    assert "dropped" not in plan.out
+    done = engine.apply("--adopt", "--allow-replace")
+    assert done.code == 0, done.out
+    after = engine.client.inspect_network("pool-hand")
+    assert after["Id"] != old_id and after["Attachable"] is True
+    assert _subnets(engine, "pool-hand") == ["10.64.0.0/24", "10.65.0.0/24"]
+    assert engine.plan().code == 0
