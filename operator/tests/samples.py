@@ -21,6 +21,7 @@ FULL_NETWORK: dict[str, Any] = {
         "subnet": "10.10.0.0/24",
         "gateway": "10.10.0.254",
         "ipRange": "10.10.0.0/25",
+        "pools": [],
         "attachable": True,
         "internal": True,
         "encrypted": True,
@@ -248,6 +249,23 @@ FULL_VOLUME: dict[str, Any] = {
     },
 }
 
+FULL_NETWORK_POOLS: dict[str, Any] = {
+    "apiVersion": "swarm-operator/v1alpha1",
+    "kind": "Network",
+    "metadata": {"name": "dual-net", "labels": {}, "annotations": {}},
+    "spec": {
+        **FULL_NETWORK["spec"],
+        "subnet": None,
+        "gateway": None,
+        "ipRange": None,
+        "pools": [
+            {"subnet": "10.11.0.0/24", "gateway": "10.11.0.1", "ipRange": "10.11.0.128/25"},
+            {"subnet": "fd00:11::/64", "gateway": "fd00:11::1", "ipRange": None},
+        ],
+    },
+}
+"""The several-pools form of a network (``pools`` excludes the ``subnet`` shorthand)."""
+
 FULL: dict[str, dict[str, Any]] = {
     "Network": FULL_NETWORK,
     "Service": FULL_SERVICE,
@@ -259,6 +277,8 @@ FULL: dict[str, dict[str, Any]] = {
 
 SAMPLE_FILES: dict[str, str] = {"secrets/db-password.txt": "sample-secret-content\n"}
 """Files the samples read, relative to the manifest file (FULL_SECRET's content)."""
+ALTERNATIVES: dict[str, list[dict[str, Any]]] = {"Network": [FULL_NETWORK_POOLS]}
+"""Samples of a kind's fields that exclude those of its FULL sample."""
 REFERENCED: dict[str, list[str]] = {"Service": ["Secret", "Config"]}
 """Kinds a sample names, to be declared beside it (a service's secrets and configs)."""
 

@@ -71,6 +71,7 @@ VALIDATE_MODULES = {
             "loader",
             "locate",
             "models",
+            "network_pools",
             "parse_cache",
             "results",
             "service_blocks",

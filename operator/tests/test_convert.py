@@ -1103,3 +1103,33 @@ def test_an_extends_of_a_missing_file_is_one_warning(tmp_path: Path) -> None:
     assert [p.message for p in result.problems] == [
         "extends is not resolved (cannot read 'nope.yml'): the service is converted without it"
     ]
+
+
+def test_ipam_config_lists_become_pools_and_enable_ipv6_ipv6(tmp_path: Path) -> None:
+    result = convert(
+        tmp_path,
+        """\
+        services:
+          web: {image: nginx, networks: [one, two, dual, inert]}
+        networks:
+          one: {ipam: {config: [{subnet: 10.1.0.0/24}]}}
+          two: {ipam: {config: [{subnet: 10.2.0.0/24}, {subnet: 10.3.0.0/24}]}}
+          dual:
+            enable_ipv6: true
+            ipam: {config: [{subnet: 10.4.0.0/24}, {subnet: "fd00:4::/64"}]}
+          inert: {ipam: {config: [{subnet: "fd00:5::/64"}]}}
+        """,
+    )
+    path = f"{tmp_path}/compose.yml"
+    assert messages(result) == [
+        f"{path}:7:5: warning: networks.dual.enable_ipv6: docker stack deploy refuses this "
+        "key (compose file format 3 has no enable_ipv6); converted as ipv6: true",
+        f"{path}:9:3: networks.inert converts to a Network that is not valid: spec: IPv6 pool "
+        "fd00:5::/64 needs ipv6: true (without it the engine gives no task an IPv6 address)",
+    ]
+    assert spec(result, "one") == {"subnet": "10.1.0.0/24"}
+    assert spec(result, "two") == {"pools": [{"subnet": "10.2.0.0/24"}, {"subnet": "10.3.0.0/24"}]}
+    assert spec(result, "dual") == {
+        "ipv6": True,
+        "pools": [{"subnet": "10.4.0.0/24"}, {"subnet": "fd00:4::/64"}],
+    }

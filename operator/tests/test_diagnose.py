@@ -292,6 +292,15 @@ def test_suggest_subnet_skips_used() -> None:
     assert dg.suggest_subnet(used) == "10.10.2.0/24"
 
 
+def test_overlapping_ipv6_pools_of_dual_stack_overlays_are_found_without_a_suggestion() -> None:
+    a = OverlayInfo("dual-a", subnets=("10.20.0.0/24", "fd00:20::/64"))
+    b = OverlayInfo("dual-b", subnets=("10.21.0.0/24", "fd00:20::/80"))
+    found = dg.diagnose_subnets([a, b], NODES, {})
+    (finding,) = found
+    assert "overlap: dual-a fd00:20::/64 and dual-b fd00:20::/80" in finding.message
+    assert dg.suggest_subnet([], 64) is None
+
+
 @pytest.mark.parametrize(
     ("cidr", "used", "expect"),
     [

@@ -96,6 +96,12 @@ kind: Network
 metadata: {name: app-net}
 spec: {subnet: 10.10.0.0/24, gateway: 10.10.0.1, attachable: true, mtu: 1400,
        options: {com.docker.network.driver.overlay.vxlanid_list: "4097"}, labels: {a: b}}
+---
+apiVersion: swarm-operator/v1alpha1
+kind: Network
+metadata: {name: dual-net}
+spec: {ipv6: true, pools: [{subnet: 10.11.0.0/24, gateway: 10.11.0.1},
+                           {subnet: "fd00:11::/64", ipRange: "fd00:11::/80"}]}
 """,
         None,
     )

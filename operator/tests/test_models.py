@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
-from samples import FULL, REFERENCED, write_samples
+from samples import ALTERNATIVES, FULL, REFERENCED, write_samples
 
 from swarm_operator.manifests import service_blocks
 from swarm_operator.manifests.loader import load_file
@@ -60,7 +60,7 @@ def _sample_paths(value: Any, prefix: str = "") -> set[str]:
 @pytest.mark.parametrize("kind", tuple(models_by_kind()))
 def test_samples_set_every_field(kind: str) -> None:
     model = models_by_kind()[kind]
-    sample = _sample_paths(FULL[kind])
+    sample = _sample_paths(FULL[kind]).union(*map(_sample_paths, ALTERNATIVES.get(kind, [])))
     missing = {
         p
         for p in _field_paths(model)
@@ -72,17 +72,23 @@ def test_samples_set_every_field(kind: str) -> None:
     assert not missing, f"samples.py does not set {sorted(missing)}"
 
 
-@pytest.mark.parametrize("kind", tuple(models_by_kind()))
-def test_every_field_round_trips_through_yaml(kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "sample"),
+    [(k, FULL[k]) for k in models_by_kind()]
+    + [(k, s) for k, samples in ALTERNATIVES.items() for s in samples],
+)
+def test_every_field_round_trips_through_yaml(
+    kind: str, sample: dict[str, Any], tmp_path: Path
+) -> None:
     first = tmp_path / "first.yaml"
     beside = [FULL[k] for k in REFERENCED.get(kind, [])]
-    first.write_text(yaml.safe_dump_all([FULL[kind], *beside], sort_keys=False))
+    first.write_text(yaml.safe_dump_all([sample, *beside], sort_keys=False))
     write_samples(tmp_path)
     loaded = load_file(first)
     assert loaded.ok, loaded.errors
     manifest = loaded.objects[0].manifest
     dumped = manifest.model_dump(mode="json", by_alias=True)
-    assert dumped == FULL[kind]
+    assert dumped == sample
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump_all([dumped, *beside]))
     reloaded = load_file(again)

@@ -535,11 +535,12 @@ def test_a_network_replace_lists_what_the_recreate_drops() -> None:
     the_plan = plan([declared], build_state({"Network": [raw]}), PlanOptions(allow_replace=True))
     (action,) = the_plan.actions
     assert action.verb == "replace" and not action.blocked
-    assert action.dropped == ("IPAM.Options", "IPAM.Config[1]")
-    assert "    dropped: IPAM.Config[1] (not expressed by the manifest language" in plan_text(
-        the_plan
-    )
-    assert the_plan.to_dict()["actions"][0]["dropped"] == ["IPAM.Options", "IPAM.Config[1]"]
+    lost = "IPAM.Config[1] (subnet 10.51.0.0/24: not in the manifest)"
+    assert action.dropped == ("IPAM.Options", lost)
+    text = plan_text(the_plan)
+    assert "    dropped: IPAM.Options (not expressed by the manifest language" in text
+    assert f"    dropped: {lost}\n" in text
+    assert the_plan.to_dict()["actions"][0]["dropped"] == ["IPAM.Options", lost]
     plain = {
         **raw,
         "IPAM": {"Driver": "default", "Options": None, "Config": raw["IPAM"]["Config"][:1]},

@@ -81,10 +81,13 @@ def action_lines(action: Action, colour: bool, verbose: bool = False) -> list[st
     elif action.disrupts:
         lines.append(f"    disrupts services: {', '.join(action.disrupts)}")
     for path in action.kept:
-        lines.append(f"    kept: {path} (not expressed by the manifest language)")
+        why = "" if "(" in path else " (not expressed by the manifest language)"
+        lines.append(f"    kept: {path}{why}")
     for path in action.dropped:
+        # an entry with its own reason (a pool the manifest leaves out) says it itself
+        why = "" if "(" in path else " (not expressed by the manifest language"
         lines.append(
-            f"    dropped: {path} (not expressed by the manifest language; recreated without it)"
+            f"    dropped: {path}{why}; recreated without it)" if why else f"    dropped: {path}"
         )
     if action.blocked:
         lines.append("    " + _paint(f"BLOCKED: {action.blocked}", "blocked", colour))

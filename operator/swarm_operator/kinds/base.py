@@ -111,8 +111,9 @@ class Action:
     """Live fields the manifest language does not express, written back unchanged by
     this update (a service's log driver, capabilities, ...; `kinds.service_fields`)."""
     dropped: tuple[str, ...] = ()
-    """Live fields the manifest language does not express that this action loses (a
-    network is recreated from its manifest alone: its IPAM options, a second pool)."""
+    """Live fields that this action loses: a network is recreated from its manifest alone,
+    so its IPAM options (which the language does not express) and any pool the manifest
+    leaves out; an entry with a parenthesis gives its own reason (`cli.output`)."""
 
     @property
     def key(self) -> Key:

@@ -1,11 +1,13 @@
 """The Network kind: a Swarm-scope network, to and from the engine, planned and written.
 
 Owns everything that is particular to networks: the ``NetworkCreate`` body written for a
-manifest (`network_spec`) and its inverse (`network_from_docker`), which live networks are
+manifest (`network_spec`, every IPAM pool) and its inverse (`network_from_docker`, every
+live pool: `manifests.network_pools`), which live networks are
 the Swarm's user networks (not the routing mesh, not a probe's), who uses a network (the
 services attached), the plan rules (networks have no update call: a change is a
 ``replace``, which needs ``--allow-replace``; an unlabelled network that matches is used
-as is; an ``external`` one is only looked up: it must exist and is never written), the
+as is; an ``external`` one is only looked up: it must exist and is never written; a
+replace lists what the recreate drops, `dropped`), the
 prune guard (a network still used is never deleted), and the writes: create,
 remove (waiting while endpoints go, then until the manager let go of the name) and
 replace (detach the services, remove, create, reattach to the new ID).
@@ -52,20 +54,20 @@ MAX_CONFLICT_RETRIES = 3
 # --------------------------------------------------------------------------- engine form
 
 
-def network_spec(network: Network) -> JSON:
-    """The ``NetworkCreate`` body for ``network`` (swarm scope)."""
+def network_spec(network: Network, inherit: Sequence[Mapping[str, Any]] = ()) -> JSON:
+    """The ``NetworkCreate`` body for ``network`` (swarm scope); ``inherit``: the live
+    pools a recreate keeps when the manifest declares none (`inherited_pools`)."""
     spec = network.spec
     options = dict(spec.options)
     if spec.encrypted:
         options[labels.OPTION_ENCRYPTED] = ""
     if spec.mtu is not None:
         options[labels.OPTION_MTU] = str(spec.mtu)
-    ipam = None
-    if spec.subnet is not None:
-        pool = drop_empty(
-            {"Subnet": spec.subnet, "Gateway": spec.gateway, "IPRange": spec.ip_range}
-        )
-        ipam = {"Driver": "default", "Config": [pool]}
+    pools = [
+        drop_empty({"Subnet": p.subnet, "Gateway": p.gateway, "IPRange": p.ip_range})
+        for p in spec.ipam_pools()
+    ] or [drop_empty({k: p.get(k) for k in ("Subnet", "Gateway", "IPRange")}) for p in inherit]
+    ipam = {"Driver": "default", "Config": pools} if pools else None
     return drop_empty(
         {
             "Name": network.name,
@@ -89,13 +91,23 @@ def network_from_docker(inspect: Mapping[str, Any]) -> Network:
     mtu = options.pop(labels.OPTION_MTU, None)
     for key in normalize.ENGINE_NETWORK_OPTIONS:
         options.pop(key, None)
-    pools = ((inspect.get("IPAM") or {}).get("Config")) or []
-    pool = pools[0] if pools else {}
+    pools = [
+        {
+            "subnet": p.get("Subnet"),
+            "gateway": p.get("Gateway") or None,
+            "ip_range": p.get("IPRange") or None,
+        }
+        for p in ((inspect.get("IPAM") or {}).get("Config")) or []
+        if p.get("Subnet")
+    ]
+    # one pool is read as the shorthand (as it is most often written), several as pools
+    shorthand = pools[0] if len(pools) == 1 else {}
     body = {
         "driver": inspect.get("Driver") or "overlay",
-        "subnet": pool.get("Subnet") or None,
-        "gateway": pool.get("Gateway") or None,
-        "ip_range": pool.get("IPRange") or None,
+        "subnet": shorthand.get("subnet"),
+        "gateway": shorthand.get("gateway"),
+        "ip_range": shorthand.get("ip_range"),
+        "pools": pools if len(pools) > 1 else [],
         "attachable": bool(inspect.get("Attachable")),
         "internal": bool(inspect.get("Internal")),
         "encrypted": encrypted,
@@ -104,24 +116,71 @@ def network_from_docker(inspect: Mapping[str, Any]) -> Network:
         "options": options,
         "labels": labels.user_labels(inspect.get("Labels")),
     }
-    return Network.model_validate({"metadata": {"name": inspect.get("Name", "")}, "spec": body})
+    return Network.model_validate(
+        {"metadata": {"name": inspect.get("Name", "")}, "spec": body}, context={"live": True}
+    )
 
 
 def unexpressed(inspect: Mapping[str, Any]) -> tuple[str, ...]:
     """Fields of a live network that the language cannot express, so a recreate loses them
-    (the plan lists them as dropped): an IPAM driver or options, pools beyond the first,
-    auxiliary addresses, a config-only network or one made from a config."""
+    (the plan lists them as dropped): an IPAM driver or options, auxiliary addresses, a
+    pool without a subnet, a config-only network or one made from a config."""
     ipam = inspect.get("IPAM") or {}
     pools = ipam.get("Config") or []
     found = [
         "IPAM.Driver" if ipam.get("Driver") not in (None, "", "default") else "",
         "IPAM.Options" if ipam.get("Options") else "",
-        "IPAM.Config[0].AuxiliaryAddresses" if pools and pools[0].get("AuxiliaryAddresses") else "",
-        *(f"IPAM.Config[{i}]" for i in range(1, len(pools))),
+        *(
+            f"IPAM.Config[{i}].AuxiliaryAddresses"
+            for i, p in enumerate(pools)
+            if p.get("AuxiliaryAddresses")
+        ),
+        *(f"IPAM.Config[{i}]" for i, p in enumerate(pools) if not p.get("Subnet")),
         "ConfigOnly" if inspect.get("ConfigOnly") else "",
         "ConfigFrom" if (inspect.get("ConfigFrom") or {}).get("Network") else "",
     ]
     return tuple(f for f in found if f)
+
+
+def _live_pools(inspect: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    pools = ((inspect.get("IPAM") or {}).get("Config")) or []
+    return [(i, p) for i, p in enumerate(pools) if p.get("Subnet")]
+
+
+def inherited_pools(desired: Network, inspect: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The live pools a recreate from ``desired`` makes again although the manifest does
+    not name them: all of them when it declares no pool (unset, a pool is whatever the
+    network has, as the comparison holds; IPAM would otherwise pick new subnets)."""
+    if desired.spec.ipam_pools():
+        return []
+    return [p for _i, p in _live_pools(inspect)]
+
+
+def kept_pools(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """`inherited_pools` as the plan lists them (``kept``)."""
+    if desired.spec.ipam_pools():
+        return ()
+    return tuple(
+        f"IPAM.Config[{i}] (subnet {p['Subnet']}: the manifest declares no pool; recreated "
+        "with the live ones)"
+        for i, p in _live_pools(inspect)
+    )
+
+
+def dropped_pools(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """Live pools a recreate from ``desired`` does not make again (by subnet): those a
+    manifest that declares pools leaves out."""
+    declared = {p.subnet for p in desired.spec.ipam_pools()}
+    return tuple(
+        f"IPAM.Config[{i}] (subnet {p['Subnet']}: not in the manifest)"
+        for i, p in _live_pools(inspect)
+        if declared and p["Subnet"] not in declared
+    )
+
+
+def dropped(desired: Network, inspect: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a recreate of the live network ``inspect`` from ``desired`` loses."""
+    return (*unexpressed(inspect), *dropped_pools(desired, inspect))
 
 
 def is_swarm_network(raw: Mapping[str, Any]) -> bool:
@@ -228,7 +287,8 @@ class NetworkKind(Kind):
                 m,
                 live,
                 disrupts=live.used_by,
-                dropped=unexpressed(live.spec),
+                kept=kept_pools(m, live.spec),
+                dropped=dropped(m, live.spec),
             )
         else:
             action = Action(
@@ -241,7 +301,8 @@ class NetworkKind(Kind):
                 m,
                 live,
                 disrupts=live.used_by,
-                dropped=unexpressed(live.spec),
+                kept=kept_pools(m, live.spec),
+                dropped=dropped(m, live.spec),
             )
             if not may_adopt(m, ctx.options):
                 return action.block(BLOCK_NOT_ADOPTED)
@@ -387,7 +448,7 @@ def _replace(ctx: ApplyContext, action: Action, m: Network) -> str:
         _set_service_networks(client, raw["ID"], _without(old_id, live.name))
     ctx.progress(f"Network {m.name}: removing {old_id[:12]}")
     remove_network(ctx, old_id, m.name)
-    new_id = client.create_network(network_spec(m))
+    new_id = client.create_network(network_spec(m, inherited_pools(m, live.spec)))
     ctx.progress(f"Network {m.name}: recreated as {new_id[:12]}")
     for name, raw in services.items():
         again = [{**a, "Target": new_id} for a in saved[name]]

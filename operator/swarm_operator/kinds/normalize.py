@@ -27,7 +27,8 @@ Rules (each one a fact about the engine, see LAB.md and the fixtures in tests/):
   not compared;
 - a digest-pinned live image equals the requested reference it pins (``img:1@sha256:..``
   equals ``img:1``);
-- networks: a subnet/gateway/ipRange the manifest leaves unset is whatever IPAM chose;
+- networks: pools (or a gateway/ipRange) the manifest leaves unset are whatever IPAM chose,
+  pools are compared in a fixed order (the engine reorders them);
   ``probe`` is operator configuration, not Docker's, and is never compared;
 - nodes: unset role/availability = keep the live one; only listed labels are compared
   unless ``exclusiveLabels``.
@@ -40,6 +41,7 @@ operator writes complete are written once, here, in the engine's form (`ENGINE_*
 from __future__ import annotations
 
 import copy
+import ipaddress
 from typing import Any
 
 from swarm_operator.manifests import units
@@ -225,14 +227,38 @@ def service_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any],
 def network_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A desired and a live Network spec in canonical form."""
     d, lv = network(d), network(lv)
-    if d.get("subnet") is None:
-        for key in ("subnet", "gateway", "ipRange"):
-            d[key] = lv.get(key)
-    else:
+    dp, lp = _pools(d), _pools(lv)
+    if not dp:  # no pool declared: whatever IPAM chose
+        dp = copy.deepcopy(lp)
+    by_subnet = {p["subnet"]: p for p in lp}
+    for pool in dp:  # an unset gateway or ipRange is the engine's choice
+        # (one pool each side: the live one's, as the shorthand has always been compared)
+        match = lp[0] if len(dp) == len(lp) == 1 else by_subnet.get(pool["subnet"], {})
         for key in ("gateway", "ipRange"):
-            if d.get(key) is None:
-                d[key] = lv.get(key)
+            if pool.get(key) is None:
+                pool[key] = match.get(key)
+    for side, pools in ((d, dp), (lv, lp)):
+        # one pool on both sides: compared as the shorthand (the paths a plan has always
+        # printed); else as a list in a fixed order (the engine reorders pools)
+        if len(dp) <= 1 and len(lp) <= 1:
+            one = pools[0] if pools else {}
+            side.update({k: one.get(k) for k in ("subnet", "gateway", "ipRange")}, pools=[])
+        else:
+            side.update(subnet=None, gateway=None, ipRange=None, pools=sorted(pools, key=_order))
     return d, lv
+
+
+def _pools(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    if spec.get("pools"):
+        return [dict(p) for p in spec["pools"]]
+    if spec.get("subnet") is None:
+        return []
+    return [{k: spec.get(k) for k in ("subnet", "gateway", "ipRange")}]
+
+
+def _order(pool: dict[str, Any]) -> tuple[int, int, int]:
+    net = ipaddress.ip_network(pool["subnet"], strict=False)
+    return net.version, int(net.network_address), net.prefixlen
 
 
 def node_pair(d: dict[str, Any], lv: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -18,7 +18,6 @@ are camelCase on the outside (the manifest) and snake_case inside.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, cast
@@ -31,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from swarm_operator.manifests import blob_blocks, engine_rules
+from swarm_operator.manifests import blob_blocks, engine_rules, network_pools
 from swarm_operator.manifests.blob_blocks import BlobSpec, ConfigSpec, SecretSpec
 from swarm_operator.manifests.fields import (
     Duration,
@@ -40,6 +39,7 @@ from swarm_operator.manifests.fields import (
     StrMap,
     no_operator_labels,
 )
+from swarm_operator.manifests.network_pools import Pool
 from swarm_operator.manifests.service_blocks import Mount, VolumeOptions
 from swarm_operator.manifests.service_spec import ServiceSpec
 
@@ -80,6 +80,10 @@ class NetworkSpec(Model):
     subnet: str | None = Field(default=None, description="Subnet in CIDR form, 10.10.0.0/24.")
     gateway: str | None = Field(default=None, description="Gateway address inside the subnet.")
     ip_range: str | None = Field(default=None, description="Sub-range of the subnet for tasks.")
+    pools: list[Pool] = Field(
+        default_factory=list,
+        description="Several IPAM pools (e.g. an IPv4 and an IPv6 subnet); instead of subnet.",
+    )
     attachable: bool = Field(default=False, description="Standalone containers may attach.")
     internal: bool = Field(default=False, description="No access to the outside network.")
     encrypted: bool = Field(default=False, description="IPsec-encrypt the VXLAN data path.")
@@ -121,38 +125,22 @@ class NetworkSpec(Model):
     @field_validator("subnet", "ip_range")
     @classmethod
     def _cidr(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.ip_network(value, strict=True))
-        except ValueError as exc:
-            raise ValueError(
-                f"{value!r} is not a network in CIDR form (e.g. 10.10.0.0/24): {exc}"
-            ) from None
+        return network_pools.cidr(value)
 
     @field_validator("gateway")
     @classmethod
     def _address(cls, value: str | None, info: ValidationInfo) -> str | None:
         # A field validator (not a model validator) so that errors point at `gateway`.
-        if value is None:
-            return None
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address") from None
-        if "subnet" not in info.data:  # the subnet itself is invalid: reported there
-            return str(address)
+        value = network_pools.address(value)
+        if value is None or "subnet" not in info.data:  # a bad subnet is reported there
+            return value
         subnet = info.data["subnet"]
         if subnet is None:
             raise ValueError("a gateway needs a subnet")
-        net = ipaddress.ip_network(subnet)
-        if address not in net:
-            raise ValueError(f"gateway {address} is outside subnet {subnet}")
-        if net.num_addresses > 2 and address in (net.network_address, net.broadcast_address):
-            raise ValueError(
-                f"gateway {address} is the network or broadcast address of subnet {subnet}"
-            )
-        return str(address)
+        problem = network_pools.gateway_problem(value, subnet)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("ip_range")
     @classmethod
@@ -162,14 +150,30 @@ class NetworkSpec(Model):
         subnet = info.data["subnet"]
         if subnet is None:
             raise ValueError("ipRange needs a subnet")
-        net = ipaddress.ip_network(subnet)
-        rng = ipaddress.ip_network(value)
-        inside = rng.version == net.version and (
-            rng.network_address in net and rng.broadcast_address in net
-        )
-        if not inside:
-            raise ValueError(f"ipRange {value} is outside subnet {subnet}")
+        problem = network_pools.range_problem(value, subnet)
+        if problem:
+            raise ValueError(problem)
         return value
+
+    @model_validator(mode="after")
+    def _pools(self, info: ValidationInfo) -> NetworkSpec:
+        if self.pools and self.subnet is not None:
+            raise ValueError(
+                "set either subnet (with gateway, ipRange: one pool) or pools, not both"
+            )
+        live = bool((info.context or {}).get("live"))
+        problems = network_pools.pool_problems(self.ipam_pools(), self.ipv6, live)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def ipam_pools(self) -> list[Pool]:
+        """The pools to create: ``pools``, or the shorthand's one pool, or none (IPAM picks)."""
+        if self.pools:
+            return list(self.pools)
+        if self.subnet is None:
+            return []
+        return [Pool(subnet=self.subnet, gateway=self.gateway, ip_range=self.ip_range)]
 
 
 # --------------------------------------------------------------------------- Node

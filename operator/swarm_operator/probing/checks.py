@@ -38,7 +38,10 @@ def _nets(cidrs: Iterable[str]) -> list[IPNet]:
 
 
 def suggest_subnet(used: Iterable[IPNet], prefixlen: int = 24) -> str | None:
-    """The first free private subnet of ``prefixlen`` (from 10.10.0.0) overlapping nothing."""
+    """The first free private IPv4 subnet of ``prefixlen`` (from 10.10.0.0) overlapping
+    nothing; None for a prefix no IPv4 subnet has (an IPv6 pool's /64)."""
+    if prefixlen > 32:
+        return None
     taken = [t for t in used if t.version == 4]
     for pool in ("10.10.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"):
         supernet = ipaddress.ip_network(pool)

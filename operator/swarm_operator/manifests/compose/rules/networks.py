@@ -5,8 +5,9 @@ Owns the `PORT` table (a published port, Swarm's defaults left out), the `ATTACH
 table and the attachment of a service to declared networks (by stack name, with the
 service's short name as an alias, as ``docker stack deploy`` gives it), and the
 `NETWORK` table of a declaration (driver options, ``encrypted`` as the manifest's own
-field, one IPAM subnet). Neighbours: `rules.base` (the vocabulary); `rules` assembles
-`rules.SERVICE`; `convert` walks each network a service uses through `NETWORK`.
+field, the IPAM subnets: one as ``subnet``, several as ``pools``; ``enable_ipv6`` as
+``ipv6``). Neighbours: `rules.base` (the vocabulary); `rules` assembles `rules.SERVICE`;
+`convert` walks each network a service uses through `NETWORK`.
 """
 
 from __future__ import annotations
@@ -122,16 +123,14 @@ def _ipam(ctx: Ctx, key: str, node: Node) -> None:
                 )
         elif name == "config":
             entries = value.value if value.is_list else []
-            if len(entries) > 1:
-                ctx.error(value, f"{key}.config: a manifest network has one subnet", key=True)
-                continue
+            subnets: list[str] = []
             for entry in entries:
                 if not entry.is_map:
                     ctx.error(entry, f"{key}.config: an entry is a mapping {{subnet: CIDR}}")
                     continue
                 for field_name, field_node in entry.value.items():
                     if field_name == "subnet":
-                        ctx.target["subnet"] = text(field_node)
+                        subnets.append(text(field_node))
                     elif field_name in ("gateway", "ip_range", "aux_addresses"):
                         ctx.warn(
                             field_node,
@@ -142,10 +141,34 @@ def _ipam(ctx: Ctx, key: str, node: Node) -> None:
                         ctx.error(
                             field_node, f"unknown compose key {key}.config.{field_name}", key=True
                         )
+            # one subnet as the manifest's shorthand, several (stack deploy passes them
+            # all) as pools
+            if len(subnets) == 1:
+                ctx.target["subnet"] = subnets[0]
+            elif subnets:
+                ctx.target["pools"] = [{"subnet": s} for s in subnets]
         elif name == "options":
             ctx.error(value, f"{key}.options: IPAM options have no manifest equivalent", key=True)
         else:
             ctx.error(value, f"unknown compose key {key}.{name}", key=True)
+
+
+def _enable_ipv6(ctx: Ctx, key: str, node: Node) -> None:
+    """The manifest's ``ipv6`` (an IPv6 subnet needs it). docker stack deploy refuses the
+    key (``Additional property enable_ipv6 is not allowed``: compose file format 3 has
+    none), so a stack deploy can only make an IPv6 pool without IPv6: inert."""
+    try:
+        value = boolean(node)
+    except Bad as exc:
+        ctx.error(node, f"{key}: {exc}")
+        return
+    if value:
+        ctx.target["ipv6"] = True
+        ctx.warn(
+            node,
+            f"{key}: docker stack deploy refuses this key (compose file format 3 has no "
+            "enable_ipv6); converted as ipv6: true",
+        )
 
 
 NETWORK: Table = {
@@ -155,7 +178,7 @@ NETWORK: Table = {
     "internal": to(("internal",), boolean),
     "labels": to(("labels",), text_map),
     "ipam": _ipam,
-    "enable_ipv6": ignored("docker stack deploy does not pass it to the engine"),
+    "enable_ipv6": _enable_ipv6,
     "name": skip,
     "external": skip,
 }
