@@ -17,6 +17,8 @@ run against real engines in tests/lab/test_engine_apply.py and tests/lab/test_da
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -264,6 +266,32 @@ def test_an_event_after_the_snapshot_gets_a_fresh_read(tmp_path: Path) -> None:
     work_off(d)
     assert swarm.calls["services"] == 1  # s001 alone, by name
     assert swarm.calls["inspect_service"] == 1 and swarm.calls["tasks"] == 1
+
+
+def test_a_finished_pass_lets_its_snapshot_go(tmp_path: Path) -> None:
+    # The pass's read (every live object with its raw spec, and the tasks) is held only
+    # until every key of the pass has been reconciled, not until the next resync.
+    swarm = CountingSwarm()
+    d = daemon_on(swarm, manifest_dir(tmp_path, 3))
+    work_off(d)
+    d.resync(swarm)  # type: ignore[arg-type]
+    snapshot = d._snapshot
+    assert snapshot is not None
+    held = weakref.ref(snapshot)
+    del snapshot
+    first = d.queue.get(timeout=0)
+    assert first is not None
+    d.reconcile(first)
+    d.queue.done(first)
+    assert d._snapshot is held()  # keys of the pass are left: still offered
+    work_off(d)
+    gc.collect()
+    assert held() is None
+    # A key enqueued afterwards reads fresh, as it did once the snapshot was used up.
+    swarm.calls.clear()
+    d.queue.add(("Service", "s001"))
+    work_off(d)
+    assert swarm.calls["services"] == 1 and swarm.calls["inspect_service"] == 1
 
 
 def test_drift_seen_in_the_snapshot_is_read_again_before_acting(tmp_path: Path) -> None:

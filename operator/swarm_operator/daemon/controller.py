@@ -484,7 +484,14 @@ class Daemon:
     # ================================================================== sync rounds
 
     def _round_finished(self, failed: bool) -> None:
-        """A full pass is done (`daemon.rounds`): ready, and the last successful sync."""
+        """A full pass is done (`daemon.rounds`): ready, and the last successful sync.
+
+        Every key of the pass has been reconciled: its snapshot has nothing left to offer
+        and is let go (at 2,000 services, the live state and their raw specs, several MB
+        held until the next resync otherwise); a later key reads fresh, as it would. (Should
+        the round before end while the next pass reads, that pass's keys read fresh: slower,
+        never wrong.)"""
+        self._snapshot = None
         self.board.full_sync_done()
         self.metrics.ready.set(1)
         statuses = self.metrics.object_statuses().values()
