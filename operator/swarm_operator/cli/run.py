@@ -8,8 +8,11 @@ and exit 0; exit 2 on a usage error (bad address, address in use).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -305,17 +308,61 @@ def run(args: argparse.Namespace) -> int:
         print(f"swarm-operator run: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logs.get_logger("swarm_operator").info(
-            "signal received", signal=signal.Signals(signum).name
-        )
-        daemon.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    restore = stop_on_signals(daemon.stop)
     try:
         return daemon.run()
     except OSError as exc:  # the metrics or webhook address is taken or not ours
         where = args.metrics_addr + (f" or {args.webhook_addr}" if args.webhook_addr else "")
         print(f"swarm-operator run: cannot serve on {where}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        restore()
+
+
+def stop_on_signals(stop: Callable[[], None]) -> Callable[[], None]:
+    """SIGTERM and SIGINT call ``stop`` (logged first); returns what puts the previous
+    handlers back.
+
+    Nothing is done in the handler itself: a Python handler runs in the main thread
+    between two of its bytecodes, possibly while that thread holds the log's write lock
+    or an event's lock, and logging or setting an event from there deadlocked the daemon
+    (seen in CI: a SIGTERM that landed as the resync wrote its log line; the daemon never
+    exited). The handler does nothing; `signal.set_wakeup_fd` writes the signal's number
+    to a pipe at C level, and a thread of its own reads it, logs and stops.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    wanted = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, _ignore) for s in wanted}
+
+    def watch() -> None:
+        from swarm_operator.observe import logs
+
+        log = logs.get_logger("swarm_operator")
+        while True:
+            try:
+                data = os.read(read_end, 64)
+            except OSError:  # closed by restore
+                return
+            if not data:
+                return
+            for number in data:
+                if number in wanted:
+                    log.info("signal received", signal=signal.Signals(number).name)
+                    stop()
+
+    threading.Thread(target=watch, name="swarm-operator-signals", daemon=True).start()
+
+    def restore() -> None:
+        signal.set_wakeup_fd(previous_fd)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        os.close(write_end)  # the watcher's read returns b"": it ends
+        os.close(read_end)
+
+    return restore
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler: nothing (see `stop_on_signals`)."""
