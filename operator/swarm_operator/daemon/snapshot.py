@@ -18,7 +18,7 @@ import threading
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from swarm_operator.engine.live import LiveState, build_state, read_raw, read_raw_for
+from swarm_operator.engine.live import LiveState, build_state, read_raw_for
 from swarm_operator.kinds import registry
 from swarm_operator.kinds.base import PlanOptions
 
@@ -42,18 +42,11 @@ class Snapshot:
         self._lock = threading.Lock()
 
     def read(
-        self,
-        client: SwarmClient,
-        desired: Collection[Manifest] | None = None,
-        options: PlanOptions | None = None,
+        self, client: SwarmClient, desired: Collection[Manifest], options: PlanOptions
     ) -> LiveState:
-        """Read every kind once (or, given the desired manifests, every kind a plan of them
-        needs: `engine.live.read_raw_for`), and what their health needs; return the live
-        state."""
-        if desired is None:
-            raws = read_raw(client)
-        else:
-            raws = read_raw_for(client, desired, options or PlanOptions())
+        """Read every kind a plan of the desired manifests needs, once
+        (`engine.live.read_raw_for`), and what their health needs; return the live state."""
+        raws = read_raw_for(client, desired, options)
         self.live = build_state(raws, client.negotiated_api_version)
         for kind in registry.KINDS:
             self.status[kind.name] = kind.read_all_status(client, raws.get(kind.name, []))
