@@ -25,18 +25,16 @@ starts are of the same release. Neighbours: `engine` (starts dockerd with an `En
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from swarm_operator.lab.layout import LabConfigError
-from swarm_operator.lab.system import DAEMON_ENV, LabError
+from swarm_operator.lab.system import DAEMON_ENV, LabError, file_lock
 
 ENGINE_ENV = "SWARM_OPERATOR_LAB_ENGINE"
 ENGINES = ("20.10", "26.1")
@@ -361,17 +359,6 @@ def _cached(release: Release) -> Engine | None:
     )
 
 
-@contextlib.contextmanager
-def _cache_lock(engine: str) -> Iterator[None]:
-    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_ROOT / f"{engine}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def apt_options(apt_dir: Path) -> list[str]:
     """apt options that keep everything in ``apt_dir``: our source list, lists and cache,
     no system source parts or preferences (the system's apt state is never written), and
@@ -404,7 +391,7 @@ def prepare_apt_dir(apt_dir: Path, source: str) -> None:
 def ensure_cached(release: Release, progress: Progress | None = None) -> Engine:
     """Fetch ``docker.io`` and ``containerd`` of ``release.suite`` into the cache (once)."""
     say = progress or (lambda _m: None)
-    with _cache_lock(release.engine):
+    with file_lock(CACHE_ROOT / f"{release.engine}.lock"):
         found = _cached(release)
         if found is not None:
             return found

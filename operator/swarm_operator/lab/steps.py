@@ -9,12 +9,12 @@ it started (`StepClock`). Neighbours: `lifecycle` (up), `teardown` (down) and
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from swarm_operator.lab.layout import DATA_ROOT
+from swarm_operator.lab.system import file_lock
 
 Progress = Callable[[str], None]
 
@@ -34,13 +34,6 @@ class StepClock:
         self.progress(f"[{time.monotonic() - self.t0:5.1f}s] {message}")
 
 
-@contextlib.contextmanager
-def locked(index: int) -> Iterator[None]:
+def locked(index: int) -> contextlib.AbstractContextManager[None]:
     """One lab command per index at a time (a 0-byte lock file next to the data dir)."""
-    DATA_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(DATA_ROOT / f"lab-{index}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return file_lock(DATA_ROOT / f"lab-{index}.lock")

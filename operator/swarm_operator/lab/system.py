@@ -9,12 +9,13 @@ together with its start time (`ProcId`), so a recycled pid is never hit. Neighbo
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,3 +289,16 @@ def chain_policy(chain: str) -> str:
         if line.startswith(f"-P {chain} "):
             return line.split()[2]
     return "ACCEPT"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on ``path`` (made, with its directory, if missing): one
+    lab command per lab index, one fetch per engine release."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
