@@ -44,6 +44,9 @@ class CountingSwarm:
         """(Docker's message, HTTP status) for each of the next update_service calls."""
         self.negotiated_api_version: str | None = None
         """The engine's API version, as the real door learns it from its first read."""
+        self.extra_slots: dict[str, int] = {}
+        """Service name -> slots kept running beyond its replicas: a scale-down the
+        engine's orchestrator missed, until the service's next update (a change event)."""
 
     def _id(self, prefix: str) -> str:
         self._serial += 1
@@ -117,10 +120,12 @@ class CountingSwarm:
             if wanted not in (None, s["ID"]):
                 continue
             replicas = s["Spec"]["Mode"]["Replicated"]["Replicas"]
+            replicas += self.extra_slots.get(s["Spec"]["Name"], 0)
             out.extend(
                 {
                     "ID": f"t{s['ID']}{i}",
                     "ServiceID": s["ID"],
+                    "Slot": i + 1,
                     "DesiredState": "running",
                     "CreatedAt": NOW,
                     "Status": {"State": "running"},
@@ -166,6 +171,7 @@ class CountingSwarm:
             raise classify("update out of sequence", 500)
         current["Spec"] = spec
         current["Version"] = {"Index": version + 1}
+        self.extra_slots.pop(spec["Name"], None)
         return {}
 
     def remove_service(self, service_id: str) -> None:

@@ -176,3 +176,31 @@ def test_plan_text_with_load_errors_never_claims_the_swarm_matches() -> None:
     assert "error: a.yaml:7:3: unknown field 'replcas'" in text
     assert "No changes" not in text
     assert "Incomplete: 1 manifest error(s)" in text
+
+
+def slotted(slot: int, desired: str = "running", state: str = "running") -> Any:
+    return {**task(state, desired), "ID": f"t{slot}-{desired}", "Slot": slot}
+
+
+def test_slots_beyond_the_replicas_with_no_update_are_excess() -> None:
+    # the engine's orchestrator missed a scale-down: 4 slots run for 3 replicas
+    tasks = [slotted(1), slotted(2), slotted(3), slotted(5)]
+    assert service_progress(service(3), tasks, SINCE, True).excess_slots == 1
+    # the slots it took away (desired "remove") and history do not count
+    removed = [slotted(1), slotted(2), slotted(3), slotted(4, "remove"), slotted(5, "shutdown")]
+    assert service_progress(service(3), removed, SINCE, True).excess_slots == 0
+    # a start-first update runs two tasks in one slot: one slot, not two
+    both = [slotted(1), slotted(2), slotted(3), {**slotted(3), "ID": "t3-new"}]
+    assert service_progress(service(3), both, SINCE, True).excess_slots == 0
+
+
+@pytest.mark.parametrize("state", ["updating", "rollback_started", "paused"])
+def test_extra_slots_during_an_update_are_not_excess(state: str) -> None:
+    tasks = [slotted(1), slotted(2), slotted(3)]
+    assert service_progress(service(2, update=state), tasks, SINCE, True).excess_slots == 0
+    assert service_progress(service(2, update="completed"), tasks, SINCE, True).excess_slots == 1
+
+
+def test_a_global_service_has_no_excess() -> None:
+    raw = {"ID": "g", "Spec": {"Name": "g", "Mode": {"Global": {}}}}
+    assert service_progress(raw, [slotted(1), slotted(2)], SINCE, True).excess_slots == 0

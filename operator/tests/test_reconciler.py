@@ -237,3 +237,60 @@ def test_a_field_the_engines_api_lacks_is_reported_never_written(tmp_path: Path)
     rig.swarm.negotiated_api_version = "1.46"  # the engine upgraded: written
     assert rig.reconciler.reconcile(KEY) == SUCCESS
     assert rig.swarm.calls["create_service"] == 1
+
+
+def nudges(rig: Rig) -> float:
+    value = rig.registry.get_sample_value("swarm_operator_engine_nudges_total", {"kind": "Service"})
+    return value or 0.0
+
+
+def test_an_engine_left_running_extra_slots_gets_the_unchanged_spec_written_back(
+    rig: Rig,
+) -> None:
+    # The engine's orchestrator missed a scale-down: 3 slots run, the spec says 2.
+    rig.swarm.extra_slots["web"] = 1
+    before = json.dumps(rig.swarm.service("web")["Spec"], sort_keys=True)
+    version = rig.swarm.service("web")["Version"]["Index"]
+    assert rig.reconciler.reconcile(KEY) != SUCCESS  # progressing: looked at again
+    assert rig.status()["healthStatus"] == "progressing"
+    rig.now += 4.0  # within the grace: the engine may still be acting
+    rig.reconciler.reconcile(KEY)
+    assert rig.swarm.calls["update_service"] == 0
+    rig.now += 2.0
+    with capture_logs() as logs:
+        rig.reconciler.reconcile(KEY)
+    assert rig.swarm.calls["update_service"] == 1
+    assert json.dumps(rig.swarm.service("web")["Spec"], sort_keys=True) == before
+    assert rig.swarm.service("web")["Version"]["Index"] == version + 1
+    stuck = [e for e in logs if e["event"] == "engine stuck: re-writing the unchanged spec"]
+    assert stuck and stuck[0]["stuck"] == "the engine runs 3 slots for 2 replicas"
+    assert nudges(rig) == 1
+    rig.now += 2.0
+    assert rig.reconciler.reconcile(KEY) == SUCCESS
+    assert rig.status()["healthStatus"] == "healthy"
+    assert rig.swarm.calls["update_service"] == 1
+
+
+def test_extra_slots_that_go_within_the_grace_are_left_to_the_engine(rig: Rig) -> None:
+    rig.swarm.extra_slots["web"] = 1
+    rig.reconciler.reconcile(KEY)
+    rig.now += 3.0
+    del rig.swarm.extra_slots["web"]  # the orchestrator got there
+    rig.reconciler.reconcile(KEY)
+    rig.swarm.extra_slots["web"] = 1  # stuck again later: the grace starts again
+    rig.now += 3.0
+    rig.reconciler.reconcile(KEY)
+    assert rig.swarm.calls["update_service"] == 0
+    assert nudges(rig) == 0
+
+
+def test_on_standby_an_engine_stuck_is_never_written_to(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(WEB)
+    rig = Rig(tmp_path, writable=False)
+    rig.swarm.adopt(list(rig.desired.manifests()))
+    rig.swarm.extra_slots["web"] = 1
+    for _ in range(5):
+        rig.reconciler.reconcile(KEY)
+        rig.now += 10.0
+    assert rig.swarm.calls["update_service"] == 0
+    assert rig.status()["healthStatus"] == "progressing"

@@ -53,6 +53,12 @@ RECENT_APPLY = 120.0
 """Seconds after the operator changed an object during which missing tasks count as
 'progressing', not 'degraded'."""
 
+STUCK_GRACE = 5.0
+"""Seconds an engine must have stayed stuck (`kinds.base.Health.stuck`: a service running
+more slots than its replicas with no update under way) before its spec is re-written
+unchanged: the engine's own orchestrator takes milliseconds, so only a missed change
+lasts this long."""
+
 
 @dataclass(frozen=True)
 class Clock:
@@ -134,6 +140,9 @@ class Reconciler:
         self.probes: Probes = probes or NoProbes()
         self.connection_lost = connection_lost
         self.images: Images = images or NoImages()
+        self._stuck_since: dict[Key, float] = {}
+        """Keys whose engine was first seen stuck at this monotonic time (one worker
+        holds a key at a time, so each entry has one writer)."""
 
     # ------------------------------------------------------------------ entry
 
@@ -213,6 +222,8 @@ class Reconciler:
                 differences=[str(d) for d in action.differences],
             )
         health = self._health(client, kind, name, current, snapshot)
+        if current is not None:
+            self._unstick(client, key, current, health, action)
         sync = "synced" if (applied or not action.changes) else "out_of_sync"
         if action.verb == "missing":
             sync = "out_of_sync"
@@ -375,6 +386,37 @@ class Reconciler:
                 return k.health(None, None, recent)
         return k.health(live, status, recent)
 
+    def _unstick(
+        self, client: SwarmClient, key: Key, live: LiveObject, health: Health, action: Action
+    ) -> None:
+        """Re-write the spec of an object whose engine has stayed stuck for `STUCK_GRACE`
+        (a scale-down its orchestrator missed): an unchanged spec is a change event, and
+        the orchestrator reconciles the service again. Only where a correction could be
+        written; a failure is logged and left to the next look."""
+        if health.stuck is None or not self._may_correct(action):
+            self._stuck_since.pop(key, None)
+            return
+        if reconcile_disabled(action.desired):
+            return
+        now = self.clock.monotonic()
+        since = self._stuck_since.setdefault(key, now)
+        if now - since < STUCK_GRACE:
+            return
+        del self._stuck_since[key]
+        log.warning(
+            "engine stuck: re-writing the unchanged spec",
+            stuck=health.stuck,
+            seconds=round(now - since, 1),
+        )
+        try:
+            registry.of(key[0]).nudge(client, live)
+        except (DockerUnavailable, QuorumLost):
+            raise
+        except SwarmOperatorError as exc:
+            log.warning("re-writing the unchanged spec failed", error=str(exc))
+            return
+        self.reporter.metrics.engine_nudged(key[0])
+
     def _details(
         self,
         action: Action,
@@ -416,6 +458,7 @@ class Reconciler:
 
     def forget(self, key: Key) -> None:
         self.reporter.forget(*key)
+        self._stuck_since.pop(key, None)
         if registry.of(key[0]).probed:
             self.probes.want(key[1], None)
 

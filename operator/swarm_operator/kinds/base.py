@@ -255,6 +255,9 @@ class Health:
     """healthy | progressing | degraded | missing"""
     replicas: tuple[int, int] | None = None
     """(desired, running) for kinds that run tasks."""
+    stuck: str | None = None
+    """What the engine has stopped doing although the spec asks for it (a service left
+    running more slots than its replicas), fixed by `Kind.nudge`; None when nothing is."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +390,11 @@ class Kind(ABC):
 
     def health(self, live: LiveObject | None, status: Any, recently_applied: bool) -> Health:
         return Health("healthy" if live is not None else "missing")
+
+    def nudge(self, client: SwarmClient, live: LiveObject) -> None:
+        """Make the engine act on the object's spec again (only kinds whose `health`
+        reports ``stuck`` have this): re-write the spec unchanged, at its version."""
+        raise NotImplementedError(f"{self.name} never reports an engine stuck")
 
     def progress(self, client: SwarmClient, name: str, since: float, grace: bool) -> Progressing:
         """Where one object stands after an apply (`engine.wait`)."""

@@ -486,7 +486,19 @@ class ServiceKind(Kind):
             state = "progressing" if recently_applied or updating else "degraded"
         else:
             state = "progressing"
-        return Health(state, (progress.desired, progress.running))
+        stuck = None
+        if progress.excess_slots:
+            stuck = (
+                f"the engine runs {progress.desired + progress.excess_slots} slots "
+                f"for {progress.desired} replicas"
+            )
+        return Health(state, (progress.desired, progress.running), stuck)
+
+    def nudge(self, client: SwarmClient, live: LiveObject) -> None:
+        # Read afresh: the spec written back is the one in force, at its own version (a
+        # change made meanwhile makes this a version conflict, never lost).
+        raw = client.inspect_service(live.id)
+        client.update_service(live.id, int(raw["Version"]["Index"]), raw["Spec"])
 
     def progress(self, client: SwarmClient, name: str, since: float, grace: bool) -> Progressing:
         try:

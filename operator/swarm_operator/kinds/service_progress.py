@@ -38,6 +38,14 @@ class ServiceProgress:
     errors: tuple[str, ...]
     converged: bool
     failed: str | None
+    excess_slots: int = 0
+    """Slots the engine keeps running beyond the replicas of a replicated service while
+    no update is under way. The engine's orchestrator sets a removed slot's tasks to
+    desired state "remove" as it handles the service's change, so this lasts only
+    milliseconds, unless the orchestrator missed the change: seen on Docker 20.10 and
+    26.1 when a scale up is put back within a few milliseconds (the daemon reverting a
+    hand-made `docker service scale`), and then it stays until the service changes
+    again (`daemon.reconciler`, which re-writes the unchanged spec)."""
 
 
 def service_progress(
@@ -98,4 +106,15 @@ def service_progress(
         and all((t.get("Status") or {}).get("State") == "running" for t in live_tasks)
         and state in (None, "completed")
     )
-    return ServiceProgress(name, running, desired, state, tuple(errors), converged, failed)
+    excess = 0
+    if "Replicated" in mode and state in (None, "completed"):
+        # a slot, not a task: a start-first update runs two tasks in one slot
+        slots = {
+            t.get("Slot") if t.get("Slot") is not None else t.get("ID")
+            for t in tasks
+            if t.get("DesiredState") == "running"
+        }
+        excess = max(len(slots) - desired, 0)
+    return ServiceProgress(
+        name, running, desired, state, tuple(errors), converged, failed, excess_slots=excess
+    )

@@ -90,6 +90,13 @@ class Metrics:
             buckets=RECONCILE_BUCKETS,
             registry=registry,
         )
+        self.engine_nudges_total = Counter(
+            f"{p}_engine_nudges",
+            "Unchanged specs re-written because the engine had stopped acting on them "
+            "(a service left running more slots than its replicas), by kind.",
+            ["kind"],
+            registry=registry,
+        )
         self.object_info = Gauge(
             f"{p}_object_info",
             "One series valued 1 per managed object, labelled with its sync and health status.",
@@ -255,6 +262,7 @@ class Metrics:
                 self.reconciles_total.labels(kind=kind, result=result)
             self.reconcile_duration_seconds.labels(kind=kind)
             self.drifted_objects.labels(kind=kind).set(0)
+            self.engine_nudges_total.labels(kind=kind)
         for event_type in EVENT_TYPES:
             self.events_received_total.labels(type=event_type)
         self.build_info.labels(version=__version__).set(1)
@@ -272,6 +280,9 @@ class Metrics:
             raise ValueError(f"unknown reconcile result {result!r}")
         self.reconciles_total.labels(kind=kind, result=result).inc()
         self.reconcile_duration_seconds.labels(kind=kind).observe(seconds)
+
+    def engine_nudged(self, kind: str) -> None:
+        self.engine_nudges_total.labels(kind=kind).inc()
 
     def observe_api_call(self, operation: str, seconds: float) -> None:
         """The per-call hook of the Docker client: ``operation`` is its method name."""
