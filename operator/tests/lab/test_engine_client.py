@@ -130,3 +130,34 @@ def test_events_stream_service_changes(lab: Lab, swarm_cleanup: None) -> None:
     events = list(client.events(since=since, until=time.time() + 2))
     kinds = {(e.get("Type"), e.get("Action"), (e.get("Actor") or {}).get("ID")) for e in events}
     assert ("service", "create", created[0]) in kinds
+
+
+def test_an_unchanged_spec_written_back_restarts_nothing(lab: Lab, swarm_cleanup: None) -> None:
+    """The daemon's nudge of an engine left running extra slots (`Kind.nudge`) is only a
+    change event: the same spec at the next version, no task replaced, no update."""
+    from swarm_operator.engine.live import read_live
+    from swarm_operator.kinds import registry
+
+    client = SwarmClient(lab.manager.docker_host)
+    service_id = client.create_service(_spec(lab, "eng-nudge", 2))
+
+    def running() -> set[str]:
+        tasks = client.tasks(filters={"service": service_id, "desired-state": "running"})
+        return {t["ID"] for t in tasks if t["Status"]["State"] == "running"}
+
+    deadline = time.monotonic() + 60
+    while len(running()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    before, tasks_before = client.inspect_service(service_id), running()
+    assert len(tasks_before) == 2
+    live = read_live(client, keys=[("Service", "eng-nudge")]).get(("Service", "eng-nudge"))
+    assert live is not None
+    registry.of("Service").nudge(client, live)
+    after = client.inspect_service(service_id)
+    assert after["Version"]["Index"] > before["Version"]["Index"]
+    assert after["Spec"] == before["Spec"]
+    assert not after.get("UpdateStatus")
+    time.sleep(3)  # what a replacement would have started by now
+    assert running() == tasks_before
+    all_tasks = client.tasks(filters={"service": service_id})
+    assert {t["ID"] for t in all_tasks} == tasks_before
