@@ -81,6 +81,10 @@ lab-down: install
 # git for the source revision. Added to the packages `make deps` installs.
 LAB_PACKAGES += prometheus systemd git curl
 DEMO_DIR ?= manifests/cross-host-demo
+# The example manifests name lab 0's registry (10.77.0.1:5000). On another lab index the
+# daemon keeps a copy of them with that address rewritten to the lab's own registry.
+DEMO_COPY := .demo-manifests
+DEMO_RUN_DIR = $(if $(filter 0,$(LAB_INDEX)),$(DEMO_DIR),$(DEMO_COPY))
 DEMO_ADDR ?= 127.0.0.1:9786
 DEMO_PID := .demo.pid
 DEMO_LOG := .demo.log
@@ -90,12 +94,15 @@ DEMO_LOG := .demo.log
 demo: lab
 	@if [ -f $(DEMO_PID) ] && kill -0 "$$(cat $(DEMO_PID))" 2>/dev/null; then \
 		echo "the demo daemon already runs (pid $$(cat $(DEMO_PID))); make demo-stop first"; exit 1; fi
+	@if [ "$(DEMO_RUN_DIR)" = "$(DEMO_COPY)" ]; then rm -rf $(DEMO_COPY) && cp -r $(DEMO_DIR) $(DEMO_COPY) && \
+		sed -i 's#10\.77\.0\.1:5000/#10.77.$(LAB_INDEX).1:5000/#g' $(DEMO_COPY)/*.yaml && \
+		echo "lab $(LAB_INDEX): the daemon keeps $(DEMO_COPY), a copy of $(DEMO_DIR) naming registry 10.77.$(LAB_INDEX).1:5000 (edit the copy)"; fi
 	@eval "$$($(BIN)/swarm-operator lab env --index $(LAB_INDEX))"; \
-	$(BIN)/swarm-operator run $(DEMO_DIR) --metrics-addr $(DEMO_ADDR) --log-format json \
+	$(BIN)/swarm-operator run $(DEMO_RUN_DIR) --metrics-addr $(DEMO_ADDR) --log-format json \
 		> $(DEMO_LOG) 2>&1 & echo $$! > $(DEMO_PID)
 	@for i in $$(seq 60); do curl -sf http://$(DEMO_ADDR)/readyz >/dev/null && break; sleep 1; done
 	@curl -sf http://$(DEMO_ADDR)/readyz >/dev/null || { echo "the daemon did not become ready; see $(DEMO_LOG)"; exit 1; }
-	@echo "swarm-operator runs on the lab (pid $$(cat $(DEMO_PID)), log $(DEMO_LOG)), keeping $(DEMO_DIR):"
+	@echo "swarm-operator runs on the lab (pid $$(cat $(DEMO_PID)), log $(DEMO_LOG)), keeping $(DEMO_RUN_DIR):"
 	@echo "  metrics:  curl http://$(DEMO_ADDR)/metrics | grep swarm_operator_object_info"
 	@echo "  status:   curl http://$(DEMO_ADDR)/status"
 	@echo "  the lab:  eval \"\$$($(BIN)/swarm-operator lab env --index $(LAB_INDEX))\"; docker service ls"
